@@ -1,0 +1,54 @@
+import Crypto
+import Foundation
+import GRDB
+import Shared
+
+/// One-time enrollment tokens: issued for an identity or router, redeemed once for a certificate.
+struct Enrollment: Sendable {
+    static let tokenLifetime: TimeInterval = 24 * 3600
+
+    let store: Store
+    let secrets: ControllerSecrets
+    let config: ControllerConfig
+    let audit: AuditLog
+
+    func issueToken(for subject: String, kind: PeerKind, lifetime: TimeInterval = tokenLifetime) throws -> String {
+        let claims = EnrollmentClaims(jti: UUID().uuidString, sub: subject, kind: kind, iss: config.apiURL,
+                                      ctrl: config.controlAddress.description, caSHA256: secrets.caSHA256,
+                                      exp: Date().addingTimeInterval(lifetime))
+        try store.pool.write { db in
+            try EnrollmentRow(jti: claims.jti, subject: subject, kind: kind, expiresAt: claims.exp, usedAt: nil).insert(db)
+        }
+        return try SignedToken.sign(claims, type: EnrollmentClaims.tokenType, key: secrets.signingKey)
+    }
+
+    /// Verifies the token, marks it used (atomically: a token races itself at most once), and
+    /// issues a certificate for the CSR's key.
+    func redeem(_ request: EnrollmentRequest, now: Date = Date()) throws -> EnrollmentResponse {
+        let claims = try SignedToken.verify(request.token, type: EnrollmentClaims.tokenType, as: EnrollmentClaims.self,
+                                            key: secrets.signingKey.publicKey)
+        guard claims.exp > now else { throw TokenError.expired(at: claims.exp) }
+        try store.pool.write { db in
+            guard let row = try EnrollmentRow.fetchOne(db, key: claims.jti), row.subject == claims.sub, row.kind == claims.kind else {
+                throw TokenError.unknown
+            }
+            guard row.usedAt == nil else { throw TokenError.alreadyUsed }
+            try db.execute(sql: "UPDATE enrollment SET usedAt = ? WHERE jti = ? AND usedAt IS NULL", arguments: [now, claims.jti])
+            guard db.changesCount == 1 else { throw TokenError.alreadyUsed }
+            switch claims.kind {
+            case .identity:
+                try db.execute(sql: "UPDATE identity SET enrolled = 1 WHERE name = ?", arguments: [claims.sub])
+            case .router:
+                try db.execute(sql: "UPDATE router SET enrolled = 1 WHERE name = ?", arguments: [claims.sub])
+            case .controller, .unknown:
+                throw TokenError.unknown
+            }
+            guard db.changesCount == 1 else { throw TokenError.unknown }
+        }
+        let certificate = try secrets.authority.issue(csrPEM: request.csr, name: claims.sub, kind: claims.kind, now: now)
+        audit.record(.enrollment, identity: claims.sub, detail: "\(claims.kind.rawValue) enrolled")
+        return EnrollmentResponse(certificate: try certificate.serializeAsPEM().pemString, ca: secrets.caPEM,
+                                  sessionKey: secrets.signingKey.publicKey.rawRepresentation.base64EncodedString(),
+                                  controlAddress: config.controlAddress.description)
+    }
+}

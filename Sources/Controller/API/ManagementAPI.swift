@@ -1,0 +1,268 @@
+import Foundation
+import GRDB
+import Hummingbird
+import Shared
+
+/// The management REST API (documented in docs/openapi.yaml). JSON in, JSON out; every change
+/// to identities, services, routers or policies rebuilds the permission snapshot and lets the
+/// control plane revoke whatever is no longer allowed.
+struct ManagementAPI: Sendable {
+    let store: Store
+    let policies: PolicyState
+    let enrollment: Enrollment
+    let audit: AuditLog
+    let admins: AdminSessions
+    let plane: LoopBound<ControlPlane>
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/v1/health") { _, _ in ["status": "ok"] }
+        router.get("/v1/ca") { _, _ in enrollment.secrets.caPEM }
+        router.post("/v1/login") { request, context in
+            try admins.login(try await request.decode(as: LoginRequest.self, context: context))
+        }
+        router.post("/v1/enroll") { request, context in
+            let body = try await request.decode(as: EnrollmentRequest.self, context: context)
+            do { return try enrollment.redeem(body) } catch let error as TokenError {
+                throw HTTPError(.unauthorized, message: error.description)
+            } catch let error as PKIError {
+                throw HTTPError(.badRequest, message: error.description)
+            }
+        }
+
+        let admin = router.group("v1").add(middleware: AdminAuthMiddleware(sessions: admins))
+        registerIdentities(admin)
+        registerRouters(admin)
+        registerServices(admin)
+        registerPolicies(admin)
+        admin.get("network") { _, _ in try await networkStatus() }
+        admin.get("audit") { request, _ in
+            let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 100
+            let type = request.uri.queryParameters.get("type")
+            return try audit.events(limit: min(max(limit, 1), 10_000), type: type)
+        }
+    }
+
+    private func networkStatus() async throws -> NetworkStatus {
+        let plane = self.plane
+        return try await plane.loop.submit { plane.value.status() }
+    }
+
+    private func registerIdentities(_ group: RouterGroup<BasicRequestContext>) {
+        group.post("identities") { request, context in
+            let spec = try await request.decode(as: IdentitySpec.self, context: context)
+            try Validation.name(spec.name, kind: "identity")
+            try Validation.attributes(spec.roles)
+            let row = IdentityRow(name: spec.name, roles: spec.roles, enrolled: false, createdAt: Date())
+            try insert(row, kind: "identity", name: spec.name)
+            let token = try enrollment.issueToken(for: spec.name, kind: .identity)
+            try changed("identity '\(spec.name)' created")
+            return EditedResponse(status: .created, response: row.record(token: token))
+        }
+        group.get("identities") { _, _ in
+            try store.pool.read { try IdentityRow.order(Column("name")).fetchAll($0) }.map { $0.record(token: nil) }
+        }
+        group.delete("identities/:name") { _, context in
+            let name = try context.parameters.require("name")
+            try delete(IdentityRow.self, name: name, kind: "identity")
+            try changed("identity '\(name)' deleted")
+            return Response(status: .noContent)
+        }
+        group.post("identities/:name/enrollment-token") { _, context in
+            let name = try context.parameters.require("name")
+            guard var row = try store.pool.read({ try IdentityRow.fetchOne($0, key: name) }) else {
+                throw HTTPError(.notFound, message: "no identity named '\(name)'")
+            }
+            row.enrolled = false
+            return row.record(token: try enrollment.issueToken(for: name, kind: .identity))
+        }
+    }
+
+    private func registerRouters(_ group: RouterGroup<BasicRequestContext>) {
+        group.post("routers") { request, context in
+            let spec = try await request.decode(as: RouterSpec.self, context: context)
+            try Validation.name(spec.name, kind: "router")
+            try Validation.attributes(spec.roles)
+            let row = RouterRow(name: spec.name, roles: spec.roles, enrolled: false, createdAt: Date())
+            try insert(row, kind: "router", name: spec.name)
+            let token = try enrollment.issueToken(for: spec.name, kind: .router)
+            try changed("router '\(spec.name)' created")
+            return EditedResponse(status: .created, response: row.record(token: token, status: nil))
+        }
+        group.get("routers") { _, _ in
+            let rows = try await store.pool.read { try RouterRow.order(Column("name")).fetchAll($0) }
+            let status = try await networkStatus()
+            let plane = self.plane
+            let addresses = try await plane.loop.submit { Dictionary(uniqueKeysWithValues: rows.map { ($0.name, plane.value.edgeAddress(of: $0.name)) }) }
+            return rows.map { row in
+                var record = row.record(token: nil, status: status)
+                record.edgeAddress = addresses[row.name] ?? nil
+                return record
+            }
+        }
+        group.delete("routers/:name") { _, context in
+            let name = try context.parameters.require("name")
+            try delete(RouterRow.self, name: name, kind: "router")
+            try changed("router '\(name)' deleted")
+            return Response(status: .noContent)
+        }
+        group.post("routers/:name/enrollment-token") { _, context in
+            let name = try context.parameters.require("name")
+            guard let row = try store.pool.read({ try RouterRow.fetchOne($0, key: name) }) else {
+                throw HTTPError(.notFound, message: "no router named '\(name)'")
+            }
+            return row.record(token: try enrollment.issueToken(for: name, kind: .router), status: nil)
+        }
+    }
+
+    private func registerServices(_ group: RouterGroup<BasicRequestContext>) {
+        group.post("services") { request, context in
+            let spec = try await request.decode(as: ServiceSpec.self, context: context)
+            try Validation.name(spec.name, kind: "service")
+            try Validation.attributes(spec.roles)
+            let missing = try await store.pool.read { db in try spec.configs.filter { try ConfigRow.fetchOne(db, key: $0) == nil } }
+            guard missing.isEmpty else { throw HTTPError(.badRequest, message: "unknown config(s): \(missing.joined(separator: ", "))") }
+            try insert(ServiceRow(name: spec.name, roles: spec.roles, configs: spec.configs), kind: "service", name: spec.name)
+            try changed("service '\(spec.name)' created")
+            return EditedResponse(status: .created, response: spec)
+        }
+        group.get("services") { _, _ in
+            try store.pool.read { try ServiceRow.order(Column("name")).fetchAll($0) }
+                .map { ServiceSpec(name: $0.name, roles: $0.roles, configs: $0.configs) }
+        }
+        group.delete("services/:name") { _, context in
+            let name = try context.parameters.require("name")
+            try delete(ServiceRow.self, name: name, kind: "service")
+            try changed("service '\(name)' deleted")
+            return Response(status: .noContent)
+        }
+        group.post("configs") { request, context in
+            let spec = try await request.decode(as: ConfigSpec.self, context: context)
+            try Validation.name(spec.name, kind: "config")
+            try Validation.config(spec)
+            try insert(ConfigRow(name: spec.name, type: spec.type, data: spec.data), kind: "config", name: spec.name)
+            try changed("config '\(spec.name)' created")
+            return EditedResponse(status: .created, response: spec)
+        }
+        group.get("configs") { _, _ in
+            try store.pool.read { try ConfigRow.order(Column("name")).fetchAll($0) }
+                .map { ConfigSpec(name: $0.name, type: $0.type, data: $0.data) }
+        }
+        group.delete("configs/:name") { _, context in
+            let name = try context.parameters.require("name")
+            try delete(ConfigRow.self, name: name, kind: "config")
+            try changed("config '\(name)' deleted")
+            return Response(status: .noContent)
+        }
+    }
+
+    private func registerPolicies(_ group: RouterGroup<BasicRequestContext>) {
+        group.post("service-policies") { request, context in
+            let spec = try await request.decode(as: ServicePolicySpec.self, context: context)
+            try Validation.name(spec.name, kind: "service policy")
+            try Validation.roles(spec.identityRoles, field: "identityRoles")
+            try Validation.roles(spec.serviceRoles, field: "serviceRoles")
+            try insert(ServicePolicyRow(name: spec.name, type: spec.type, identityRoles: spec.identityRoles, serviceRoles: spec.serviceRoles),
+                       kind: "service policy", name: spec.name)
+            try changed("service policy '\(spec.name)' created")
+            return EditedResponse(status: .created, response: spec)
+        }
+        group.get("service-policies") { _, _ in
+            try store.pool.read { try ServicePolicyRow.order(Column("name")).fetchAll($0) }
+                .map { ServicePolicySpec(name: $0.name, type: $0.type, identityRoles: $0.identityRoles, serviceRoles: $0.serviceRoles) }
+        }
+        group.delete("service-policies/:name") { _, context in
+            let name = try context.parameters.require("name")
+            try delete(ServicePolicyRow.self, name: name, kind: "service policy")
+            try changed("service policy '\(name)' deleted")
+            return Response(status: .noContent)
+        }
+        group.post("edge-router-policies") { request, context in
+            let spec = try await request.decode(as: EdgeRouterPolicySpec.self, context: context)
+            try Validation.name(spec.name, kind: "edge-router policy")
+            try Validation.roles(spec.identityRoles, field: "identityRoles")
+            try Validation.roles(spec.routerRoles, field: "routerRoles")
+            try insert(EdgeRouterPolicyRow(name: spec.name, identityRoles: spec.identityRoles, routerRoles: spec.routerRoles),
+                       kind: "edge-router policy", name: spec.name)
+            try changed("edge-router policy '\(spec.name)' created")
+            return EditedResponse(status: .created, response: spec)
+        }
+        group.get("edge-router-policies") { _, _ in
+            try store.pool.read { try EdgeRouterPolicyRow.order(Column("name")).fetchAll($0) }
+                .map { EdgeRouterPolicySpec(name: $0.name, identityRoles: $0.identityRoles, routerRoles: $0.routerRoles) }
+        }
+        group.delete("edge-router-policies/:name") { _, context in
+            let name = try context.parameters.require("name")
+            try delete(EdgeRouterPolicyRow.self, name: name, kind: "edge-router policy")
+            try changed("edge-router policy '\(name)' deleted")
+            return Response(status: .noContent)
+        }
+        group.post("service-edge-router-policies") { request, context in
+            let spec = try await request.decode(as: ServiceEdgeRouterPolicySpec.self, context: context)
+            try Validation.name(spec.name, kind: "service-edge-router policy")
+            try Validation.roles(spec.serviceRoles, field: "serviceRoles")
+            try Validation.roles(spec.routerRoles, field: "routerRoles")
+            try insert(ServiceEdgeRouterPolicyRow(name: spec.name, serviceRoles: spec.serviceRoles, routerRoles: spec.routerRoles),
+                       kind: "service-edge-router policy", name: spec.name)
+            try changed("service-edge-router policy '\(spec.name)' created")
+            return EditedResponse(status: .created, response: spec)
+        }
+        group.get("service-edge-router-policies") { _, _ in
+            try store.pool.read { try ServiceEdgeRouterPolicyRow.order(Column("name")).fetchAll($0) }
+                .map { ServiceEdgeRouterPolicySpec(name: $0.name, serviceRoles: $0.serviceRoles, routerRoles: $0.routerRoles) }
+        }
+        group.delete("service-edge-router-policies/:name") { _, context in
+            let name = try context.parameters.require("name")
+            try delete(ServiceEdgeRouterPolicyRow.self, name: name, kind: "service-edge-router policy")
+            try changed("service-edge-router policy '\(name)' deleted")
+            return Response(status: .noContent)
+        }
+    }
+
+    // MARK: helpers
+
+    private func insert<Row: PersistableRecord>(_ row: Row, kind: String, name: String) throws {
+        do {
+            try store.pool.write { try row.insert($0) }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw HTTPError(.conflict, message: "\(kind) '\(name)' already exists")
+        }
+    }
+
+    private func delete<Row: TableRecord>(_ type: Row.Type, name: String, kind: String) throws {
+        let deleted = try store.pool.write { try Row.deleteOne($0, key: name) }
+        guard deleted else { throw HTTPError(.notFound, message: "no \(kind) named '\(name)'") }
+    }
+
+    /// Rebuilds permissions, records the change and lets the control plane enforce it.
+    private func changed(_ reason: String) throws {
+        try policies.rebuild()
+        audit.record(.policyChanged, detail: reason)
+        let plane = self.plane
+        plane.loop.execute { plane.value.enforcePolicies(reason: reason) }
+    }
+}
+
+extension IdentityRow {
+    func record(token: String?) -> IdentityRecord {
+        IdentityRecord(name: name, roles: roles, enrolled: enrolled, createdAt: createdAt, enrollmentToken: token)
+    }
+}
+
+extension RouterRow {
+    func record(token: String?, status: NetworkStatus?) -> RouterRecord {
+        RouterRecord(name: name, roles: roles, enrolled: enrolled, online: status?.routers.contains(name) ?? false,
+                     edgeAddress: nil, createdAt: createdAt, enrollmentToken: token)
+    }
+}
+
+extension IdentityRecord: ResponseEncodable {}
+extension RouterRecord: ResponseEncodable {}
+extension ServiceSpec: ResponseEncodable {}
+extension ConfigSpec: ResponseEncodable {}
+extension ServicePolicySpec: ResponseEncodable {}
+extension EdgeRouterPolicySpec: ResponseEncodable {}
+extension ServiceEdgeRouterPolicySpec: ResponseEncodable {}
+extension NetworkStatus: ResponseEncodable {}
+extension LoginResponse: ResponseEncodable {}
+extension EnrollmentResponse: ResponseEncodable {}
+extension AuditEvent: ResponseEncodable {}

@@ -1,0 +1,246 @@
+import Foundation
+import Logging
+import Shared
+
+/// The controller's live view of the network and its control channel to every router and
+/// tunneler. Loop-confined: all of it runs on the control loop's thread.
+///
+/// Invariant: every service session it signs is remembered until it expires, so a policy change
+/// can find and revoke exactly the sessions (and circuits and terminators) it no longer allows.
+final class ControlPlane {
+    struct Terminator { let id: String; let service: String; let identity: String; let router: String; let sessionID: String }
+    struct Circuit { let id: UInt64; let service: String; let dialer: String; let host: String; let router: String
+                     let dialSessionID: String; let terminatorID: String }
+    struct IssuedSession { let claims: SessionClaims }
+    struct APISession { let identity: String; let expires: Date }
+
+    let loop: EventLoop
+    let policies: PolicyState
+    let secrets: ControllerSecrets
+    let audit: AuditLog
+    let logger = ControllerLog.logger
+    static let sessionLifetime: TimeInterval = 3600
+    static let apiSessionLifetime: TimeInterval = 3600
+
+    private var listener: FramedListener?
+    private var routers: [String: ControlPeer] = [:]
+    private var routerEdgeAddresses: [String: String] = [:]
+    private var terminators: [String: Terminator] = [:]
+    private var circuits: [UInt64: Circuit] = [:]
+    private var sessions: [String: IssuedSession] = [:]
+    private var revoked: [String: Date] = [:]
+    private var apiSessions: [String: APISession] = [:]
+    private var nextCircuit: UInt64
+
+    init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog) {
+        self.loop = loop
+        self.policies = policies
+        self.secrets = secrets
+        self.audit = audit
+        // Circuit ids stay unique across restarts: seconds since 2020 in the high bits.
+        nextCircuit = UInt64(max(0, Date().timeIntervalSince1970 - 1_577_836_800)) << 20
+    }
+
+    func listen(on address: SocketAddress) throws {
+        let context = try TLSContext(server: true, credentials: secrets.controlCredentials)
+        listener = try FramedListener(loop: loop, address: address, context: context, logger: logger) { [unowned self] channel in
+            channel.onReady = { [unowned self, unowned channel] peer in self.accepted(channel, peer: peer) }
+            channel.onClose = { [logger] error in
+                if let error { logger.info("control connection refused", metadata: ["reason": "\(error)"]) }
+            }
+        }
+        logger.info("control channel listening", metadata: ["address": "\(address)"])
+    }
+
+    private func accepted(_ channel: FramedChannel, peer: PeerIdentity) {
+        let snapshot = policies.snapshot
+        let known = peer.kind == .router ? snapshot.routers.contains(peer.name) : snapshot.identities.contains(peer.name)
+        guard peer.kind == .router || peer.kind == .identity, known else {
+            logger.warning("control connection from unknown peer refused", metadata: ["peer": "\(peer)"])
+            channel.close(error: TLSError.peerNotAuthorized("\(peer) is not in this network"))
+            return
+        }
+        let control = ControlPeer(channel: channel)
+        if peer.kind == .router {
+            control.onMessage = { [unowned self, unowned control] message, reply in
+                self.routerMessage(message, from: peer.name, peer: control, reply: reply)
+            }
+            control.onClose = { [unowned self] error in self.routerDisconnected(peer.name, control: control, error: error) }
+        } else {
+            control.onMessage = { [unowned self] message, reply in
+                self.clientMessage(message, from: peer.name, reply: reply)
+            }
+        }
+    }
+
+    // MARK: routers
+
+    private func routerMessage(_ message: ControlMessage, from router: String, peer: ControlPeer, reply: ControlPeer.Reply?) {
+        switch message {
+        case .routerHello(let edgeAddress):
+            routers[router]?.channel.close(error: ControlError.refused("replaced by a new connection"))
+            routers[router] = peer
+            routerEdgeAddresses[router] = edgeAddress
+            logger.info("router online", metadata: ["router": "\(router)", "edge": "\(edgeAddress)"])
+            pruneRevocations()
+            reply?(.routerWelcome(revokedSessions: Array(revoked.keys)))
+        case .addTerminator(let id, let service, let identity, let sessionID):
+            guard policies.snapshot.permits(identity, .bind, service), revoked[sessionID] == nil else {
+                reply?(.failure(message: "identity '\(identity)' may not bind service '\(service)'"))
+                return
+            }
+            terminators[id] = Terminator(id: id, service: service, identity: identity, router: router, sessionID: sessionID)
+            logger.info("terminator added", metadata: ["service": "\(service)", "identity": "\(identity)", "router": "\(router)"])
+            reply?(.ok)
+        case .removeTerminator(let id):
+            terminators.removeValue(forKey: id)
+            reply?(.ok)
+        case .createCircuit(let sessionID, let service, let dialer):
+            reply?(createCircuit(sessionID: sessionID, service: service, dialer: dialer, router: router))
+        case .circuitClosed(let circuitID, let reason):
+            if let circuit = circuits.removeValue(forKey: circuitID) {
+                audit.record(.circuitClosed, identity: circuit.dialer, service: circuit.service, circuit: circuitID, detail: reason)
+            }
+        default:
+            reply?(.failure(message: "unexpected message from a router"))
+        }
+    }
+
+    private func createCircuit(sessionID: String, service: String, dialer: String, router: String) -> ControlMessage {
+        let snapshot = policies.snapshot
+        guard revoked[sessionID] == nil, let session = sessions[sessionID], session.claims.identity == dialer,
+              session.claims.service == service, snapshot.permits(dialer, .dial, service) else {
+            return .failure(message: "session for '\(dialer)' to dial '\(service)' is not valid (revoked or unknown)")
+        }
+        let candidates = terminators.values.filter { $0.service == service }
+        guard !candidates.isEmpty else {
+            return .failure(message: "service '\(service)' has no terminator: no tunneler hosting it is connected")
+        }
+        let load = Dictionary(grouping: circuits.values, by: \.terminatorID).mapValues(\.count)
+        guard let terminator = candidates.filter({ $0.router == router }).min(by: { load[$0.id, default: 0] < load[$1.id, default: 0] }) else {
+            return .failure(message: "service '\(service)' is hosted only behind other routers; paths across routers need the mesh")
+        }
+        nextCircuit += 1
+        let circuit = Circuit(id: nextCircuit, service: service, dialer: dialer, host: terminator.identity, router: router,
+                              dialSessionID: sessionID, terminatorID: terminator.id)
+        circuits[circuit.id] = circuit
+        audit.record(.circuitOpened, identity: dialer, service: service, circuit: circuit.id,
+                     detail: "host=\(terminator.identity) router=\(router)")
+        return .circuitRoute(circuitID: circuit.id, terminatorID: terminator.id, hostIdentity: terminator.identity)
+    }
+
+    private func routerDisconnected(_ router: String, control: ControlPeer, error: Error?) {
+        guard routers[router] === control else { return }
+        routers.removeValue(forKey: router)
+        logger.info("router offline", metadata: ["router": "\(router)", "reason": "\(error.map { "\($0)" } ?? "closed")"])
+        terminators = terminators.filter { $0.value.router != router }
+        for (id, circuit) in circuits where circuit.router == router {
+            circuits.removeValue(forKey: id)
+            audit.record(.circuitClosed, identity: circuit.dialer, service: circuit.service, circuit: id, detail: "router offline")
+        }
+    }
+
+    // MARK: tunnelers (client API)
+
+    private func clientMessage(_ message: ControlMessage, from identity: String, reply: ControlPeer.Reply?) {
+        switch message {
+        case .authenticate:
+            let token = randomToken()
+            let expires = Date().addingTimeInterval(Self.apiSessionLifetime)
+            apiSessions[token] = APISession(identity: identity, expires: expires)
+            reply?(.apiSession(token: token, identity: identity, expiresAt: expires))
+        case .listServices(let token):
+            guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
+            let snapshot = policies.snapshot
+            let allowed = snapshot.routersForIdentity[identity] ?? []
+            let endpoints = routerEdgeAddresses.filter { allowed.contains($0.key) && routers[$0.key] != nil }
+                .map { RouterEndpoint(name: $0.key, edgeAddress: $0.value) }.sorted { $0.name < $1.name }
+            reply?(.services(snapshot.grants(for: identity), routers: endpoints))
+        case .createSession(let token, let service, let type):
+            guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
+            reply?(issueSession(identity: identity, service: service, type: type))
+        default:
+            reply?(.failure(message: "unexpected message from a tunneler"))
+        }
+    }
+
+    private func validAPISession(_ token: String, for identity: String) -> Bool {
+        guard let session = apiSessions[token] else { return false }
+        if session.expires < Date() { apiSessions.removeValue(forKey: token); return false }
+        return session.identity == identity
+    }
+
+    private func issueSession(identity: String, service: String, type: SessionType) -> ControlMessage {
+        let snapshot = policies.snapshot
+        guard snapshot.services[service] != nil else { return .failure(message: "no service named '\(service)'") }
+        guard snapshot.permits(identity, type, service) else {
+            return .failure(message: "identity '\(identity)' has no \(type == .dial ? "Dial" : "Bind") policy for service '\(service)'")
+        }
+        let routerNames = snapshot.routers(for: identity, service: service)
+        guard !routerNames.isEmpty else {
+            return .failure(message: "no edge router may carry '\(service)' for '\(identity)': check edge-router and service-edge-router policies")
+        }
+        let now = Date()
+        let claims = SessionClaims(sid: UUID().uuidString, identity: identity, service: service, type: type,
+                                   routers: routerNames.sorted(), iat: now, exp: now.addingTimeInterval(Self.sessionLifetime))
+        do {
+            let token = try SignedToken.sign(claims, type: SessionClaims.tokenType, key: secrets.signingKey)
+            sessions[claims.sid] = IssuedSession(claims: claims)
+            audit.record(.sessionIssued, identity: identity, service: service, detail: "\(type.rawValue) session \(claims.sid)")
+            return .session(token: token)
+        } catch {
+            return .failure(message: "could not sign session: \(error)")
+        }
+    }
+
+    // MARK: enforcement
+
+    /// Revokes what the current policies no longer allow and pushes it to every router.
+    func enforcePolicies(reason: String) {
+        let snapshot = policies.snapshot
+        let now = Date()
+        sessions = sessions.filter { $0.value.claims.exp > now }
+        var revokedNow: [String] = []
+        for (sid, session) in sessions where revoked[sid] == nil {
+            let c = session.claims
+            if !snapshot.permits(c.identity, c.type, c.service) || !snapshot.identities.contains(c.identity) {
+                revoked[sid] = c.exp
+                revokedNow.append(sid)
+                audit.record(.sessionRevoked, identity: c.identity, service: c.service, detail: "\(c.type.rawValue) session \(sid): \(reason)")
+            }
+        }
+        var closing: [UInt64] = []
+        for (id, circuit) in circuits where revoked[circuit.dialSessionID] != nil
+            || !snapshot.permits(circuit.dialer, .dial, circuit.service) || !snapshot.permits(circuit.host, .bind, circuit.service) {
+            closing.append(id)
+        }
+        for (id, terminator) in terminators where revoked[terminator.sessionID] != nil || !snapshot.permits(terminator.identity, .bind, terminator.service) {
+            terminators.removeValue(forKey: id)
+            if revoked[terminator.sessionID] == nil {
+                revoked[terminator.sessionID] = now.addingTimeInterval(Self.sessionLifetime)
+                revokedNow.append(terminator.sessionID)
+            }
+        }
+        guard !revokedNow.isEmpty || !closing.isEmpty else { return }
+        logger.info("revoking", metadata: ["sessions": "\(revokedNow.count)", "circuits": "\(closing.count)", "reason": "\(reason)"])
+        for peer in routers.values {
+            peer.notify(.revoke(sessionIDs: revokedNow, circuitIDs: closing, reason: reason))
+        }
+    }
+
+    private func pruneRevocations() {
+        let now = Date()
+        revoked = revoked.filter { $0.value > now }
+    }
+
+    func status() -> NetworkStatus {
+        NetworkStatus(
+            routers: routers.keys.sorted(),
+            terminators: terminators.values.map { .init(id: $0.id, service: $0.service, identity: $0.identity, router: $0.router) }
+                .sorted { $0.id < $1.id },
+            circuits: circuits.values.map { .init(id: $0.id, service: $0.service, dialer: $0.dialer, host: $0.host, router: $0.router) }
+                .sorted { $0.id < $1.id })
+    }
+
+    func edgeAddress(of router: String) -> String? { routers[router] != nil ? routerEdgeAddresses[router] : nil }
+}

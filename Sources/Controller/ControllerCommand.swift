@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Shared
+
+@main
+struct ControllerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portless-controller",
+        abstract: "The Portless controller: identities, services, policies, PKI, signed sessions, audit.",
+        subcommands: [Init.self, Run.self])
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a network: CA, session-signing key, database, admin credential.")
+        @Option(help: "State directory to create.") var state: String
+        @Option(help: "Network name.") var network = "portless"
+        @Option(help: "Management API address (host:port).") var api = "127.0.0.1:1280"
+        @Option(help: "Control channel address for routers and tunnelers (host:port).") var control = "127.0.0.1:6262"
+
+        func run() throws {
+            let config = ControllerConfig(network: network, apiAddress: try SocketAddress(parsing: api),
+                                          controlAddress: try SocketAddress(parsing: control))
+            let files = ControllerFiles(directory: state)
+            _ = try ControllerSecrets.initialize(files: files, config: config)
+            print("Initialized network '\(network)' in \(state)")
+            print("  management API  http://\(config.apiAddress)")
+            print("  control channel \(config.controlAddress)")
+            print("  admin credential \(files.adminCredential) (keep it secret)")
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the controller.")
+        @Option(help: "State directory made by 'init'.") var state: String
+
+        func run() async throws {
+            PortlessLogging.bootstrap()
+            let files = ControllerFiles(directory: state)
+            let config = try Files.readJSON(ControllerConfig.self, from: files.config)
+            let secrets = try ControllerSecrets(files: files)
+            let store = try Store(path: files.database)
+            let policies = try PolicyState(store: store)
+            let audit = AuditLog(store: store)
+            let loop = try EventLoop.startThread(name: "control")
+            let plane = try await loop.submit {
+                let plane = ControlPlane(loop: loop, policies: policies, secrets: secrets, audit: audit)
+                try plane.listen(on: config.controlAddress)
+                return LoopBound(plane, loop: loop)
+            }
+            let api = ManagementAPI(store: store, policies: policies,
+                                    enrollment: Enrollment(store: store, secrets: secrets, config: config, audit: audit),
+                                    audit: audit, admins: AdminSessions(store: store), plane: plane)
+            let router = Router()
+            api.register(on: router)
+            let app = Application(router: router,
+                                  configuration: .init(address: .hostname(config.apiAddress.host, port: config.apiAddress.port),
+                                                       serverName: "portless-controller"),
+                                  logger: Logger(label: "portless.controller.api"))
+            ControllerLog.logger.info("controller running", metadata: ["api": "\(config.apiAddress)", "network": "\(config.network)"])
+            try await app.runService()
+        }
+    }
+}

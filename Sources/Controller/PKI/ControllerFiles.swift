@@ -1,0 +1,104 @@
+import Crypto
+import Foundation
+import Logging
+import Shared
+import X509
+
+enum ControllerLog {
+    static let logger = Logger(label: "portless.controller")
+}
+
+/// Where the controller keeps its state, and what `init` writes there.
+struct ControllerConfig: Codable {
+    var network: String
+    var apiAddress: SocketAddress
+    var controlAddress: SocketAddress
+
+    var apiURL: String { "http://\(apiAddress)" }
+}
+
+struct ControllerFiles {
+    let directory: String
+    var config: String { directory + "/controller.json" }
+    var database: String { directory + "/controller.db" }
+    var caCertificate: String { directory + "/ca.pem" }
+    var caKey: String { directory + "/ca.key" }
+    var signingKey: String { directory + "/signing.key" }
+    var serverCertificate: String { directory + "/controller.pem" }
+    var serverKey: String { directory + "/controller.key" }
+    var adminCredential: String { directory + "/admin.json" }
+}
+
+struct AdminCredential: Codable {
+    var username: String
+    var password: String
+}
+
+/// The controller's secrets and derived material, loaded once at start.
+struct ControllerSecrets: Sendable {
+    let authority: CertificateAuthority
+    let caPEM: String
+    let caSHA256: String
+    nonisolated(unsafe) let signingKey: Curve25519.Signing.PrivateKey  // safe: immutable key value, never mutated
+    let controlCredentials: TLSCredentials
+
+    init(files: ControllerFiles) throws {
+        caPEM = try Files.read(files.caCertificate)
+        authority = try CertificateAuthority(certificatePEM: caPEM, privateKeyPEM: Files.read(files.caKey))
+        caSHA256 = SHA256.hash(data: Data(caPEM.utf8)).map { String(format: "%02x", $0) }.joined()
+        guard let raw = Data(base64Encoded: try Files.read(files.signingKey).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw FileError.invalid(path: files.signingKey, reason: "not base64")
+        }
+        signingKey = try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+        controlCredentials = TLSCredentials(certificatePEM: try Files.read(files.serverCertificate),
+                                            privateKeyPEM: try Files.read(files.serverKey), caPEM: caPEM)
+    }
+
+    /// Creates a network: CA, session-signing key, the control listener's certificate, the
+    /// database and an admin credential.
+    static func initialize(files: ControllerFiles, config: ControllerConfig) throws -> AdminCredential {
+        if FileManager.default.fileExists(atPath: files.config) {
+            throw InitError.alreadyInitialized(files.directory)
+        }
+        try Files.createDirectory(files.directory)
+        let authority = try CertificateAuthority.create(networkName: config.network)
+        try Files.write(try authority.certificatePEM, to: files.caCertificate)
+        try Files.write(authority.privateKeyPEM, to: files.caKey, privateFile: true)
+        try Files.write(Curve25519.Signing.PrivateKey().rawRepresentation.base64EncodedString(), to: files.signingKey, privateFile: true)
+        let serverKey = IdentityKey()
+        let serverCertificate = try authority.issue(publicKey: .init(serverKey.privateKey.publicKey), name: "controller", kind: .controller)
+        try Files.write(try serverCertificate.serializeAsPEM().pemString, to: files.serverCertificate)
+        try Files.write(serverKey.pem, to: files.serverKey, privateFile: true)
+
+        let store = try Store(path: files.database)
+        let password = randomToken(bytes: 18)
+        let salt = randomToken(bytes: 12)
+        try store.pool.write { db in
+            try AdminRow(username: "admin", salt: salt, passwordHash: passwordHash(password, salt: salt)).insert(db)
+        }
+        let credential = AdminCredential(username: "admin", password: password)
+        try Files.writeJSON(credential, to: files.adminCredential, privateFile: true)
+        try Files.writeJSON(config, to: files.config)
+        return credential
+    }
+}
+
+/// Admin passwords are generated (144 random bits), so a salted SHA-256 is enough to keep the
+/// database from holding them in the clear.
+func passwordHash(_ password: String, salt: String) -> String {
+    SHA256.hash(data: Data((salt + ":" + password).utf8)).map { String(format: "%02x", $0) }.joined()
+}
+
+func randomToken(bytes: Int = 24) -> String {
+    var generator = SystemRandomNumberGenerator()
+    return Base64URL.encode((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
+}
+
+enum InitError: Error, CustomStringConvertible {
+    case alreadyInitialized(String)
+    var description: String {
+        switch self {
+        case .alreadyInitialized(let dir): return "\(dir) already holds a controller; refusing to overwrite its CA"
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Logging
+import Shared
+
+/// The router's outbound control connection: hello, requests, pushed revocations, and redial
+/// with backoff when the controller goes away. Loop-confined.
+final class ControllerLink {
+    private let loop: EventLoop
+    private let address: SocketAddress
+    private let context: TLSContext
+    private let hello: ControlMessage
+    private let logger: Logger
+    private var peer: ControlPeer?
+    private var backoffMs: UInt64 = 250
+    private static let maxBackoffMs: UInt64 = 5_000
+
+    /// Messages the controller pushes (revocations).
+    var onPush: ((ControlMessage) -> Void)?
+    /// After each successful hello.
+    var onConnected: ((ControlMessage) -> Void)?
+
+    init(loop: EventLoop, address: SocketAddress, context: TLSContext, hello: ControlMessage, logger: Logger) {
+        self.loop = loop
+        self.address = address
+        self.context = context
+        self.hello = hello
+        self.logger = logger
+    }
+
+    var isConnected: Bool { peer != nil }
+
+    func start() { dial() }
+
+    func request(_ message: ControlMessage, completion: @escaping (Result<ControlMessage, Error>) -> Void) {
+        guard let peer else {
+            completion(.failure(ControlError.refused("controller unreachable")))
+            return
+        }
+        peer.request(message) { completion($0.unwrapped) }
+    }
+
+    func notify(_ message: ControlMessage) { peer?.notify(message) }
+
+    private func dial() {
+        FramedChannel.connect(loop: loop, to: address, context: context) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .failure(let error):
+                self.retry(after: error)
+            case .success(let channel):
+                let control = ControlPeer(channel: channel)
+                channel.onReady = { [weak self, unowned control] peer in
+                    guard let self else { return }
+                    guard peer.kind == .controller else {
+                        channel.close(error: TLSError.peerNotAuthorized("expected the controller, got \(peer)"))
+                        return
+                    }
+                    control.request(self.hello) { [weak self] result in
+                        guard let self else { return }
+                        switch result.unwrapped {
+                        case .success(let welcome):
+                            self.peer = control
+                            self.backoffMs = 250
+                            self.logger.info("connected to controller", metadata: ["address": "\(self.address)"])
+                            self.onConnected?(welcome)
+                        case .failure(let error):
+                            channel.close(error: error)
+                        }
+                    }
+                }
+                control.onMessage = { [weak self] message, _ in self?.onPush?(message) }
+                control.onClose = { [weak self] error in
+                    guard let self else { return }
+                    if self.peer === control { self.peer = nil }
+                    self.retry(after: error ?? ControlError.connectionClosed)
+                }
+            }
+        }
+    }
+
+    private func retry(after error: Error) {
+        logger.warning("controller link down; redialing", metadata: ["error": "\(error)", "in_ms": "\(backoffMs)"])
+        let delay = backoffMs
+        backoffMs = min(backoffMs * 2, Self.maxBackoffMs)
+        LoopTimer.once(on: loop, after: delay) { [weak self] in self?.dial() }
+    }
+}

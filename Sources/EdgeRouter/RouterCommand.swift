@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Shared
+
+@main
+struct RouterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portless-router",
+        abstract: "A Portless edge router: verifies sessions and forwards end-to-end encrypted circuits.",
+        subcommands: [Enroll.self, Run.self])
+
+    struct Enroll: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enroll this router with a one-time token.")
+        @Option(help: "The enrollment token (JWT), or @FILE to read it from a file.") var token: String
+        @Option(help: "State directory for the router's key and certificate.") var state: String
+
+        func run() throws {
+            let jwt = try TokenArgument.read(token)
+            let identity = try EnrolledIdentity.enroll(token: jwt, into: state, post: EnrollmentClient.post)
+            guard identity.kind == .router else { throw ValidationError("this token enrolls an identity, not a router") }
+            print("Enrolled router '\(identity.name)' in \(state)")
+        }
+    }
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the router.")
+        @Option(help: "State directory made by 'enroll'.") var state: String
+        @Option(help: "Edge listener address for tunnelers (host:port).") var edge = "127.0.0.1:3022"
+
+        func run() throws {
+            PortlessLogging.bootstrap()
+            let identity = try EnrolledIdentity(directory: state)
+            let edgeAddress = try SocketAddress(parsing: edge)
+            var logger = Logger(label: "portless.router")
+            logger[metadataKey: "router"] = "\(identity.name)"
+            let loop = try EventLoop()
+            SignalHandling.stopOnTermination(loop)
+            var node: RouterNode?
+            try loop.run {
+                node = try RouterNode(identity: identity, loop: loop, edgeAddress: edgeAddress, logger: logger)
+            }
+            withExtendedLifetime(node) {}
+        }
+    }
+}
+

@@ -1,0 +1,162 @@
+import Crypto
+import Foundation
+import SwiftASN1
+import X509
+
+// End-to-end encryption of one circuit between the two tunnelers. Routers see only what this
+// file produces.
+//
+// Handshake: each side sends E2EHello = (ephemeral X25519 public key, its identity certificate,
+// ECDSA-P256 signature by the identity key over "portless-e2e-v1" ‖ role ‖ circuit id ‖ ephemeral).
+// Each side verifies the peer certificate against the network CA, that it names exactly the
+// identity the controller assigned to this circuit, and the signature. Then
+//   salt = SHA-256(dialer transcript ‖ host transcript), transcript = role ‖ circuit ‖ ephemeral ‖ cert
+//   k(dialer→host), k(host→dialer) = HKDF-SHA256(X25519(eph, peer eph), salt, info = direction)
+// Data frames are ChaCha20-Poly1305 under the direction's key, nonce = 0⁴ ‖ counter (big-endian),
+// counters starting at 0 and never reused; the frame's sequence field carries the counter so a
+// drop or reorder is detected as an authentication failure.
+
+public enum CircuitRole: UInt8, Codable, Sendable {
+    case dialer = 1
+    case host = 2
+}
+
+public struct E2EHello: Codable, Sendable {
+    public var role: CircuitRole
+    public var ephemeralKey: Data
+    public var certificateDER: Data
+    public var signature: Data
+}
+
+/// One side's half of the handshake, before the peer's hello has arrived.
+public struct E2EHandshake {
+    public let role: CircuitRole
+    public let circuitID: UInt64
+    public let hello: E2EHello
+    private let ephemeral: Curve25519.KeyAgreement.PrivateKey
+
+    public init(role: CircuitRole, circuitID: UInt64, identityKey: IdentityKey, certificate: Certificate) throws {
+        self.role = role
+        self.circuitID = circuitID
+        ephemeral = Curve25519.KeyAgreement.PrivateKey()
+        let publicKey = ephemeral.publicKey.rawRepresentation
+        let signature = try identityKey.privateKey.signature(for: Self.signedBytes(role: role, circuitID: circuitID, ephemeral: publicKey))
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate)
+        hello = E2EHello(role: role, ephemeralKey: publicKey, certificateDER: Data(serializer.serializedBytes),
+                         signature: signature.derRepresentation)
+    }
+
+    /// Verifies the peer's hello and derives the circuit keys.
+    public func complete(with peer: E2EHello, expectedPeer: String, authority: Certificate,
+                         now: Date = Date()) throws -> CircuitCipher {
+        guard peer.role != role else { throw E2EError.badHello("peer claims our own role") }
+        let certificate: Certificate
+        do { certificate = try Certificate(derEncoded: Array(peer.certificateDER)) } catch {
+            throw E2EError.badHello("unreadable certificate")
+        }
+        try certificate.verify(issuedBy: authority, expecting: PeerIdentity(name: expectedPeer, kind: .identity), now: now)
+        guard let signingKey = P256.Signing.PublicKey(certificate.publicKey),
+              let signature = try? P256.Signing.ECDSASignature(derRepresentation: peer.signature),
+              signingKey.isValidSignature(signature, for: Self.signedBytes(role: peer.role, circuitID: circuitID,
+                                                                             ephemeral: peer.ephemeralKey)) else {
+            throw E2EError.badHello("ephemeral key not signed by '\(expectedPeer)'")
+        }
+        let peerKey: Curve25519.KeyAgreement.PublicKey
+        do { peerKey = try .init(rawRepresentation: peer.ephemeralKey) } catch { throw E2EError.badHello("bad ephemeral key") }
+        let shared = try ephemeral.sharedSecretFromKeyAgreement(with: peerKey)
+
+        let (dialerHello, hostHello) = role == .dialer ? (hello, peer) : (peer, hello)
+        var transcript = SHA256()
+        transcript.update(data: Self.transcript(dialerHello, circuitID: circuitID))
+        transcript.update(data: Self.transcript(hostHello, circuitID: circuitID))
+        let salt = Data(transcript.finalize())
+        let dialerToHost = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: salt,
+                                                          sharedInfo: Data("portless e2e dialer->host".utf8), outputByteCount: 32)
+        let hostToDialer = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: salt,
+                                                          sharedInfo: Data("portless e2e host->dialer".utf8), outputByteCount: 32)
+        return role == .dialer
+            ? CircuitCipher(sendKey: dialerToHost, receiveKey: hostToDialer)
+            : CircuitCipher(sendKey: hostToDialer, receiveKey: dialerToHost)
+    }
+
+    static func signedBytes(role: CircuitRole, circuitID: UInt64, ephemeral: Data) -> Data {
+        var bytes = Data("portless-e2e-v1".utf8)
+        bytes.append(role.rawValue)
+        withUnsafeBytes(of: circuitID.bigEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(ephemeral)
+        return bytes
+    }
+
+    static func transcript(_ hello: E2EHello, circuitID: UInt64) -> Data {
+        var bytes = signedBytes(role: hello.role, circuitID: circuitID, ephemeral: hello.ephemeralKey)
+        bytes.append(hello.certificateDER)
+        return bytes
+    }
+}
+
+/// The per-circuit AEAD state: one key and one counter per direction.
+public struct CircuitCipher {
+    public static let tagSize = 16
+    private let sendKey: SymmetricKey
+    private let receiveKey: SymmetricKey
+    public private(set) var sendCounter: UInt64 = 0
+    public private(set) var receiveCounter: UInt64 = 0
+
+    init(sendKey: SymmetricKey, receiveKey: SymmetricKey) {
+        self.sendKey = sendKey
+        self.receiveKey = receiveKey
+    }
+
+    /// Seals `plaintext` into `out` (ciphertext ‖ tag); returns the byte count and the counter
+    /// to carry in the frame's sequence field.
+    public mutating func seal(_ plaintext: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) throws -> (count: Int, counter: UInt64) {
+        let counter = sendCounter
+        sendCounter += 1
+        let box = try ChaChaPoly.seal(plaintext, using: sendKey, nonce: Self.nonce(counter))
+        let total = plaintext.count + Self.tagSize
+        guard out.count >= total else { throw E2EError.bufferTooSmall }
+        box.ciphertext.withUnsafeBytes { out.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }  // safe: sizes checked above
+        box.tag.withUnsafeBytes { (out.baseAddress! + plaintext.count).copyMemory(from: $0.baseAddress!, byteCount: Self.tagSize) }  // safe: sizes checked above
+        return (total, counter)
+    }
+
+    /// Opens a sealed frame body; `counter` is the frame's sequence field and must be the next one.
+    public mutating func open(_ sealed: UnsafeRawBufferPointer, counter: UInt64) throws -> Data {
+        guard counter == receiveCounter else { throw E2EError.outOfOrder(expected: receiveCounter, got: counter) }
+        guard sealed.count >= Self.tagSize else { throw E2EError.authenticationFailed }
+        let split = sealed.count - Self.tagSize
+        do {
+            let box = try ChaChaPoly.SealedBox(nonce: Self.nonce(counter),
+                                               ciphertext: UnsafeRawBufferPointer(rebasing: sealed[0..<split]),
+                                               tag: UnsafeRawBufferPointer(rebasing: sealed[split...]))
+            let plaintext = try ChaChaPoly.open(box, using: receiveKey)
+            receiveCounter += 1
+            return plaintext
+        } catch {
+            throw E2EError.authenticationFailed
+        }
+    }
+
+    static func nonce(_ counter: UInt64) throws -> ChaChaPoly.Nonce {
+        var bytes = [UInt8](repeating: 0, count: 12)
+        withUnsafeBytes(of: counter.bigEndian) { bytes.replaceSubrange(4..<12, with: $0) }
+        return try ChaChaPoly.Nonce(data: bytes)
+    }
+}
+
+public enum E2EError: Error, CustomStringConvertible {
+    case badHello(String)
+    case authenticationFailed
+    case outOfOrder(expected: UInt64, got: UInt64)
+    case bufferTooSmall
+
+    public var description: String {
+        switch self {
+        case .badHello(let why): return "end-to-end handshake refused: \(why)"
+        case .authenticationFailed: return "end-to-end decryption failed: data was altered in transit"
+        case .outOfOrder(let expected, let got): return "end-to-end frame \(got) arrived where \(expected) was expected"
+        case .bufferTooSmall: return "sealed frame does not fit its buffer"
+        }
+    }
+}

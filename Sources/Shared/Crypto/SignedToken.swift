@@ -1,0 +1,88 @@
+import Crypto
+import Foundation
+
+/// A compact JWT signed with the controller's Ed25519 key (`alg: EdDSA`). Used for enrollment
+/// tokens and service sessions; the `typ` header keeps one from being accepted as the other.
+public enum SignedToken {
+    public static func sign<Claims: Encodable>(_ claims: Claims, type: String,
+                                               key: Curve25519.Signing.PrivateKey) throws -> String {
+        let header = try JSONSerialization.data(withJSONObject: ["alg": "EdDSA", "typ": type], options: [.sortedKeys])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .secondsSince1970
+        let payload = try encoder.encode(claims)
+        let signingInput = Base64URL.encode(header) + "." + Base64URL.encode(payload)
+        let signature = try key.signature(for: Data(signingInput.utf8))
+        return signingInput + "." + Base64URL.encode(signature)
+    }
+
+    /// Verifies the signature and type and decodes the claims. Expiry is the caller's check,
+    /// because only the caller knows what "now" and what grace apply.
+    public static func verify<Claims: Decodable>(_ token: String, type: String, as: Claims.Type,
+                                                 key: Curve25519.Signing.PublicKey) throws -> Claims {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3,
+              let headerData = Base64URL.decode(String(parts[0])),
+              let payload = Base64URL.decode(String(parts[1])),
+              let signature = Base64URL.decode(String(parts[2])) else {
+            throw TokenError.malformed
+        }
+        guard key.isValidSignature(signature, for: Data((parts[0] + "." + parts[1]).utf8)) else {
+            throw TokenError.badSignature
+        }
+        guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any],
+              header["alg"] as? String == "EdDSA" else { throw TokenError.malformed }
+        guard header["typ"] as? String == type else {
+            throw TokenError.wrongType(expected: type, actual: header["typ"] as? String ?? "none")
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        do { return try decoder.decode(Claims.self, from: payload) } catch { throw TokenError.malformed }
+    }
+
+    /// Reads the claims without verifying them: only for showing a token's contents to its holder.
+    public static func unverifiedClaims<Claims: Decodable>(_ token: String, as: Claims.Type) throws -> Claims {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let payload = Base64URL.decode(String(parts[1])) else { throw TokenError.malformed }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        do { return try decoder.decode(Claims.self, from: payload) } catch { throw TokenError.malformed }
+    }
+}
+
+public enum TokenError: Error, CustomStringConvertible, Equatable {
+    case malformed
+    case badSignature
+    case wrongType(expected: String, actual: String)
+    case expired(at: Date)
+    case alreadyUsed
+    case unknown
+    case revoked
+
+    public var description: String {
+        switch self {
+        case .malformed: return "token is malformed (not a Portless JWT)"
+        case .badSignature: return "token signature is invalid: it was not issued by this network's controller"
+        case .wrongType(let expected, let actual): return "token is a '\(actual)' token, expected '\(expected)'"
+        case .expired(let date): return "token expired at \(ISO8601DateFormatter().string(from: date)); ask an admin for a new one"
+        case .alreadyUsed: return "token was already used; enrollment tokens are single-use, ask an admin for a new one"
+        case .unknown: return "token is not known to the controller (deleted identity or router?)"
+        case .revoked: return "token was revoked"
+        }
+    }
+}
+
+public enum Base64URL {
+    public static func encode<D: DataProtocol>(_ data: D) -> String {
+        Data(data).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    public static func decode(_ text: String) -> Data? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64)
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// A permitted service as the controller describes it to a tunneler.
+public struct ServiceGrant: Codable, Sendable, Equatable {
+    public var name: String
+    public var canDial: Bool
+    public var canBind: Bool
+    public var configs: [ConfigSpec]
+
+    public init(name: String, canDial: Bool, canBind: Bool, configs: [ConfigSpec]) {
+        self.name = name
+        self.canDial = canDial
+        self.canBind = canBind
+        self.configs = configs
+    }
+}
+
+/// An edge router a tunneler may connect to.
+public struct RouterEndpoint: Codable, Sendable, Equatable {
+    public var name: String
+    public var edgeAddress: String
+
+    public init(name: String, edgeAddress: String) {
+        self.name = name
+        self.edgeAddress = edgeAddress
+    }
+}
+
+/// Control-plane messages on framed channels (controller⇄router, controller⇄tunneler,
+/// router⇄tunneler). They are small and rare, so they are JSON; data never travels this way.
+public enum ControlMessage: Codable, Sendable {
+    // replies
+    case ok
+    case failure(message: String)
+
+    // tunneler → controller (client API)
+    case authenticate
+    case apiSession(token: String, identity: String, expiresAt: Date)
+    case listServices(apiSession: String)
+    case services([ServiceGrant], routers: [RouterEndpoint])
+    case createSession(apiSession: String, service: String, type: SessionType)
+    case session(token: String)
+
+    // router → controller
+    case routerHello(edgeAddress: String)
+    case routerWelcome(revokedSessions: [String])
+    case addTerminator(id: String, service: String, identity: String, sessionID: String)
+    case removeTerminator(id: String)
+    case createCircuit(sessionID: String, service: String, dialer: String)
+    case circuitRoute(circuitID: UInt64, terminatorID: String, hostIdentity: String)
+    case circuitClosed(circuitID: UInt64, reason: String)
+
+    // controller → router (pushed)
+    case revoke(sessionIDs: [String], circuitIDs: [UInt64], reason: String)
+
+    // tunneler → router
+    case bind(session: String)
+    case bound(terminatorID: String)
+    case dial(session: String)
+    case dialed(circuitID: UInt64, hostIdentity: String)
+
+    // router → hosting tunneler
+    case incomingCircuit(circuitID: UInt64, service: String, caller: String, terminatorID: String)
+}
+
+public struct ControlEnvelope: Codable, Sendable {
+    /// Non-zero when the sender expects a reply carrying this id in `replyTo`.
+    public var id: UInt32
+    public var replyTo: UInt32
+    public var message: ControlMessage
+
+    public init(id: UInt32 = 0, replyTo: UInt32 = 0, message: ControlMessage) {
+        self.id = id
+        self.replyTo = replyTo
+        self.message = message
+    }
+}

@@ -1,0 +1,209 @@
+import CLibUV
+import Foundation
+
+/// A TCP stream on one event loop. Loop-confined.
+///
+/// Reads land in one buffer owned by the connection (no allocation per read). Writes go straight
+/// to the kernel with `uv_try_write`; only what the kernel refuses is copied and queued, and
+/// `queuedBytes` is what backpressure decisions read.
+public final class TCPConnection {
+    public let loop: EventLoop
+    let handle: UnsafeMutablePointer<uv_tcp_t>
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    private var reading = false
+    public private(set) var isClosed = false
+    public private(set) var queuedBytes = 0
+
+    /// Called with bytes read; the buffer is valid only during the call.
+    public var onRead: ((UnsafeRawBufferPointer) -> Void)?
+    /// Called once, when the connection ends: nil on orderly EOF or local close.
+    public var onClose: ((Error?) -> Void)?
+    /// Called when queued writes drop to `lowWaterMark` after having exceeded it.
+    public var onWritable: (() -> Void)?
+    public var lowWaterMark = TransportLimits.writeLowWaterMark
+    private var aboveLowWater = false
+    private var closeWhenFlushed = false
+
+    init(loop: EventLoop) {
+        loop.preconditionInEventLoop()
+        self.loop = loop
+        handle = .allocate(capacity: 1)
+        readBuffer = .allocate(byteCount: TransportLimits.readChunk, alignment: 16)
+        uv_tcp_init(loop.uvLoop, handle)
+        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+    }
+
+    /// Connects to `address`; `completion` runs on the loop.
+    public static func connect(loop: EventLoop, to address: SocketAddress,
+                               completion: @escaping (Result<TCPConnection, Error>) -> Void) {
+        let connection = TCPConnection(loop: loop)
+        let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
+        final class Pending { let connection: TCPConnection; let completion: (Result<TCPConnection, Error>) -> Void
+            init(_ c: TCPConnection, _ k: @escaping (Result<TCPConnection, Error>) -> Void) { connection = c; completion = k } }
+        request.pointee.data = Unmanaged.passRetained(Pending(connection, completion)).toOpaque()
+        do {
+            try address.withSockaddr { sa in
+                try UVError.check(uv_tcp_connect(request, connection.handle, sa) { req, status in
+                    guard let req, let data = req.pointee.data else { return }
+                    let pending = Unmanaged<Pending>.fromOpaque(data).takeRetainedValue()
+                    req.deallocate()
+                    if status < 0 {
+                        let error = UVError(code: status, operation: "connect")
+                        pending.connection.close()
+                        pending.completion(.failure(error))
+                    } else {
+                        uv_tcp_nodelay(pending.connection.handle, 1)
+                        pending.completion(.success(pending.connection))
+                    }
+                }, "connect \(address)")
+            }
+        } catch {
+            Unmanaged<Pending>.fromOpaque(request.pointee.data).release()
+            request.deallocate()
+            connection.close()
+            completion(.failure(error))
+        }
+    }
+
+    public var peerAddress: SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) { ptr in
+            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getpeername(handle, $0, &length) }
+        }
+        return rc == 0 ? SocketAddress.from(storage) : nil
+    }
+
+    public func startReading() {
+        guard !reading, !isClosed else { return }
+        reading = true
+        uv_read_start(uvStream(handle), { h, _, buf in
+            guard let h, let buf, let data = h.pointee.data else { return }
+            let connection = Unmanaged<TCPConnection>.fromOpaque(data).takeUnretainedValue()
+            buf.pointee = uv_buf_init(connection.readBuffer.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                      UInt32(connection.readBuffer.count))
+        }, { stream, nread, _ in
+            guard let stream, let data = stream.pointee.data else { return }
+            let connection = Unmanaged<TCPConnection>.fromOpaque(data).takeUnretainedValue()
+            if nread > 0 {
+                connection.onRead?(UnsafeRawBufferPointer(rebasing: connection.readBuffer[0..<nread]))
+            } else if nread < 0 {
+                let error = UVError(code: Int32(nread), operation: "read")
+                connection.close(error: error.isEOF ? nil : error)
+            }
+        })
+    }
+
+    public func stopReading() {
+        guard reading, !isClosed else { return }
+        reading = false
+        uv_read_stop(uvStream(handle))
+    }
+
+    public var isReading: Bool { reading }
+
+    /// Writes all of `bytes`, in order. Never blocks; what the kernel does not take is queued.
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        guard !isClosed, let base = bytes.baseAddress, bytes.count > 0 else { return }
+        var offset = 0
+        if queuedBytes == 0 {
+            var buf = uv_buf_init(UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: CChar.self)), UInt32(bytes.count))
+            let written = uv_try_write(uvStream(handle), &buf, 1)
+            if written >= 0 {
+                offset = Int(written)
+            } else if written != UV_EAGAIN.rawValue {
+                close(error: UVError(code: written, operation: "write"))
+                return
+            }
+            if offset == bytes.count { return }
+        }
+        enqueue(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+    }
+
+    private func enqueue(_ bytes: UnsafeRawBufferPointer) {
+        let request = WriteRequest(copying: bytes, connection: self)
+        queuedBytes += bytes.count
+        if queuedBytes > lowWaterMark { aboveLowWater = true }
+        let rc = uv_write(request.request, uvStream(handle), &request.buffer, 1) { req, status in
+            guard let req, let data = req.pointee.data else { return }
+            let request = Unmanaged<WriteRequest>.fromOpaque(data).takeRetainedValue()
+            request.connection.writeCompleted(bytes: request.count, status: status)
+        }
+        if rc < 0 {
+            Unmanaged.passUnretained(request).release()
+            close(error: UVError(code: rc, operation: "write"))
+        }
+    }
+
+    private func writeCompleted(bytes: Int, status: Int32) {
+        queuedBytes -= bytes
+        if closeWhenFlushed && queuedBytes == 0 { return close() }
+        if status < 0 {
+            if status != UV_ECANCELED.rawValue { close(error: UVError(code: status, operation: "write")) }
+            return
+        }
+        if aboveLowWater && queuedBytes <= lowWaterMark {
+            aboveLowWater = false
+            onWritable?()
+        }
+    }
+
+    /// Closes once everything queued has reached the kernel; reads stop now.
+    public func closeAfterFlush() {
+        if queuedBytes == 0 { return close() }
+        stopReading()
+        closeWhenFlushed = true
+    }
+
+    /// Closes the connection once; `onClose` receives `error`.
+    public func close(error: Error? = nil) {
+        guard !isClosed else { return }
+        isClosed = true
+        reading = false
+        let callback = onClose
+        onRead = nil
+        onClose = nil
+        onWritable = nil
+        uv_close(uvHandle(handle)) { h in
+            guard let h, let data = h.pointee.data else { return }
+            let connection = Unmanaged<TCPConnection>.fromOpaque(data).takeRetainedValue()
+            connection.readBuffer.deallocate()
+            UnsafeMutablePointer<uv_tcp_t>(OpaquePointer(h)).deallocate()
+        }
+        callback?(error)
+    }
+
+    /// Adopts an accepted socket from `server`.
+    static func accept(from server: UnsafeMutablePointer<uv_stream_t>, loop: EventLoop) -> TCPConnection? {
+        let connection = TCPConnection(loop: loop)
+        guard uv_accept(server, uvStream(connection.handle)) == 0 else {
+            connection.close()
+            return nil
+        }
+        uv_tcp_nodelay(connection.handle, 1)
+        return connection
+    }
+}
+
+/// A queued write: the request and a private copy of the bytes, freed when libuv is done.
+private final class WriteRequest {
+    let request: UnsafeMutablePointer<uv_write_t>
+    var buffer: uv_buf_t
+    let storage: UnsafeMutableRawBufferPointer
+    let connection: TCPConnection
+    var count: Int { storage.count }
+
+    init(copying bytes: UnsafeRawBufferPointer, connection: TCPConnection) {
+        storage = .allocate(byteCount: bytes.count, alignment: 16)
+        storage.copyMemory(from: bytes)
+        buffer = uv_buf_init(storage.baseAddress?.assumingMemoryBound(to: CChar.self), UInt32(bytes.count))
+        request = .allocate(capacity: 1)
+        self.connection = connection
+        request.pointee.data = Unmanaged.passRetained(self).toOpaque()
+    }
+
+    deinit {
+        storage.deallocate()
+        request.deallocate()
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+
+/// Request/response and notifications over a framed channel's control frames. Circuit frames
+/// pass through to `onCircuitFrame` untouched. Loop-confined.
+public final class ControlPeer {
+    public typealias Reply = (ControlMessage) -> Void
+
+    public let channel: FramedChannel
+    private var nextID: UInt32 = 1
+    private var pending: [UInt32: (Result<ControlMessage, Error>) -> Void] = [:]
+    private let encoder = JSONEncoder()
+    private let decoder = JSONDecoder()
+
+    /// A message from the peer; `reply` is non-nil when the peer awaits an answer.
+    public var onMessage: ((ControlMessage, Reply?) -> Void)?
+    public var onCircuitFrame: ((FrameView) -> Void)?
+    public var onClose: ((Error?) -> Void)?
+
+    public init(channel: FramedChannel) {
+        self.channel = channel
+        channel.onFrame = { [unowned self] frame in
+            if frame.header.type == .control { self.receivedControl(frame.body) } else { self.onCircuitFrame?(frame) }
+        }
+        channel.onClose = { [unowned self] error in
+            let waiting = self.pending
+            self.pending.removeAll()
+            for (_, completion) in waiting { completion(.failure(error ?? ControlError.connectionClosed)) }
+            self.onClose?(error)
+            self.onMessage = nil
+            self.onCircuitFrame = nil
+            self.onClose = nil
+        }
+    }
+
+    public var peer: PeerIdentity? { channel.peer }
+    public var isClosed: Bool { channel.isClosed }
+
+    public func request(_ message: ControlMessage, timeoutMs: UInt64 = 10_000,
+                        completion: @escaping (Result<ControlMessage, Error>) -> Void) {
+        guard !channel.isClosed else {
+            completion(.failure(ControlError.connectionClosed))
+            return
+        }
+        let id = nextID
+        nextID = nextID == UInt32.max ? 1 : nextID + 1
+        pending[id] = completion
+        send(ControlEnvelope(id: id, message: message))
+        LoopTimer.once(on: channel.loop, after: timeoutMs) { [weak self] in
+            guard let self, let completion = self.pending.removeValue(forKey: id) else { return }
+            completion(.failure(ControlError.timeout))
+        }
+    }
+
+    public func notify(_ message: ControlMessage) {
+        send(ControlEnvelope(message: message))
+    }
+
+    private func send(_ envelope: ControlEnvelope) {
+        guard let body = try? encoder.encode(envelope) else { return }
+        body.withUnsafeBytes { channel.send(.control, body: $0) }
+    }
+
+    private func receivedControl(_ body: UnsafeRawBufferPointer) {
+        let envelope: ControlEnvelope
+        do {
+            envelope = try decoder.decode(ControlEnvelope.self, from: Data(body))
+        } catch {
+            channel.close(error: ControlError.malformed("\(error)"))
+            return
+        }
+        if envelope.replyTo != 0 {
+            pending.removeValue(forKey: envelope.replyTo)?(.success(envelope.message))
+            return
+        }
+        let reply: Reply? = envelope.id == 0 ? nil : { [weak self] answer in
+            self?.send(ControlEnvelope(replyTo: envelope.id, message: answer))
+        }
+        onMessage?(envelope.message, reply)
+    }
+}
+
+public enum ControlError: Error, CustomStringConvertible {
+    case connectionClosed
+    case timeout
+    case malformed(String)
+    case refused(String)
+    case unexpectedReply(String)
+
+    public var description: String {
+        switch self {
+        case .connectionClosed: return "control connection closed"
+        case .timeout: return "no reply within the timeout"
+        case .malformed(let why): return "malformed control message: \(why)"
+        case .refused(let why): return why
+        case .unexpectedReply(let what): return "unexpected reply: \(what)"
+        }
+    }
+}
+
+extension Result where Success == ControlMessage, Failure == Error {
+    /// Turns a `.failure(message:)` reply into an error.
+    public var unwrapped: Result<ControlMessage, Error> {
+        if case .success(.failure(let message)) = self { return .failure(ControlError.refused(message)) }
+        return self
+    }
+}

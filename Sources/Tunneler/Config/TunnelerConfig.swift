@@ -1,0 +1,50 @@
+import Foundation
+import Shared
+import Yams
+
+/// `portless-tunnel run --config FILE`: which identity to use, what to intercept, what to host.
+struct TunnelerConfig: Codable {
+    struct Intercept: Codable {
+        var service: String
+        var listen: SocketAddress
+    }
+    struct Host: Codable {
+        var service: String
+        var address: SocketAddress?
+        var proxyProtocol: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case service, address
+            case proxyProtocol = "proxy_protocol"
+        }
+    }
+
+    /// The directory `portless-tunnel enroll` wrote.
+    var identity: String
+    var intercepts: [Intercept]?
+    var hosts: [Host]?
+
+    static func load(_ path: String) throws -> TunnelerConfig {
+        let text = try Files.read(path)
+        do { return try YAMLDecoder().decode(TunnelerConfig.self, from: text) } catch {
+            throw FileError.invalid(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Intercepts must stay on loopback: a tunneler never listens on the network.
+    func validate() throws {
+        for intercept in intercepts ?? [] where !intercept.listen.isLoopback {
+            throw ConfigError.nonLoopbackIntercept(intercept.listen)
+        }
+    }
+}
+
+enum ConfigError: Error, CustomStringConvertible {
+    case nonLoopbackIntercept(SocketAddress)
+    var description: String {
+        switch self {
+        case .nonLoopbackIntercept(let address):
+            return "intercept address \(address) is not loopback; a tunneler listens only on 127.0.0.1 or ::1"
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+import Shared
+
+/// The tunneler's client-API connection to the controller: mTLS, an API session, then service
+/// listings and service sessions. Redials with backoff. Loop-confined.
+final class ControllerClient {
+    private let loop: EventLoop
+    private let address: SocketAddress
+    private let context: TLSContext
+    private let logger: Logger
+    private var control: ControlPeer?
+    private var apiSession: String?
+    private var backoffMs: UInt64 = 250
+
+    /// After each (re)connection with a fresh API session.
+    var onReady: (() -> Void)?
+
+    init(loop: EventLoop, address: SocketAddress, context: TLSContext, logger: Logger) {
+        self.loop = loop
+        self.address = address
+        self.context = context
+        self.logger = logger
+    }
+
+    func start() { dial() }
+
+    func listServices(_ completion: @escaping (Result<([ServiceGrant], [RouterEndpoint]), Error>) -> Void) {
+        call({ .listServices(apiSession: $0) }) { result in
+            completion(result.flatMap { message in
+                guard case .services(let grants, let routers) = message else { return .failure(ControlError.unexpectedReply("\(message)")) }
+                return .success((grants, routers))
+            })
+        }
+    }
+
+    func createSession(service: String, type: SessionType, _ completion: @escaping (Result<String, Error>) -> Void) {
+        call({ .createSession(apiSession: $0, service: service, type: type) }) { result in
+            completion(result.flatMap { message in
+                guard case .session(let token) = message else { return .failure(ControlError.unexpectedReply("\(message)")) }
+                return .success(token)
+            })
+        }
+    }
+
+    private func call(_ make: (String) -> ControlMessage, completion: @escaping (Result<ControlMessage, Error>) -> Void) {
+        guard let control, let apiSession else {
+            return completion(.failure(ControlError.refused("controller unreachable at \(address)")))
+        }
+        control.request(make(apiSession)) { completion($0.unwrapped) }
+    }
+
+    private func dial() {
+        FramedChannel.connect(loop: loop, to: address, context: context) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .failure(let error):
+                self.retry(after: error)
+            case .success(let channel):
+                let control = ControlPeer(channel: channel)
+                channel.onReady = { [weak self, unowned control, unowned channel] peer in
+                    guard let self else { return }
+                    guard peer.kind == .controller else {
+                        return channel.close(error: TLSError.peerNotAuthorized("expected the controller, got \(peer)"))
+                    }
+                    control.request(.authenticate) { [weak self] result in
+                        guard let self else { return }
+                        guard case .success(.apiSession(let token, _, _)) = result.unwrapped else {
+                            return channel.close(error: ControlError.refused("authentication failed: \(result)"))
+                        }
+                        self.control = control
+                        self.apiSession = token
+                        self.backoffMs = 250
+                        self.logger.info("connected to controller", metadata: ["address": "\(self.address)"])
+                        self.onReady?()
+                    }
+                }
+                control.onClose = { [weak self] error in
+                    guard let self else { return }
+                    if self.control === control {
+                        self.control = nil
+                        self.apiSession = nil
+                    }
+                    self.retry(after: error ?? ControlError.connectionClosed)
+                }
+            }
+        }
+    }
+
+    private func retry(after error: Error) {
+        logger.warning("controller unreachable; redialing", metadata: ["error": "\(error)", "in_ms": "\(backoffMs)"])
+        let delay = backoffMs
+        backoffMs = min(backoffMs * 2, 5_000)
+        LoopTimer.once(on: loop, after: delay) { [weak self] in self?.dial() }
+    }
+}

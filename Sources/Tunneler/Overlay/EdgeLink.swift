@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import Shared
+
+/// The tunneler's connection to its edge router: control requests (bind, dial), incoming
+/// circuits, and the circuit frames of every circuit it holds. Loop-confined.
+///
+/// Backpressure both ways: a full router socket pauses the local sockets feeding it; a full
+/// local socket pauses reading from the router until it drains.
+final class EdgeLink {
+    let router: RouterEndpoint
+    private(set) var control: ControlPeer?
+    private var circuits: [UInt64: CircuitEndpoint] = [:]
+    private var pausedLocals: [ObjectIdentifier: TCPConnection] = [:]
+    private var blockedEndpoints: Set<UInt64> = []
+    private let logger: Logger
+
+    var onIncomingCircuit: ((_ circuitID: UInt64, _ service: String, _ caller: String, _ reply: @escaping ControlPeer.Reply) -> Void)?
+    var onRevoked: ((_ reason: String) -> Void)?
+    var onClose: ((Error?) -> Void)?
+
+    init(router: RouterEndpoint, logger: Logger) {
+        self.router = router
+        self.logger = logger
+    }
+
+    var channel: FramedChannel? { control?.channel }
+
+    func connect(loop: EventLoop, context: TLSContext, completion: @escaping (Error?) -> Void) {
+        let address: SocketAddress
+        do { address = try SocketAddress(parsing: router.edgeAddress) } catch { return completion(error) }
+        FramedChannel.connect(loop: loop, to: address, context: context) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .failure(let error):
+                completion(error)
+            case .success(let channel):
+                let control = ControlPeer(channel: channel)
+                var ready = false
+                channel.onReady = { [weak self, unowned channel] peer in
+                    guard let self else { return }
+                    guard peer.kind == .router, peer.name == self.router.name else {
+                        channel.close(error: TLSError.peerNotAuthorized("expected router '\(self.router.name)', got \(peer)"))
+                        return
+                    }
+                    ready = true
+                    self.control = control
+                    completion(nil)
+                }
+                channel.onWritable = { [weak self] in self?.routerDrained() }
+                control.onCircuitFrame = { [weak self] frame in self?.circuits[frame.header.circuitID]?.received(frame) }
+                control.onMessage = { [weak self] message, reply in self?.received(message, reply: reply) }
+                control.onClose = { [weak self] error in
+                    guard let self else { return }
+                    if !ready { completion(error ?? ControlError.connectionClosed); return }
+                    self.control = nil
+                    for circuit in Array(self.circuits.values) { circuit.finish(reason: "router connection lost", notifyPeer: false) }
+                    self.onClose?(error)
+                }
+            }
+        }
+    }
+
+    func request(_ message: ControlMessage, completion: @escaping (Result<ControlMessage, Error>) -> Void) {
+        guard let control else { return completion(.failure(ControlError.refused("not connected to router '\(router.name)'"))) }
+        control.request(message) { completion($0.unwrapped) }
+    }
+
+    private func received(_ message: ControlMessage, reply: ControlPeer.Reply?) {
+        switch message {
+        case .incomingCircuit(let circuitID, let service, let caller, _):
+            onIncomingCircuit?(circuitID, service, caller, reply ?? { _ in })
+        case .revoke(_, _, let reason):
+            onRevoked?(reason)
+        default:
+            reply?(.failure(message: "unexpected message from the router"))
+        }
+    }
+
+    func add(_ circuit: CircuitEndpoint) {
+        circuits[circuit.id] = circuit
+        circuit.onClosed = { [weak self] endpoint in
+            guard let self else { return }
+            self.circuits.removeValue(forKey: endpoint.id)
+            if self.blockedEndpoints.remove(endpoint.id) != nil { self.localDrainedCheck() }
+        }
+    }
+
+    var circuitCount: Int { circuits.count }
+
+    // MARK: backpressure
+
+    func pauseUntilWritable(_ local: TCPConnection) {
+        local.stopReading()
+        pausedLocals[ObjectIdentifier(local)] = local
+    }
+
+    private func routerDrained() {
+        let locals = pausedLocals.values
+        pausedLocals.removeAll()
+        for local in locals where !local.isClosed { local.startReading() }
+    }
+
+    /// Called after a circuit's local socket wrote something; pauses the router while it is full.
+    func localBacklogChanged(_ endpoint: CircuitEndpoint) {
+        if endpoint.localWriteBlocked {
+            blockedEndpoints.insert(endpoint.id)
+            channel?.pauseReading()
+        }
+    }
+
+    func localDrained(_ endpoint: CircuitEndpoint) {
+        blockedEndpoints.remove(endpoint.id)
+        localDrainedCheck()
+    }
+
+    private func localDrainedCheck() {
+        if blockedEndpoints.isEmpty { channel?.resumeReading() }
+    }
+}

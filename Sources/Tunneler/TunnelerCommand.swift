@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Shared
+
+@main
+struct TunnelerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portless-tunnel",
+        abstract: "A Portless tunneler: intercepts and hosts services over outbound connections only.",
+        subcommands: [Enroll.self, Run.self])
+
+    struct Enroll: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enroll an identity with a one-time token.")
+        @Option(help: "The enrollment token (JWT), or @FILE to read it from a file.") var token: String
+        @Option(help: "Directory for the identity's key and certificate.") var state: String
+
+        func run() throws {
+            let identity = try EnrolledIdentity.enroll(token: try TokenArgument.read(token), into: state, post: EnrollmentClient.post)
+            guard identity.kind == .identity else { throw ValidationError("this token enrolls a router, not an identity") }
+            print("Enrolled identity '\(identity.name)' in \(state)")
+        }
+    }
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the tunneler.")
+        @Option(help: "Tunneler config file (YAML or JSON).") var config: String
+
+        func run() throws {
+            PortlessLogging.bootstrap()
+            let settings = try TunnelerConfig.load(config)
+            try settings.validate()
+            let identity = try EnrolledIdentity(directory: settings.identity)
+            var logger = Logger(label: "portless.tunnel")
+            logger[metadataKey: "identity"] = "\(identity.name)"
+            let loop = try EventLoop()
+            SignalHandling.stopOnTermination(loop)
+            var tunnel: Tunnel?
+            try loop.run {
+                tunnel = try Tunnel(config: settings, identity: identity, loop: loop, logger: logger)
+            }
+            withExtendedLifetime(tunnel) {}
+        }
+    }
+}
