@@ -26,6 +26,8 @@ public final class FramedChannel {
     private var lastHeard: UInt64 = 0
     private var paused = false
     private var processing = false
+    /// An open channel keeps itself alive (as libuv handles do); `close()` lets it go.
+    private var keepAlive: FramedChannel?
     public private(set) var isClosed = false
     public private(set) var peer: PeerIdentity?
     public let remoteAddress: SocketAddress?
@@ -87,6 +89,7 @@ public final class FramedChannel {
     }
 
     private func start() {
+        keepAlive = self
         lastHeard = uv_now(loop.uvLoop)
         tcp.onRead = { [unowned self] bytes in self.received(bytes) }
         tcp.onClose = { [unowned self] error in self.close(error: error) }
@@ -290,6 +293,7 @@ public final class FramedChannel {
         onWritable = nil
         tcp.close()
         callback?(error)
+        keepAlive = nil
     }
 }
 

@@ -18,10 +18,11 @@ public final class ControlPeer {
 
     public init(channel: FramedChannel) {
         self.channel = channel
-        channel.onFrame = { [unowned self] frame in
+        // The channel's callbacks hold this peer; the cycle ends when the channel closes.
+        channel.onFrame = { [self] frame in
             if frame.header.type == .control { self.receivedControl(frame.body) } else { self.onCircuitFrame?(frame) }
         }
-        channel.onClose = { [unowned self] error in
+        channel.onClose = { [self] error in
             let waiting = self.pending
             self.pending.removeAll()
             for (_, completion) in waiting { completion(.failure(error ?? ControlError.connectionClosed)) }

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import Shared
+
+/// `portless demo-http`: the private service of the quickstart. It answers plain HTTP/1.1 and,
+/// when a PROXY protocol v2 header precedes the request, greets the caller by the identity the
+/// overlay verified. Routes: `/` (greeting), `/bytes?n=N` (N bytes of `DemoPayload`), `/hold`
+/// (headers, then an open connection: for revocation tests).
+struct DemoHTTPCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "demo-http", abstract: "Run the demo private HTTP service.")
+    @Option(help: "Listen address (loopback).") var listen: String
+
+    func run() throws {
+        let address = try SocketAddress(parsing: listen)
+        let loop = try EventLoop()
+        SignalHandling.stopOnTermination(loop)
+        var listener: TCPListener?
+        try loop.run {
+            listener = try TCPListener(loop: loop, address: address) { connection in DemoHTTPExchange.start(connection) }
+            print("demo-http listening on \(address)")
+        }
+        withExtendedLifetime(listener) {}
+    }
+}
+
+final class DemoHTTPExchange {
+    private let connection: TCPConnection
+    private var buffer: [UInt8] = []
+    private var caller: String?
+    private var remaining = 0
+    private var offset = 0
+    private var retained: DemoHTTPExchange?
+
+    static func start(_ connection: TCPConnection) {
+        let exchange = DemoHTTPExchange(connection: connection)
+        exchange.retained = exchange
+        connection.onRead = { [unowned exchange] bytes in exchange.received(bytes) }
+        connection.onClose = { [unowned exchange] _ in exchange.retained = nil }
+        connection.startReading()
+    }
+
+    private init(connection: TCPConnection) { self.connection = connection }
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count > 64 * 1024 { return respond(status: "431 Request Header Fields Too Large", body: "request too large\n") }
+        if buffer.starts(with: [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A]) {
+            guard buffer.count >= 16 else { return }
+            let length = Int(buffer[14]) << 8 | Int(buffer[15])
+            guard buffer.count >= 16 + length else { return }
+            caller = Self.identity(fromTLVs: Array(buffer[(16 + 12)..<(16 + length)]))
+            buffer.removeFirst(16 + length)
+        }
+        guard let end = buffer.firstRange(of: [13, 10, 13, 10]) else { return }
+        let head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
+        connection.stopReading()
+        let parts = head.split(separator: "\r\n").first?.split(separator: " ") ?? []
+        guard parts.count >= 2, parts[0] == "GET" else { return respond(status: "405 Method Not Allowed", body: "only GET\n") }
+        let target = String(parts[1])
+        if target == "/" {
+            respond(status: "200 OK", body: "Hello from the private service behind Portless.\ncaller: \(caller ?? "unknown (no PROXY header)")\n")
+        } else if target.hasPrefix("/bytes?n="), let count = Int(target.dropFirst("/bytes?n=".count)), count >= 0 {
+            remaining = count
+            write("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: \(count)\r\nConnection: close\r\n\r\n")
+            connection.onWritable = { [unowned self] in self.stream() }
+            stream()
+        } else if target == "/hold" {
+            write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nholding\n")
+            connection.startReading()
+        } else {
+            respond(status: "404 Not Found", body: "no such path\n")
+        }
+    }
+
+    private func stream() {
+        let block = DemoPayload.block
+        block.withUnsafeBytes { bytes in
+            while remaining > 0 && connection.queuedBytes <= TransportLimits.writeHighWaterMark {
+                let count = min(remaining, bytes.count - offset)
+                connection.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count]))
+                remaining -= count
+                offset = (offset + count) % bytes.count
+            }
+        }
+        if remaining == 0 {
+            connection.onWritable = nil
+            connection.closeAfterFlush()
+        }
+    }
+
+    private func write(_ text: String) {
+        Array(text.utf8).withUnsafeBytes { connection.write($0) }
+    }
+
+    private func respond(status: String, body: String) {
+        write("HTTP/1.1 \(status)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+        connection.closeAfterFlush()
+    }
+
+    static func identity(fromTLVs tlvs: [UInt8]) -> String? {
+        var index = 0
+        while index + 3 <= tlvs.count {
+            let type = tlvs[index]
+            let length = Int(tlvs[index + 1]) << 8 | Int(tlvs[index + 2])
+            guard index + 3 + length <= tlvs.count else { return nil }
+            if type == 0xE0 { return String(decoding: tlvs[(index + 3)..<(index + 3 + length)], as: UTF8.self) }
+            index += 3 + length
+        }
+        return nil
+    }
+}

@@ -1,0 +1,232 @@
+import ArgumentParser
+import Foundation
+import Shared
+
+struct ProfileOption: ParsableArguments {
+    @Option(help: "Profile file written by 'portless login' (default ~/.portless/profile.json or $PORTLESS_PROFILE).")
+    var profile: String?
+
+    func client() throws -> ManagementClient { try Profile.load(profile).client }
+}
+
+func printJSON<T: Encodable>(_ value: T) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.dateEncodingStrategy = .iso8601
+    if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
+}
+
+func splitList(_ text: String?) -> [String] {
+    (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
+
+struct Login: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Log in to a controller as admin.")
+    @Option(help: "Controller management URL, e.g. http://127.0.0.1:1280") var controller: String
+    @Option var username = "admin"
+    @Option(help: "Admin password (or use --credential).") var password: String?
+    @Option(help: "The admin.json written by 'portless-controller init'.") var credential: String?
+    @OptionGroup var options: ProfileOption
+
+    func run() async throws {
+        var user = username
+        var secret = password
+        if let credential {
+            let stored = try Files.readJSON([String: String].self, from: credential)
+            user = stored["username"] ?? user
+            secret = stored["password"]
+        }
+        guard let secret else { throw ValidationError("give --password or --credential") }
+        let session = try await ManagementClient.login(controller: controller, username: user, password: secret)
+        try Profile(controller: controller, token: session.token).save(options.profile)
+        print("Logged in to \(controller) as \(user)")
+    }
+}
+
+struct IdentityCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "identity", abstract: "Manage identities.",
+                                                    subcommands: [Create.self, List.self, Delete.self, Token.self])
+    struct Create: AsyncParsableCommand {
+        @Argument var name: String
+        @Option(help: "Comma-separated role attributes.") var roles: String?
+        @Option(help: "Write the enrollment token to this file instead of printing it.") var jwt: String?
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            let record = try await options.client().post("/v1/identities", IdentitySpec(name: name, roles: splitList(roles)), as: IdentityRecord.self)
+            try emitToken(record.enrollmentToken, to: jwt)
+        }
+    }
+    struct List: AsyncParsableCommand {
+        @OptionGroup var options: ProfileOption
+        func run() async throws { printJSON(try await options.client().get("/v1/identities", as: [IdentityRecord].self)) }
+    }
+    struct Delete: AsyncParsableCommand {
+        @Argument var name: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws { try await options.client().delete("/v1/identities/\(name)") }
+    }
+    struct Token: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "enrollment-token", abstract: "Issue a new enrollment token.")
+        @Argument var name: String
+        @Option var jwt: String?
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            let record = try await options.client().post("/v1/identities/\(name)/enrollment-token", [String: String](), as: IdentityRecord.self)
+            try emitToken(record.enrollmentToken, to: jwt)
+        }
+    }
+}
+
+struct RouterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "router", abstract: "Manage edge routers.",
+                                                    subcommands: [Create.self, List.self, Delete.self])
+    struct Create: AsyncParsableCommand {
+        @Argument var name: String
+        @Option var roles: String?
+        @Option var jwt: String?
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            let record = try await options.client().post("/v1/routers", RouterSpec(name: name, roles: splitList(roles)), as: RouterRecord.self)
+            try emitToken(record.enrollmentToken, to: jwt)
+        }
+    }
+    struct List: AsyncParsableCommand {
+        @OptionGroup var options: ProfileOption
+        func run() async throws { printJSON(try await options.client().get("/v1/routers", as: [RouterRecord].self)) }
+    }
+    struct Delete: AsyncParsableCommand {
+        @Argument var name: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws { try await options.client().delete("/v1/routers/\(name)") }
+    }
+}
+
+struct ServiceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "service", abstract: "Manage services.",
+                                                    subcommands: [Create.self, List.self, Delete.self])
+    struct Create: AsyncParsableCommand {
+        @Argument var name: String
+        @Option var roles: String?
+        @Option(help: "Comma-separated config names.") var configs: String?
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            printJSON(try await options.client().post("/v1/services", ServiceSpec(name: name, roles: splitList(roles), configs: splitList(configs)), as: ServiceSpec.self))
+        }
+    }
+    struct List: AsyncParsableCommand {
+        @OptionGroup var options: ProfileOption
+        func run() async throws { printJSON(try await options.client().get("/v1/services", as: [ServiceSpec].self)) }
+    }
+    struct Delete: AsyncParsableCommand {
+        @Argument var name: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws { try await options.client().delete("/v1/services/\(name)") }
+    }
+}
+
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "config", abstract: "Manage intercept.v1 / host.v1 configs.",
+                                                    subcommands: [Create.self, List.self, Delete.self])
+    struct Create: AsyncParsableCommand {
+        @Argument var name: String
+        @Option(help: "intercept.v1 or host.v1") var type: String
+        @Option(help: "JSON data, e.g. '{\"address\":\"127.0.0.1:8080\"}'") var data: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            let value = try JSONDecoder().decode(JSONValue.self, from: Data(data.utf8))
+            printJSON(try await options.client().post("/v1/configs", ConfigSpec(name: name, type: type, data: value), as: ConfigSpec.self))
+        }
+    }
+    struct List: AsyncParsableCommand {
+        @OptionGroup var options: ProfileOption
+        func run() async throws { printJSON(try await options.client().get("/v1/configs", as: [ConfigSpec].self)) }
+    }
+    struct Delete: AsyncParsableCommand {
+        @Argument var name: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws { try await options.client().delete("/v1/configs/\(name)") }
+    }
+}
+
+struct PolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy", abstract: "Manage service, edge-router and service-edge-router policies.",
+        subcommands: [CreateService.self, CreateEdgeRouter.self, CreateServiceEdgeRouter.self, List.self, Delete.self])
+
+    enum Kind: String, ExpressibleByArgument, CaseIterable {
+        case service, edgeRouter = "edge-router", serviceEdgeRouter = "service-edge-router"
+        var path: String { "/v1/\(rawValue)-policies" }
+    }
+
+    struct CreateService: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "create-service")
+        @Argument var name: String
+        @Option(help: "dial or bind") var type: String
+        @Option(help: "Identity roles: '#attr', '@name' or '#all', comma-separated.") var identities: String
+        @Option(help: "Service roles.") var services: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            guard let sessionType = SessionType(rawValue: type) else { throw ValidationError("--type must be dial or bind") }
+            printJSON(try await options.client().post(Kind.service.path, ServicePolicySpec(name: name, type: sessionType,
+                identityRoles: splitList(identities), serviceRoles: splitList(services)), as: ServicePolicySpec.self))
+        }
+    }
+    struct CreateEdgeRouter: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "create-edge-router")
+        @Argument var name: String
+        @Option var identities: String
+        @Option var routers: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            printJSON(try await options.client().post(Kind.edgeRouter.path, EdgeRouterPolicySpec(name: name,
+                identityRoles: splitList(identities), routerRoles: splitList(routers)), as: EdgeRouterPolicySpec.self))
+        }
+    }
+    struct CreateServiceEdgeRouter: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "create-service-edge-router")
+        @Argument var name: String
+        @Option var services: String
+        @Option var routers: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            printJSON(try await options.client().post(Kind.serviceEdgeRouter.path, ServiceEdgeRouterPolicySpec(name: name,
+                serviceRoles: splitList(services), routerRoles: splitList(routers)), as: ServiceEdgeRouterPolicySpec.self))
+        }
+    }
+    struct List: AsyncParsableCommand {
+        @Argument(help: "service, edge-router or service-edge-router") var kind: Kind
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            let client = try options.client()
+            switch kind {
+            case .service: printJSON(try await client.get(kind.path, as: [ServicePolicySpec].self))
+            case .edgeRouter: printJSON(try await client.get(kind.path, as: [EdgeRouterPolicySpec].self))
+            case .serviceEdgeRouter: printJSON(try await client.get(kind.path, as: [ServiceEdgeRouterPolicySpec].self))
+            }
+        }
+    }
+    struct Delete: AsyncParsableCommand {
+        @Argument var kind: Kind
+        @Argument var name: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws { try await options.client().delete("\(kind.path)/\(name)") }
+    }
+}
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "audit", abstract: "Show the audit trail.")
+    @Option var limit = 100
+    @Option(help: "Only this event type, e.g. circuit.opened") var type: String?
+    @OptionGroup var options: ProfileOption
+    func run() async throws {
+        var path = "/v1/audit?limit=\(limit)"
+        if let type { path += "&type=\(type)" }
+        printJSON(try await options.client().get(path, as: [AuditEvent].self))
+    }
+}
+
+func emitToken(_ token: String?, to file: String?) throws {
+    guard let token else { throw ManagementError.unreadable(path: "enrollment token", detail: "missing") }
+    if let file { try Files.write(token, to: file, privateFile: true); print("Enrollment token written to \(file)") }
+    else { print(token) }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+import Shared
+
+@main
+struct PortlessCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portless",
+        abstract: "Operate a Portless network: identities, services, policies, topologies, audit.",
+        subcommands: [Login.self, IdentityCommand.self, RouterCommand.self, ServiceCommand.self, ConfigCommand.self,
+                      PolicyCommand.self, AuditCommand.self, TopologyCommand.self, DemoHTTPCommand.self])
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import Shared
+
+struct TopologyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "topology", abstract: "Start, inspect and stop a whole network from a topology file.",
+                                                    subcommands: [Up.self, Status.self, Down.self, Check.self])
+
+    struct Up: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create the PKI, enroll everything, start every process; return when ready.")
+        @Argument(help: "Topology file (YAML).") var file: String
+        @Option(help: "State directory (keys, database, logs).") var state: String
+
+        func run() async throws {
+            let topology = try TopologyFile.load(file)
+            var deployer = TopologyDeployer(file: file, topology: topology, state: state)
+            let status = try await deployer.up()
+            print("Portless network '\(topology.network ?? "portless")' is up (state: \(state))")
+            print("  controller  \(status.controller ?? "?")   (admin profile: \(state)/profile.json)")
+            for process in status.processes {
+                print("  \(process.kind.padding(toLength: 10, withPad: " ", startingAt: 0)) \(process.name.padding(toLength: 14, withPad: " ", startingAt: 0)) pid \(process.pid)  log \(process.log)")
+            }
+            for intercept in status.intercepts {
+                print("  intercept   \(intercept.service) → \(intercept.address)  (on \(intercept.tunneler))")
+            }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show what a topology started.")
+        @Option var state: String
+        @Flag var json = false
+
+        func run() throws {
+            guard FileManager.default.fileExists(atPath: TopologyState.path(state)) else {
+                throw ValidationError("no topology is running from \(state)")
+            }
+            let status = try Files.readJSON(TopologyState.self, from: TopologyState.path(state))
+            if json {
+                struct Output: Encodable { var processes: [TopologyState.Process]; var intercepts: [TopologyState.Intercept] }
+                printJSON(Output(processes: status.processes, intercepts: status.intercepts))
+                return
+            }
+            for process in status.processes {
+                let alive = ProcessLauncher.isAlive(process.pid) ? "running" : "stopped"
+                print("\(process.kind)\t\(process.name)\tpid \(process.pid)\t\(alive)\t\(process.log)")
+            }
+            for intercept in status.intercepts { print("intercept\t\(intercept.service)\t\(intercept.address)\t\(intercept.tunneler)") }
+        }
+    }
+
+    struct Down: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop everything a topology started.")
+        @Option var state: String
+
+        func run() throws {
+            guard FileManager.default.fileExists(atPath: TopologyState.path(state)) else {
+                print("nothing is running from \(state)")
+                return
+            }
+            let status = try Files.readJSON(TopologyState.self, from: TopologyState.path(state))
+            ProcessLauncher.stop(status.processes.map(\.pid).reversed())
+            try FileManager.default.removeItem(atPath: TopologyState.path(state))
+            print("Stopped \(status.processes.count) processes")
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate a topology file without starting anything.")
+        @Argument var file: String
+        func run() throws {
+            _ = try TopologyFile.load(file)
+            print("\(file): ok")
+        }
+    }
+}

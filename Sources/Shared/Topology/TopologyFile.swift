@@ -1,0 +1,256 @@
+import Foundation
+import Yams
+
+/// A topology file: a whole deployment in one YAML document (see topology/quickstart.yaml).
+public struct TopologyFile: Codable, Sendable {
+    public struct Controller: Codable, Sendable {
+        public var api: SocketAddress?
+        public var control: SocketAddress?
+    }
+    public struct Router: Codable, Sendable {
+        public var name: String
+        public var roles: [String]?
+        public var edge: SocketAddress?
+    }
+    public struct Identity: Codable, Sendable {
+        public var name: String
+        public var roles: [String]?
+    }
+    public struct Service: Codable, Sendable {
+        public var name: String
+        public var roles: [String]?
+        public var configs: [String]?
+    }
+    public struct Config: Codable, Sendable {
+        public var name: String
+        public var type: String
+        public var data: JSONValue
+    }
+    public struct ServicePolicy: Codable, Sendable {
+        public var name: String
+        public var type: SessionType
+        public var identities: [String]
+        public var services: [String]
+    }
+    public struct EdgeRouterPolicy: Codable, Sendable {
+        public var name: String
+        public var identities: [String]
+        public var routers: [String]
+    }
+    public struct ServiceEdgeRouterPolicy: Codable, Sendable {
+        public var name: String
+        public var services: [String]
+        public var routers: [String]
+    }
+    public struct Intercept: Codable, Sendable {
+        public var service: String
+        public var listen: SocketAddress?
+    }
+    public struct Host: Codable, Sendable {
+        public var service: String
+        public var address: SocketAddress?
+        public var app: String?
+        public var proxy_protocol: Bool?
+    }
+    public struct Tunneler: Codable, Sendable {
+        public var name: String?
+        public var identity: String
+        public var intercepts: [Intercept]?
+        public var hosts: [Host]?
+
+        public var processName: String { name ?? identity }
+    }
+    public struct App: Codable, Sendable {
+        public var name: String
+        /// argv; `{port}` is replaced by a free loopback port chosen at `up`.
+        public var command: [String]
+    }
+
+    public var network: String?
+    public var controller: Controller?
+    public var routers: [Router]
+    public var identities: [Identity]?
+    public var services: [Service]?
+    public var configs: [Config]?
+    public var service_policies: [ServicePolicy]?
+    public var edge_router_policies: [EdgeRouterPolicy]?
+    public var service_edge_router_policies: [ServiceEdgeRouterPolicy]?
+    public var tunnelers: [Tunneler]?
+    public var apps: [App]?
+
+    /// The keys each mapping may hold, by path; anything else is a typo to report.
+    static let allowedKeys: [String: Set<String>] = [
+        "": ["network", "controller", "routers", "identities", "services", "configs", "service_policies",
+             "edge_router_policies", "service_edge_router_policies", "tunnelers", "apps"],
+        "controller": ["api", "control"],
+        "routers[]": ["name", "roles", "edge"],
+        "identities[]": ["name", "roles"],
+        "services[]": ["name", "roles", "configs"],
+        "configs[]": ["name", "type", "data"],
+        "service_policies[]": ["name", "type", "identities", "services"],
+        "edge_router_policies[]": ["name", "identities", "routers"],
+        "service_edge_router_policies[]": ["name", "services", "routers"],
+        "tunnelers[]": ["name", "identity", "intercepts", "hosts"],
+        "tunnelers[].intercepts[]": ["service", "listen"],
+        "tunnelers[].hosts[]": ["service", "address", "app", "proxy_protocol"],
+        "apps[]": ["name", "command"],
+    ]
+
+    /// Loads and checks a topology file; every error names the file, the line and the key.
+    public static func load(_ path: String) throws -> TopologyFile {
+        let text = try Files.read(path)
+        let node: Node
+        do {
+            guard let composed = try Yams.compose(yaml: text) else { throw TopologyError(file: path, line: 1, key: "", message: "the file is empty") }
+            node = composed
+        } catch let error as TopologyError {
+            throw error
+        } catch let error as YamlError {
+            let line = 0
+            switch error {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+                throw TopologyError(file: path, line: mark.line, key: "", message: "not valid YAML: \(problem)")
+            default:
+                break
+            }
+            throw TopologyError(file: path, line: line, key: "", message: "not valid YAML: \(error)")
+        }
+        try checkKeys(node, path: "", keyPath: "", file: path)
+        let topology: TopologyFile
+        do {
+            topology = try YAMLDecoder().decode(TopologyFile.self, from: node)
+        } catch let error as DecodingError {
+            throw TopologyError(decoding: error, root: node, file: path)
+        }
+        try topology.checkReferences(root: node, file: path)
+        return topology
+    }
+
+    private static func checkKeys(_ node: Node, path: String, keyPath: String, file: String) throws {
+        switch node {
+        case .mapping(let mapping):
+            let allowed = allowedKeys[path]
+            for (key, value) in mapping {
+                let name = key.string ?? "?"
+                let childKeyPath = keyPath.isEmpty ? name : keyPath + "." + name
+                if let allowed, !allowed.contains(name) {
+                    throw TopologyError(file: file, line: (key.mark?.line ?? 0), key: childKeyPath,
+                                        message: "unknown key '\(name)'; expected one of: \(allowed.sorted().joined(separator: ", "))")
+                }
+                if allowed != nil { try checkKeys(value, path: path.isEmpty ? name : path + "." + name, keyPath: childKeyPath, file: file) }
+            }
+        case .sequence(let sequence):
+            for (index, item) in sequence.enumerated() {
+                try checkKeys(item, path: path + "[]", keyPath: "\(keyPath)[\(index)]", file: file)
+            }
+        default:
+            break
+        }
+    }
+
+    private func checkReferences(root: Node, file: String) throws {
+        func fail(_ key: String, _ message: String) -> TopologyError {
+            TopologyError(file: file, line: TopologyError.line(of: key, in: root), key: key, message: message)
+        }
+        guard !routers.isEmpty else { throw fail("routers", "a topology needs at least one router") }
+        let identityNames = Set((identities ?? []).map(\.name))
+        let serviceNames = Set((services ?? []).map(\.name))
+        let appNames = Set((apps ?? []).map(\.name))
+        for (i, tunneler) in (tunnelers ?? []).enumerated() {
+            guard identityNames.contains(tunneler.identity) else {
+                throw fail("tunnelers[\(i)].identity", "identity '\(tunneler.identity)' is not declared under identities")
+            }
+            for (j, intercept) in (tunneler.intercepts ?? []).enumerated() {
+                guard serviceNames.contains(intercept.service) else {
+                    throw fail("tunnelers[\(i)].intercepts[\(j)].service", "service '\(intercept.service)' is not declared under services")
+                }
+                if let listen = intercept.listen, !listen.isLoopback {
+                    throw fail("tunnelers[\(i)].intercepts[\(j)].listen", "intercepts listen on loopback only, not \(listen)")
+                }
+            }
+            for (j, host) in (tunneler.hosts ?? []).enumerated() {
+                guard serviceNames.contains(host.service) else {
+                    throw fail("tunnelers[\(i)].hosts[\(j)].service", "service '\(host.service)' is not declared under services")
+                }
+                if let app = host.app, !appNames.contains(app) {
+                    throw fail("tunnelers[\(i)].hosts[\(j)].app", "app '\(app)' is not declared under apps")
+                }
+                if host.app == nil && host.address == nil {
+                    throw fail("tunnelers[\(i)].hosts[\(j)]", "a host entry needs 'address' or 'app'")
+                }
+            }
+        }
+    }
+}
+
+/// A mistake in a topology file, located.
+public struct TopologyError: Error, CustomStringConvertible {
+    public let file: String
+    public let line: Int
+    public let key: String
+    public let message: String
+
+    public init(file: String, line: Int, key: String, message: String) {
+        self.file = file
+        self.line = line
+        self.key = key
+        self.message = message
+    }
+
+    init(decoding error: DecodingError, root: Node, file: String) {
+        let (path, message): ([CodingKey], String)
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            (path, message) = (context.codingPath, context.debugDescription)
+        case .keyNotFound(let key, let context):
+            (path, message) = (context.codingPath + [key], "required key '\(key.stringValue)' is missing")
+        case .dataCorrupted(let context):
+            (path, message) = (context.codingPath, context.underlyingError.map { "\($0)" } ?? context.debugDescription)
+        @unknown default:
+            (path, message) = ([], "\(error)")
+        }
+        let key = Self.keyPath(path)
+        // A missing key is reported at its parent mapping.
+        let locatable: String
+        if case .keyNotFound = error { locatable = Self.keyPath(Array(path.dropLast())) } else { locatable = key }
+        self.init(file: file, line: Self.line(of: locatable, in: root), key: key, message: message)
+    }
+
+    static func keyPath(_ path: [CodingKey]) -> String {
+        var text = ""
+        for key in path {
+            if let index = key.intValue { text += "[\(index)]" } else { text += text.isEmpty ? key.stringValue : "." + key.stringValue }
+        }
+        return text
+    }
+
+    /// The line of the node at `keyPath` ("tunnelers[0].hosts[1].app"), or of its nearest ancestor.
+    static func line(of keyPath: String, in root: Node) -> Int {
+        var node = root
+        var line = root.mark?.line ?? 1
+        var rest = Substring(keyPath)
+        while !rest.isEmpty {
+            if rest.hasPrefix(".") { rest = rest.dropFirst() }
+            if rest.hasPrefix("[") {
+                guard let close = rest.firstIndex(of: "]"), let index = Int(rest[rest.index(after: rest.startIndex)..<close]),
+                      case .sequence(let sequence) = node, index < sequence.count else { break }
+                node = sequence[index]
+                rest = rest[rest.index(after: close)...]
+            } else {
+                let end = rest.firstIndex { $0 == "." || $0 == "[" } ?? rest.endIndex
+                let name = String(rest[..<end])
+                guard case .mapping(let mapping) = node, let pair = mapping.first(where: { $0.key.string == name }) else { break }
+                line = pair.key.mark?.line ?? line
+                node = pair.value
+                rest = rest[end...]
+                continue
+            }
+            line = node.mark?.line ?? line
+        }
+        return line
+    }
+
+    public var description: String {
+        key.isEmpty ? "\(file):\(line): \(message)" : "\(file):\(line): \(key): \(message)"
+    }
+}
