@@ -62,6 +62,7 @@ let package = Package(
         ),
         .testTarget(name: "SharedTests", dependencies: ["Shared"]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Shared"]),
+        .testTarget(name: "EdgeRouterTests", dependencies: ["EdgeRouter", "Shared"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Shared"], path: "IntegrationTests"),
     ],
     swiftLanguageModes: [.v6]

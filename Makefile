@@ -1,0 +1,39 @@
+# Portless: `make demo` and `make test` are all a newcomer needs (Debian, Swift 6.3 toolchain).
+SHELL := /bin/bash
+APT_PACKAGES := libuv1-dev libssl-dev libsqlite3-dev openssh-server openssh-client curl
+BIN_DIR = $(shell swift build --show-bin-path)
+DEMO_STATE := .state/demo
+
+.PHONY: setup build release demo test unit-test integration-test bench clean
+
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: setup
+	swift build
+
+release: setup
+	swift build -c release
+
+demo: build
+	@rm -rf $(DEMO_STATE); mkdir -p .state
+	@trap '$(BIN_DIR)/portless topology down --state $(DEMO_STATE) >/dev/null' EXIT; \
+	$(BIN_DIR)/portless topology up topology/quickstart.yaml --state $(DEMO_STATE) && \
+	address=$$($(BIN_DIR)/portless topology status --state $(DEMO_STATE) --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["intercepts"][0]["address"])') && \
+	echo && echo "$$ curl http://$$address/   # laptop tunneler → edge router → enterprise tunneler → private service" && \
+	curl -sS --max-time 10 http://$$address/
+
+test: build
+	swift build --build-tests
+	PORTLESS_BIN_DIR=$(BIN_DIR) swift test --skip-build
+
+bench: setup
+	Benchmarks/run
+
+clean:
+	rm -rf .build .state
