@@ -1,0 +1,213 @@
+import Crypto
+import Foundation
+import Logging
+import XCTest
+@testable import Shared
+
+/// Real processes from topology/quickstart.yaml: controller, router, two tunnelers, the demo service.
+final class QuickstartTests: XCTestCase {
+    nonisolated(unsafe) static var state = ""
+    nonisolated(unsafe) static var status: [String: Any] = [:]
+    nonisolated(unsafe) static var startError: String?
+
+    override class func setUp() {
+        super.setUp()
+        state = NSTemporaryDirectory() + "portless-quickstart-\(UUID().uuidString.prefix(8))"
+        do {
+            _ = try Portless.cli(["topology", "up", Portless.repoRoot + "/topology/quickstart.yaml", "--state", state])
+            let json = try Portless.cli(["topology", "status", "--state", state, "--json"])
+            status = (try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
+        } catch {
+            startError = "\(error)"
+        }
+    }
+
+    override class func tearDown() {
+        _ = try? Portless.run("portless", ["topology", "down", "--state", state])
+        try? FileManager.default.removeItem(atPath: state)
+        super.tearDown()
+    }
+
+    override func setUpWithError() throws {
+        if let error = Self.startError { throw TestFailure("topology did not start: \(error)") }
+    }
+
+    private var interceptAddress: String {
+        ((Self.status["intercepts"] as? [[String: Any]])?.first?["address"] as? String) ?? ""
+    }
+
+    private func pid(of name: String) -> Int32? {
+        ((Self.status["processes"] as? [[String: Any]])?.first { $0["name"] as? String == name }?["pid"] as? Int).map(Int32.init)
+    }
+
+    private var profile: [String] { ["--profile", Self.state + "/profile.json"] }
+
+    private func get(_ path: String) throws -> (head: String, body: [UInt8]) {
+        let client = try TCPClient(interceptAddress, timeoutSeconds: 60)
+        client.send("GET \(path) HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
+        let (data, _) = client.readToEnd()
+        guard let split = data.firstRange(of: [13, 10, 13, 10]) else { throw TestFailure("no HTTP response: \(String(decoding: data, as: UTF8.self))") }
+        return (String(decoding: data[..<split.lowerBound], as: UTF8.self), Array(data[split.upperBound...]))
+    }
+
+    func test_httpRequest_crossesTheOverlay_andTheServiceKnowsTheVerifiedCaller() throws {
+        let (head, body) = try get("/")
+        XCTAssertTrue(head.hasPrefix("HTTP/1.1 200"), head)
+        let text = String(decoding: body, as: UTF8.self)
+        XCTAssertTrue(text.contains("Hello from the private service"), text)
+        XCTAssertTrue(text.contains("caller: laptop"), "PROXY v2 identity missing: \(text)")
+    }
+
+    func test_64MiBTransfer_arrivesIntact() throws {
+        let size = 64 << 20
+        let client = try TCPClient(interceptAddress, timeoutSeconds: 60)
+        client.send("GET /bytes?n=\(size) HTTP/1.1\r\nHost: demo\r\n\r\n")
+        var received = SHA256()
+        var headerDone = false
+        var pending: [UInt8] = []
+        var count = 0
+        let (_, eof) = client.readToEnd { chunk in
+            if headerDone { received.update(data: chunk); count += chunk.count; return }
+            pending.append(contentsOf: chunk)
+            if let split = pending.firstRange(of: [13, 10, 13, 10]) {
+                headerDone = true
+                let rest = pending[split.upperBound...]
+                received.update(data: rest)
+                count += rest.count
+            }
+        }
+        XCTAssertTrue(eof)
+        XCTAssertEqual(count, size)
+        var expected = SHA256()
+        for _ in 0..<(size / DemoPayload.blockSize) { expected.update(data: DemoPayload.block) }
+        XCTAssertEqual(received.finalize(), expected.finalize())
+    }
+
+    func test_identityWithoutDialPolicy_getsAClearError() throws {
+        let dir = Self.state + "/outsider"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        _ = try Portless.cli(["identity", "create", "outsider", "--roles", "strangers", "--jwt", dir + "/enroll.jwt"] + profile)
+        let enrolled = try Portless.run("portless-tunnel", ["enroll", "--token", "@" + dir + "/enroll.jwt", "--state", dir + "/identity"])
+        XCTAssertEqual(enrolled.status, 0, enrolled.output)
+        let port = try freePort()
+        try "{\"identity\": \"\(dir)/identity\", \"intercepts\": [{\"service\": \"hello\", \"listen\": \"127.0.0.1:\(port)\"}]}"
+            .write(toFile: dir + "/tunnel.json", atomically: true, encoding: .utf8)
+        let tunnel = Process()
+        tunnel.executableURL = URL(fileURLWithPath: Portless.binDir + "/portless-tunnel")
+        tunnel.arguments = ["run", "--config", dir + "/tunnel.json"]
+        let log = FileHandle(forWritingAtPath: dir + "/tunnel.log") ?? { FileManager.default.createFile(atPath: dir + "/tunnel.log", contents: nil); return FileHandle(forWritingAtPath: dir + "/tunnel.log")! }()
+        tunnel.standardError = log
+        tunnel.standardOutput = log
+        try tunnel.run()
+        defer { tunnel.terminate(); tunnel.waitUntilExit() }
+
+        var client: TCPClient?
+        for _ in 0..<100 where client == nil { client = try? TCPClient("127.0.0.1:\(port)"); if client == nil { usleep(100_000) } }
+        guard let client else { throw TestFailure("outsider's intercept never listened") }
+        usleep(500_000)
+        client.send("GET / HTTP/1.1\r\nHost: demo\r\n\r\n")
+        let (data, eof) = client.readToEnd()
+        XCTAssertTrue(eof, "connection should be closed")
+        XCTAssertTrue(data.isEmpty, "no byte of the service may reach an identity without Dial")
+        usleep(300_000)
+        let logText = (try? String(contentsOfFile: dir + "/tunnel.log", encoding: .utf8)) ?? ""
+        XCTAssertTrue(logText.contains("has no Dial policy for service 'hello'"), logText)
+    }
+
+    func test_garbageAndOversizeFrames_leaveTheRouterRunningAndServing() throws {
+        let routers = try Portless.cli(["router", "list"] + profile)
+        guard let records = try JSONSerialization.jsonObject(with: Data(routers.utf8)) as? [[String: Any]],
+              let edge = records.first?["edgeAddress"] as? String else { throw TestFailure("no router address in \(routers)") }
+
+        let garbage = try TCPClient(edge)
+        garbage.send((0..<4096).map { _ in UInt8.random(in: 0...255) })
+        XCTAssertTrue(garbage.readToEnd().eof, "router should close a connection that is not TLS")
+
+        // A correctly authenticated peer that sends a frame over the router's limit is cut off.
+        let credentials = TLSCredentials(certificatePEM: try String(contentsOfFile: Self.state + "/tunnelers/laptop/identity/identity.pem", encoding: .utf8),
+                                         privateKeyPEM: try String(contentsOfFile: Self.state + "/tunnelers/laptop/identity/identity.key", encoding: .utf8),
+                                         caPEM: try String(contentsOfFile: Self.state + "/tunnelers/laptop/identity/ca.pem", encoding: .utf8))
+        let loop = try EventLoop.startThread(name: "oversize")
+        defer { loop.stop() }
+        let closed = expectation(description: "router closed the oversize sender")
+        let address = try SocketAddress(parsing: edge)
+        let context = try TLSContext(server: false, credentials: credentials)
+        loop.execute {
+            FramedChannel.connect(loop: loop, to: address, context: context, maxFrame: 4 << 20) { result in
+                guard case .success(let channel) = result else { return }
+                channel.onReady = { _ in
+                    channel.send(.control, body: [UInt8](repeating: 0x41, count: 1 << 20))
+                }
+                channel.onClose = { _ in closed.fulfill() }
+            }
+        }
+        wait(for: [closed], timeout: 20)
+
+        if let router = pid(of: "edge-1") { XCTAssertEqual(kill(router, 0), 0, "router died") }
+        let (head, _) = try get("/")
+        XCTAssertTrue(head.hasPrefix("HTTP/1.1 200"), head)
+    }
+
+    func test_enterpriseTunneler_listensOnNoNetworkSocket() throws {
+        guard let pid = pid(of: "enterprise") else { throw TestFailure("no enterprise pid") }
+        let listening = try listeningSockets(of: pid)
+        for address in listening {
+            XCTAssertTrue(address.hasPrefix("127.") || address == "::1", "enterprise tunneler listens on \(address)")
+        }
+    }
+
+    /// Runs last among these (alphabetical): it deletes and then restores the Dial policy.
+    func test_zz_deletingTheDialPolicy_closesTheLiveCircuitWithinTwoSeconds() throws {
+        let client = try TCPClient(interceptAddress, timeoutSeconds: 10)
+        client.send("GET /hold HTTP/1.1\r\nHost: demo\r\n\r\n")
+        XCTAssertTrue(client.read(until: "holding").contains("holding"))
+        let start = Date()
+        _ = try Portless.cli(["policy", "delete", "service", "clients-dial-demo"] + profile)
+        let (_, eof) = client.readToEnd()
+        let elapsed = Date().timeIntervalSince(start)
+        XCTAssertTrue(eof, "circuit was not closed")
+        XCTAssertLessThan(elapsed, 2.0, "circuit closed after \(elapsed) s")
+        _ = try Portless.cli(["policy", "create-service", "clients-dial-demo", "--type", "dial", "--identities", "#clients", "--services", "#demo"] + profile)
+        let audit = try Portless.cli(["audit", "--type", "session.revoked"] + profile)
+        XCTAssertTrue(audit.contains("laptop"), audit)
+    }
+
+    private func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { ptr in
+            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa -> Int32 in bind(fd, sa, length); return getsockname(fd, sa, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Local addresses of the listening TCP sockets a process holds (from /proc).
+    private func listeningSockets(of pid: Int32) throws -> [String] {
+        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+        var inodes = Set<String>()
+        for fd in fds {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), target.hasPrefix("socket:[") {
+                inodes.insert(String(target.dropFirst(8).dropLast()))
+            }
+        }
+        var result: [String] = []
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            let text = (try? String(contentsOfFile: table, encoding: .utf8)) ?? ""
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 9, fields[3] == "0A", inodes.contains(String(fields[9])) else { continue }
+                let hex = fields[1].split(separator: ":")[0]
+                if hex.count == 8, let value = UInt32(hex, radix: 16) {
+                    result.append("\(value & 0xFF).\((value >> 8) & 0xFF).\((value >> 16) & 0xFF).\(value >> 24)")
+                } else {
+                    result.append(hex == "00000000000000000000000001000000" ? "::1" : String(hex))
+                }
+            }
+        }
+        return result
+    }
+}

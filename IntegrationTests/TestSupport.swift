@@ -1,0 +1,99 @@
+import Foundation
+import XCTest
+
+/// Locates the built binaries and runs them; starts and stops topologies.
+enum Portless {
+    static var binDir: String {
+        if let dir = ProcessInfo.processInfo.environment["PORTLESS_BIN_DIR"] { return dir }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug").path
+    }
+
+    static var repoRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
+    }
+
+    @discardableResult
+    static func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binDir + "/" + program)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static func cli(_ arguments: [String]) throws -> String {
+        let result = try run("portless", arguments)
+        guard result.status == 0 else { throw TestFailure("portless \(arguments.joined(separator: " ")) failed: \(result.output)") }
+        return result.output
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A plain blocking TCP client, so tests see exactly what an unmodified application sees.
+final class TCPClient {
+    let fd: Int32
+
+    init(_ address: String, timeoutSeconds: Int = 10) throws {
+        let parts = address.split(separator: ":")
+        guard parts.count == 2, let port = UInt16(parts[1]) else { throw TestFailure("bad address \(address)") }
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var target = sockaddr_in()
+        target.sin_family = sa_family_t(AF_INET)
+        target.sin_addr.s_addr = inet_addr(String(parts[0]))
+        target.sin_port = port.bigEndian
+        let rc = withUnsafePointer(to: &target) { ptr in
+            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { close(fd); throw TestFailure("cannot connect to \(address)") }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+
+    func send(_ text: String) { send(Array(text.utf8)) }
+
+    /// Reads until EOF (or timeout/error); returns the bytes and whether EOF was seen.
+    func readToEnd(limit: Int = 256 << 20, onChunk: ((ArraySlice<UInt8>) -> Void)? = nil) -> (data: [UInt8], eof: Bool) {
+        var result: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        while result.count < limit {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return (result, true) }
+            if n < 0 { return (result, false) }
+            if let onChunk { onChunk(buffer[0..<n]) } else { result.append(contentsOf: buffer[0..<n]) }
+        }
+        return (result, false)
+    }
+
+    /// Reads until `marker` has arrived.
+    func read(until marker: String) -> String {
+        var text = ""
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !text.contains(marker) {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            text += String(decoding: buffer[0..<n], as: UTF8.self)
+        }
+        return text
+    }
+}
