@@ -40,8 +40,11 @@ public struct SocketAddress: Hashable, Codable, Sendable, CustomStringConvertibl
     }
 
     public init(from decoder: Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        try self.init(parsing: text)
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do { try self.init(parsing: text) } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(error)")
+        }
     }
 
     public func encode(to encoder: Encoder) throws {

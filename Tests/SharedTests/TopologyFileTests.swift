@@ -1,0 +1,54 @@
+import XCTest
+@testable import Shared
+
+final class TopologyFileTests: XCTestCase {
+    private func load(_ yaml: String) throws -> TopologyFile {
+        let path = NSTemporaryDirectory() + "topology-\(UUID().uuidString).yaml"
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try TopologyFile.load(path)
+    }
+
+    private func error(_ yaml: String) -> TopologyError? {
+        do { _ = try load(yaml); return nil } catch { return error as? TopologyError }
+    }
+
+    func test_quickstart_loads() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let topology = try TopologyFile.load(root.appendingPathComponent("topology/quickstart.yaml").path)
+        XCTAssertEqual(topology.routers.map(\.name), ["edge-1"])
+        XCTAssertEqual(topology.tunnelers?.count, 2)
+    }
+
+    func test_unknownKey_isReportedWithLineAndKey() {
+        let found = error("routers:\n  - name: r1\nservices:\n  - name: s\n    rolez: [x]\n")
+        XCTAssertEqual(found?.line, 5)
+        XCTAssertEqual(found?.key, "services[0].rolez")
+        XCTAssertTrue(found?.description.contains("unknown key 'rolez'") ?? false)
+    }
+
+    func test_badValue_isReportedWithLineAndKey() {
+        let found = error("routers:\n  - name: r1\n    edge: nonsense\n")
+        XCTAssertEqual(found?.line, 3)
+        XCTAssertEqual(found?.key, "routers[0].edge")
+        XCTAssertTrue(found?.message.contains("not an address") ?? false, found?.message ?? "no error")
+    }
+
+    func test_missingKey_isReportedAtItsParent() {
+        let found = error("routers:\n  - roles: [a]\n")
+        XCTAssertEqual(found?.line, 2)
+        XCTAssertEqual(found?.key, "routers[0].name")
+    }
+
+    func test_undeclaredReference_isReported() {
+        let found = error("routers:\n  - name: r1\ntunnelers:\n  - identity: ghost\n")
+        XCTAssertEqual(found?.line, 4)
+        XCTAssertEqual(found?.key, "tunnelers[0].identity")
+    }
+
+    func test_invalidYAML_isReportedWithLine() {
+        let found = error("routers: [\n")
+        XCTAssertNotNil(found)
+        XCTAssertTrue(found?.message.contains("not valid YAML") ?? false)
+    }
+}
