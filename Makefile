@@ -24,7 +24,7 @@ demo: build
 	@rm -rf $(DEMO_STATE); mkdir -p .state
 	@trap '$(BIN_DIR)/portless topology down --state $(DEMO_STATE) >/dev/null' EXIT; \
 	$(BIN_DIR)/portless topology up topology/quickstart.yaml --state $(DEMO_STATE) && \
-	address=$$($(BIN_DIR)/portless topology status --state $(DEMO_STATE) --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["intercepts"][0]["address"])') && \
+	address=$$($(BIN_DIR)/portless topology status --state $(DEMO_STATE) --intercept hello) && \
 	echo && echo "$$ curl http://$$address/   # laptop tunneler → edge router → enterprise tunneler → private service" && \
 	curl -sS --max-time 10 http://$$address/
 

@@ -101,10 +101,12 @@ final class QuickstartTests: XCTestCase {
         try tunnel.run()
         defer { tunnel.terminate(); tunnel.waitUntilExit() }
 
-        var client: TCPClient?
-        for _ in 0..<100 where client == nil { client = try? TCPClient("127.0.0.1:\(port)"); if client == nil { usleep(100_000) } }
-        guard let client else { throw TestFailure("outsider's intercept never listened") }
-        usleep(500_000)
+        // Wait until the outsider's tunneler has its API session, so the refusal is the policy's.
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, !((try? String(contentsOfFile: dir + "/tunnel.log", encoding: .utf8)) ?? "").contains("no Dial permission") {
+            usleep(100_000)
+        }
+        let client = try TCPClient("127.0.0.1:\(port)")
         client.send("GET / HTTP/1.1\r\nHost: demo\r\n\r\n")
         let (data, eof) = client.readToEnd()
         XCTAssertTrue(eof, "connection should be closed")

@@ -72,14 +72,14 @@ final class TCPClient {
 
     func send(_ text: String) { send(Array(text.utf8)) }
 
-    /// Reads until EOF (or timeout/error); returns the bytes and whether EOF was seen.
+    /// Reads until the peer closes (FIN or RST) or a timeout; returns the bytes and whether it closed.
     func readToEnd(limit: Int = 256 << 20, onChunk: ((ArraySlice<UInt8>) -> Void)? = nil) -> (data: [UInt8], eof: Bool) {
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         while result.count < limit {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n == 0 { return (result, true) }
-            if n < 0 { return (result, false) }
+            if n < 0 { return (result, errno == ECONNRESET) }
             if let onChunk { onChunk(buffer[0..<n]) } else { result.append(contentsOf: buffer[0..<n]) }
         }
         return (result, false)

@@ -30,12 +30,20 @@ struct TopologyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show what a topology started.")
         @Option var state: String
         @Flag var json = false
+        @Option(help: "Print only the address of this service's intercept (for scripts).") var intercept: String?
 
         func run() throws {
             guard FileManager.default.fileExists(atPath: TopologyState.path(state)) else {
                 throw ValidationError("no topology is running from \(state)")
             }
             let status = try Files.readJSON(TopologyState.self, from: TopologyState.path(state))
+            if let intercept {
+                guard let found = status.intercepts.first(where: { $0.service == intercept }) else {
+                    throw ValidationError("no intercept for service '\(intercept)' in \(state)")
+                }
+                print(found.address)
+                return
+            }
             if json {
                 struct Output: Encodable { var processes: [TopologyState.Process]; var intercepts: [TopologyState.Intercept] }
                 printJSON(Output(processes: status.processes, intercepts: status.intercepts))

@@ -151,7 +151,7 @@ final class RouterNode {
             }
             return
         }
-        target.channel.send(frame.header.type, circuitID: id, sequence: frame.header.sequence, flags: frame.header.flags, body: frame.body)
+        target.channel.forward(frame)
         if frame.header.type == .circuitClose {
             remove(circuit, reason: "closed by \(source.identity)")
             return

@@ -267,6 +267,16 @@ public final class FramedChannel {
         flushCiphertext()
     }
 
+    /// Sends an already-encoded frame as it is: the forwarding path, with no copy of its own.
+    public func forward(_ frame: FrameView) {
+        guard !isClosed, peer != nil else { return }
+        do { try tls.writePlaintext(frame.raw) } catch {
+            close(error: error)
+            return
+        }
+        flushCiphertext()
+    }
+
     public func send(_ type: FrameType, circuitID: UInt64 = 0, sequence: UInt64 = 0, body: [UInt8]) {
         body.withUnsafeBytes { send(type, circuitID: circuitID, sequence: sequence, body: $0) }
     }

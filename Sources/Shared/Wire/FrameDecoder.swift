@@ -36,6 +36,7 @@ public enum FrameDecoder {
         let bodyStart = headersStart + Int(header.headerLength)
         let view = FrameView(
             header: header,
+            raw: UnsafeRawBufferPointer(rebasing: bytes[0..<total]),
             headers: UnsafeRawBufferPointer(rebasing: bytes[headersStart..<bodyStart]),
             body: UnsafeRawBufferPointer(rebasing: bytes[bodyStart..<total]))
         return .frame(view, consumed: total)
@@ -45,6 +46,8 @@ public enum FrameDecoder {
 /// A decoded frame whose headers and body point into the decoder's input.
 public struct FrameView {
     public let header: FrameHeader
+    /// The whole encoded frame, for forwarding it unchanged.
+    public let raw: UnsafeRawBufferPointer
     public let headers: UnsafeRawBufferPointer
     public let body: UnsafeRawBufferPointer
 }
