@@ -83,6 +83,17 @@ final class QuickstartTests: XCTestCase {
         XCTAssertEqual(received.finalize(), expected.finalize())
     }
 
+    func test_clientThatHalfClosesAfterItsRequest_stillReceivesTheWholeResponse() throws {
+        let size = 4 << 20
+        let client = try TCPClient(interceptAddress, timeoutSeconds: 30)
+        client.send("GET /bytes?n=\(size) HTTP/1.1\r\nHost: demo\r\n\r\n")
+        client.shutdownWrite()
+        let (data, closed) = client.readToEnd()
+        XCTAssertTrue(closed)
+        guard let split = data.firstRange(of: [13, 10, 13, 10]) else { return XCTFail("no response") }
+        XCTAssertEqual(data.count - split.upperBound, size)
+    }
+
     func test_identityWithoutDialPolicy_getsAClearError() throws {
         let dir = Self.state + "/outsider"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -72,6 +72,8 @@ final class TCPClient {
 
     func send(_ text: String) { send(Array(text.utf8)) }
 
+    func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+
     /// Reads until the peer closes (FIN or RST) or a timeout; returns the bytes and whether it closed.
     func readToEnd(limit: Int = 256 << 20, onChunk: ((ArraySlice<UInt8>) -> Void)? = nil) -> (data: [UInt8], eof: Bool) {
         var result: [UInt8] = []

@@ -5,8 +5,14 @@ import Shared
 
 /// The append-only, hash-chained audit trail: each row's hash covers the previous row's hash and
 /// its own content, so a removed or altered row breaks the chain.
+///
+/// Writes happen in order on one serial queue, off the control loop: recording an event never
+/// waits for SQLite. Reads first wait for the writes queued before them.
 struct AuditLog: Sendable {
     let store: Store
+    private let writer = DispatchQueue(label: "portless.audit")
+
+    init(store: Store) { self.store = store }
 
     enum EventType: String {
         case enrollment = "enrollment"
@@ -18,10 +24,14 @@ struct AuditLog: Sendable {
     }
 
     func record(_ type: EventType, identity: String? = nil, service: String? = nil, circuit: UInt64? = nil, detail: String = "") {
+        let at = Date()
+        writer.async { append(type, at: at, identity: identity, service: service, circuit: circuit, detail: detail) }
+    }
+
+    private func append(_ type: EventType, at: Date, identity: String?, service: String?, circuit: UInt64?, detail: String) {
         do {
             try store.pool.write { db in
                 let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") ?? ""
-                let at = Date()
                 let canonical = [previous, type.rawValue, "\(at.timeIntervalSince1970)", identity ?? "", service ?? "",
                                  circuit.map(String.init) ?? "", detail].joined(separator: "\u{1F}")
                 let hash = SHA256.hash(data: Data(canonical.utf8)).map { String(format: "%02x", $0) }.joined()
@@ -35,7 +45,8 @@ struct AuditLog: Sendable {
     }
 
     func events(limit: Int, type: String?) throws -> [AuditEvent] {
-        try store.pool.read { db in
+        writer.sync {}
+        return try store.pool.read { db in
             var request = AuditRow.order(Column("seq").desc).limit(limit)
             if let type { request = request.filter(Column("type") == type) }
             return try request.fetchAll(db).reversed().map {

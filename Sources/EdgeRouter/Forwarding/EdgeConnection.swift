@@ -24,6 +24,8 @@ struct RouterCircuit {
     let host: EdgeConnection
     let dialSessionID: String
     let terminatorID: String
+    /// Sides that have half-closed; the circuit is done when both have.
+    var ended: Set<ObjectIdentifier> = []
 
     func peer(of connection: EdgeConnection) -> EdgeConnection? {
         if connection === dialer { return host }

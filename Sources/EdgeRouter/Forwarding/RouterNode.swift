@@ -152,9 +152,14 @@ final class RouterNode {
             return
         }
         target.channel.forward(frame)
-        if frame.header.type == .circuitClose {
-            remove(circuit, reason: "closed by \(source.identity)")
-            return
+        switch frame.header.type {
+        case .circuitClose:
+            return remove(circuit, reason: "closed by \(source.identity)")
+        case .circuitEnd:
+            circuits[id]?.ended.insert(ObjectIdentifier(source))
+            if circuits[id]?.ended.count == 2 { return remove(circuit, reason: "completed") }
+        default:
+            break
         }
         if target.channel.isWriteBlocked, !source.channel.isPaused {
             source.channel.pauseReading()

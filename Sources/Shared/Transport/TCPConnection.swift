@@ -16,6 +16,9 @@ public final class TCPConnection {
 
     /// Called with bytes read; the buffer is valid only during the call.
     public var onRead: ((UnsafeRawBufferPointer) -> Void)?
+    /// When set, the peer's end of stream (FIN) only stops reading and calls this; the
+    /// connection stays open for writing. When nil, end of stream closes the connection.
+    public var onEndOfStream: (() -> Void)?
     /// Called once, when the connection ends: nil on orderly EOF or local close.
     public var onClose: ((Error?) -> Void)?
     /// Called when queued writes drop to `lowWaterMark` after having exceeded it.
@@ -23,6 +26,7 @@ public final class TCPConnection {
     public var lowWaterMark = TransportLimits.writeLowWaterMark
     private var aboveLowWater = false
     private var closeWhenFlushed = false
+    private var writeShutDown = false
 
     init(loop: EventLoop) {
         loop.preconditionInEventLoop()
@@ -89,7 +93,13 @@ public final class TCPConnection {
                 connection.onRead?(UnsafeRawBufferPointer(rebasing: connection.readBuffer[0..<nread]))
             } else if nread < 0 {
                 let error = UVError(code: Int32(nread), operation: "read")
-                connection.close(error: error.isEOF ? nil : error)
+                if error.isEOF, let endOfStream = connection.onEndOfStream {
+                    connection.stopReading()
+                    connection.onEndOfStream = nil
+                    endOfStream()
+                } else {
+                    connection.close(error: error.isEOF ? nil : error)
+                }
             }
         })
     }
@@ -148,6 +158,15 @@ public final class TCPConnection {
         }
     }
 
+    /// Sends FIN once everything queued has been written; reading continues.
+    public func shutdownWrite() {
+        guard !isClosed, !writeShutDown else { return }
+        writeShutDown = true
+        let request = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)
+        let rc = uv_shutdown(request, uvStream(handle)) { request, _ in request?.deallocate() }
+        if rc < 0 { request.deallocate() }
+    }
+
     /// Closes once everything queued has reached the kernel; reads stop now.
     public func closeAfterFlush() {
         if queuedBytes == 0 { return close() }
@@ -164,6 +183,7 @@ public final class TCPConnection {
         onRead = nil
         onClose = nil
         onWritable = nil
+        onEndOfStream = nil
         uv_close(uvHandle(handle)) { h in
             guard let h, let data = h.pointee.data else { return }
             let connection = Unmanaged<TCPConnection>.fromOpaque(data).takeRetainedValue()

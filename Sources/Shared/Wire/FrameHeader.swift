@@ -55,10 +55,12 @@ public enum FrameType: UInt8, Sendable {
     case data = 4
     case e2eHandshake = 5
     case circuitClose = 6
+    /// One side has no more bytes to send (a half-close); the circuit ends when both have sent it.
+    case circuitEnd = 7
 
     public var belongsToCircuit: Bool {
         switch self {
-        case .data, .e2eHandshake, .circuitClose: return true
+        case .data, .e2eHandshake, .circuitClose, .circuitEnd: return true
         case .control, .heartbeat, .heartbeatAck: return false
         }
     }

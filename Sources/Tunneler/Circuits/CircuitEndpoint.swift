@@ -20,6 +20,8 @@ final class CircuitEndpoint {
     private var cipher: CircuitCipher?
     private var prelude: [UInt8]?
     private var closed = false
+    private var localEnded = false
+    private var peerEnded = false
     private let logger: Logger
 
     var onClosed: ((CircuitEndpoint) -> Void)?
@@ -43,6 +45,7 @@ final class CircuitEndpoint {
                         notifyPeer: true)
         }
         local.onWritable = { [unowned self] in self.edge.localDrained(self) }
+        local.onEndOfStream = { [unowned self] in self.localFinishedSending() }
         if role == .dialer { sendHello() }
     }
 
@@ -84,6 +87,10 @@ final class CircuitEndpoint {
                 logger.warning("circuit integrity failure", metadata: ["circuit": "\(id)", "error": "\(error)"])
                 return finish(reason: "\(error)", notifyPeer: true)
             }
+        case .circuitEnd:
+            peerEnded = true
+            local.shutdownWrite()
+            if localEnded { finish(reason: "completed", notifyPeer: false) }
         case .circuitClose:
             let reason = String(decoding: frame.body, as: UTF8.self)
             finish(reason: reason.isEmpty ? "closed by peer" : reason, notifyPeer: false)
@@ -110,6 +117,13 @@ final class CircuitEndpoint {
         if channel.isWriteBlocked { edge.pauseUntilWritable(local) }
     }
 
+    /// The local side half-closed: tell the peer, keep delivering what it still sends.
+    private func localFinishedSending() {
+        localEnded = true
+        edge.channel?.send(.circuitEnd, circuitID: id, body: [])
+        if peerEnded { finish(reason: "completed", notifyPeer: false) }
+    }
+
     func pauseLocalReads() { local.stopReading() }
     func resumeLocalReads() { if isOpen { local.startReading() } }
 
@@ -121,6 +135,7 @@ final class CircuitEndpoint {
         if notifyPeer { edge.channel?.send(.circuitClose, circuitID: id, body: Array(reason.utf8)) }
         local.onRead = nil
         local.onClose = nil
+        local.onEndOfStream = nil
         local.closeAfterFlush()
         onClosed?(self)
     }
