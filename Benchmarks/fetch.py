@@ -3,6 +3,7 @@
 
   fetch.py throughput HOST:PORT BYTES   -> GET /bytes?n=BYTES, prints bytes/second to EOF
   fetch.py latency HOST:PORT COUNT      -> COUNT sequential connect+GET / round trips, prints p50 and p99 ms
+  fetch.py rtt HOST:PORT COUNT          -> COUNT 64-byte echoes on one connection, prints p50 and p99 µs
 """
 import socket
 import sys
@@ -54,6 +55,26 @@ def latency(address, count):
     print(f"{samples[len(samples) // 2]:.3f} {samples[int(len(samples) * 0.99) - 1]:.3f}")
 
 
+def rtt(address, count):
+    message = b"x" * 64
+    samples = []
+    with connect(address) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(count + 20):
+            start = time.perf_counter()
+            sock.sendall(message)
+            got = 0
+            while got < len(message):
+                chunk = sock.recv(len(message) - got)
+                if not chunk:
+                    sys.exit("echo closed")
+                got += len(chunk)
+            if i >= 20:  # the first round trips include the circuit's start
+                samples.append((time.perf_counter() - start) * 1e6)
+    samples.sort()
+    print(f"{samples[len(samples) // 2]:.1f} {samples[int(len(samples) * 0.99) - 1]:.1f}")
+
+
 if __name__ == "__main__":
     mode, address, amount = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    (throughput if mode == "throughput" else latency)(address, amount)
+    {"throughput": throughput, "latency": latency, "rtt": rtt}[mode](address, amount)
