@@ -9,6 +9,7 @@ final class QuickstartTests: XCTestCase {
     nonisolated(unsafe) static var state = ""
     nonisolated(unsafe) static var status: [String: Any] = [:]
     nonisolated(unsafe) static var startError: String?
+    nonisolated(unsafe) static var restartedController: Process?
 
     override class func setUp() {
         super.setUp()
@@ -23,6 +24,7 @@ final class QuickstartTests: XCTestCase {
     }
 
     override class func tearDown() {
+        if let controller = restartedController, controller.isRunning { controller.terminate(); controller.waitUntilExit() }
         _ = try? Portless.run("portless", ["topology", "down", "--state", state])
         try? FileManager.default.removeItem(atPath: state)
         super.tearDown()
@@ -167,6 +169,43 @@ final class QuickstartTests: XCTestCase {
         for address in listening {
             XCTAssertTrue(address.hasPrefix("127.") || address == "::1", "enterprise tunneler listens on \(address)")
         }
+    }
+
+    /// Runs late (alphabetical): it stops the controller and starts it again.
+    func test_zy_controllerDown_liveTransferCompletes_andDialsResumeWhenItReturns() throws {
+        guard let controllerPID = pid(of: "controller") else { throw TestFailure("no controller pid") }
+        let size = 32 << 20
+        let client = try TCPClient(interceptAddress, timeoutSeconds: 60)
+        client.send("GET /bytes?n=\(size) HTTP/1.1\r\nHost: demo\r\n\r\n")
+        XCTAssertTrue(client.read(until: "\r\n\r\n").contains("200 OK"))
+        kill(controllerPID, SIGKILL)
+        var status: Int32 = 0
+        waitpid(controllerPID, &status, 0)
+        let (data, closed) = client.readToEnd()
+        XCTAssertTrue(closed)
+        XCTAssertGreaterThanOrEqual(data.count, size - (1 << 20), "the live circuit stopped with the controller")
+
+        sleep(3)
+        let controller = Process()
+        controller.executableURL = URL(fileURLWithPath: Portless.binDir + "/portless-controller")
+        controller.arguments = ["run", "--state", Self.state + "/controller"]
+        let log = FileHandle(forWritingAtPath: Self.state + "/logs/controller.log")
+        log?.seekToEndOfFile()
+        controller.standardOutput = log
+        controller.standardError = log
+        try controller.run()
+        Self.restartedController = controller
+        let returned = Date()
+        var answered = false
+        while Date().timeIntervalSince(returned) < 10, !answered {
+            if let (head, body) = try? get("/"), head.hasPrefix("HTTP/1.1 200"), String(decoding: body, as: UTF8.self).contains("caller: laptop") {
+                answered = true
+            } else {
+                usleep(100_000)
+            }
+        }
+        XCTAssertTrue(answered, "no dial succeeded after the controller returned")
+        XCTAssertLessThan(Date().timeIntervalSince(returned), 5, "dials resumed only after 5 s")
     }
 
     /// Runs last among these (alphabetical): it deletes and then restores the Dial policy.

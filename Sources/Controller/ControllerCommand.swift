@@ -44,7 +44,8 @@ struct ControllerCommand: AsyncParsableCommand {
             let audit = AuditLog(store: store)
             let loop = try EventLoop.startThread(name: "control")
             let plane = try await loop.submit {
-                let plane = ControlPlane(loop: loop, policies: policies, secrets: secrets, audit: audit)
+                let plane = ControlPlane(loop: loop, policies: policies, secrets: secrets, audit: audit,
+                                         records: SessionRecords(store: store))
                 try plane.listen(on: config.controlAddress)
                 return LoopBound(plane, loop: loop)
             }

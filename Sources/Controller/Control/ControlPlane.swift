@@ -18,6 +18,7 @@ final class ControlPlane {
     let policies: PolicyState
     let secrets: ControllerSecrets
     let audit: AuditLog
+    let records: SessionRecords
     let logger = ControllerLog.logger
     static let sessionLifetime: TimeInterval = 3600
     static let apiSessionLifetime: TimeInterval = 3600
@@ -32,11 +33,19 @@ final class ControlPlane {
     private var apiSessions: [String: APISession] = [:]
     private var nextCircuit: UInt64
 
-    init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog) {
+    init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog, records: SessionRecords) {
         self.loop = loop
         self.policies = policies
         self.secrets = secrets
         self.audit = audit
+        self.records = records
+        do {
+            let (live, revoked) = try records.load()
+            for claims in live { sessions[claims.sid] = IssuedSession(claims: claims) }
+            self.revoked = revoked
+        } catch {
+            ControllerLog.logger.error("could not load sessions; revocation covers new sessions only", metadata: ["error": "\(error)"])
+        }
         // Circuit ids stay unique across restarts: seconds since 2020 in the high bits.
         nextCircuit = UInt64(max(0, Date().timeIntervalSince1970 - 1_577_836_800)) << 20
     }
@@ -77,13 +86,19 @@ final class ControlPlane {
 
     private func routerMessage(_ message: ControlMessage, from router: String, peer: ControlPeer, reply: ControlPeer.Reply?) {
         switch message {
-        case .routerHello(let edgeAddress):
+        case .routerHello(let edgeAddress, let live):
             routers[router]?.channel.close(error: ControlError.refused("replaced by a new connection"))
             routers[router] = peer
             routerEdgeAddresses[router] = edgeAddress
-            logger.info("router online", metadata: ["router": "\(router)", "edge": "\(edgeAddress)"])
+            for report in live where circuits[report.id] == nil {
+                circuits[report.id] = Circuit(id: report.id, service: report.service, dialer: report.dialer, host: report.host,
+                                              router: router, dialSessionID: report.dialSessionID, terminatorID: report.terminatorID)
+            }
+            logger.info("router online", metadata: ["router": "\(router)", "edge": "\(edgeAddress)", "circuits": "\(live.count)"])
             pruneRevocations()
             reply?(.routerWelcome(revokedSessions: Array(revoked.keys)))
+            // Policies may have changed while this router was away.
+            enforcePolicies(reason: "policy changed while router '\(router)' was disconnected")
         case .addTerminator(let id, let service, let identity, let sessionID):
             guard policies.snapshot.permits(identity, .bind, service), revoked[sessionID] == nil else {
                 reply?(.failure(message: "identity '\(identity)' may not bind service '\(service)'"))
@@ -108,9 +123,13 @@ final class ControlPlane {
 
     private func createCircuit(sessionID: String, service: String, dialer: String, router: String) -> ControlMessage {
         let snapshot = policies.snapshot
-        guard revoked[sessionID] == nil, let session = sessions[sessionID], session.claims.identity == dialer,
-              session.claims.service == service, snapshot.permits(dialer, .dial, service) else {
-            return .failure(message: "session for '\(dialer)' to dial '\(service)' is not valid (revoked or unknown)")
+        // The router has verified the session's signature, holder and expiry; what only the
+        // controller knows is whether it was revoked and whether policy still allows it.
+        if let known = sessions[sessionID]?.claims, known.identity != dialer || known.service != service {
+            return .failure(message: "session \(sessionID) does not belong to '\(dialer)' for '\(service)'")
+        }
+        guard revoked[sessionID] == nil, snapshot.permits(dialer, .dial, service) else {
+            return .failure(message: "identity '\(dialer)' may no longer dial '\(service)' (session revoked)")
         }
         let candidates = terminators.values.filter { $0.service == service }
         guard !candidates.isEmpty else {
@@ -186,6 +205,7 @@ final class ControlPlane {
         do {
             let token = try SignedToken.sign(claims, type: SessionClaims.tokenType, key: secrets.signingKey)
             sessions[claims.sid] = IssuedSession(claims: claims)
+            records.issued(claims)
             audit.record(.sessionIssued, identity: identity, service: service, detail: "\(type.rawValue) session \(claims.sid)")
             return .session(token: token)
         } catch {
@@ -221,6 +241,7 @@ final class ControlPlane {
                 revokedNow.append(terminator.sessionID)
             }
         }
+        records.revoked(revokedNow)
         guard !revokedNow.isEmpty || !closing.isEmpty else { return }
         logger.info("revoking", metadata: ["sessions": "\(revokedNow.count)", "circuits": "\(closing.count)", "reason": "\(reason)"])
         for peer in routers.values {

@@ -6,13 +6,10 @@ import Shared
 /// The append-only, hash-chained audit trail: each row's hash covers the previous row's hash and
 /// its own content, so a removed or altered row breaks the chain.
 ///
-/// Writes happen in order on one serial queue, off the control loop: recording an event never
-/// waits for SQLite. Reads first wait for the writes queued before them.
+/// Rows are appended in the store's background queue, off the control loop: recording an event
+/// never waits for SQLite. Reads first wait for the writes queued before them.
 struct AuditLog: Sendable {
     let store: Store
-    private let writer = DispatchQueue(label: "portless.audit")
-
-    init(store: Store) { self.store = store }
 
     enum EventType: String {
         case enrollment = "enrollment"
@@ -25,12 +22,7 @@ struct AuditLog: Sendable {
 
     func record(_ type: EventType, identity: String? = nil, service: String? = nil, circuit: UInt64? = nil, detail: String = "") {
         let at = Date()
-        writer.async { append(type, at: at, identity: identity, service: service, circuit: circuit, detail: detail) }
-    }
-
-    private func append(_ type: EventType, at: Date, identity: String?, service: String?, circuit: UInt64?, detail: String) {
-        do {
-            try store.pool.write { db in
+        store.writeInBackground("audit \(type.rawValue)") { db in
                 let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") ?? ""
                 let canonical = [previous, type.rawValue, "\(at.timeIntervalSince1970)", identity ?? "", service ?? "",
                                  circuit.map(String.init) ?? "", detail].joined(separator: "\u{1F}")
@@ -38,14 +30,11 @@ struct AuditLog: Sendable {
                 var row = AuditRow(seq: nil, at: at, type: type.rawValue, identity: identity, service: service,
                                    circuit: circuit.map { Int64(bitPattern: $0) }, detail: detail, prevHash: previous, hash: hash)
                 try row.insert(db)
-            }
-        } catch {
-            ControllerLog.logger.error("audit write failed", metadata: ["type": "\(type.rawValue)", "error": "\(error)"])
         }
     }
 
     func events(limit: Int, type: String?) throws -> [AuditEvent] {
-        writer.sync {}
+        store.waitForBackgroundWrites()
         return try store.pool.read { db in
             var request = AuditRow.order(Column("seq").desc).limit(limit)
             if let type { request = request.filter(Column("type") == type) }

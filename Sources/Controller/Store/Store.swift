@@ -6,6 +6,8 @@ import Shared
 /// writes and lets reads run concurrently.
 final class Store: Sendable {
     let pool: DatabasePool
+    /// Writes that callers need not wait for (audit rows, session records) run here, in order.
+    private let background = DispatchQueue(label: "portless.store.background")
 
     init(path: String) throws {
         var configuration = Configuration()
@@ -13,6 +15,18 @@ final class Store: Sendable {
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
     }
+
+    /// Queues a write; it runs after every write queued before it.
+    func writeInBackground(_ what: String, _ work: @escaping @Sendable (Database) throws -> Void) {
+        background.async { [pool] in
+            do { try pool.write(work) } catch {
+                ControllerLog.logger.error("background write failed", metadata: ["what": "\(what)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Waits until the writes queued so far are done (before reads that must see them).
+    func waitForBackgroundWrites() { background.sync {} }
 
     private static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -83,6 +97,25 @@ final class Store: Sendable {
                 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
                 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
                 """)
+        }
+        migrator.registerMigration("v2-sessions") { db in
+            // Signed service sessions, so revocation still finds them after a restart.
+            try db.create(table: "session") { t in
+                t.primaryKey("sid", .text)
+                t.column("identity", .text).notNull()
+                t.column("service", .text).notNull()
+                t.column("type", .text).notNull()
+                t.column("routers", .text).notNull()
+                t.column("iat", .datetime).notNull()
+                t.column("exp", .datetime).notNull()
+                t.column("revokedAt", .datetime)
+            }
+            try db.create(index: "session_exp", on: "session", columns: ["exp"])
+            // Admin API logins survive a controller restart; only a hash of each token is kept.
+            try db.create(table: "adminSession") { t in
+                t.primaryKey("tokenHash", .text)
+                t.column("expiresAt", .datetime).notNull()
+            }
         }
         return migrator
     }

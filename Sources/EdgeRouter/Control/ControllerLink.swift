@@ -8,18 +8,19 @@ final class ControllerLink {
     private let loop: EventLoop
     private let address: SocketAddress
     private let context: TLSContext
-    private let hello: ControlMessage
+    /// Builds the hello sent on every (re)connection.
+    var hello: () -> ControlMessage
     private let logger: Logger
     private var peer: ControlPeer?
     private var backoffMs: UInt64 = 250
-    private static let maxBackoffMs: UInt64 = 5_000
+    private static let maxBackoffMs: UInt64 = 2_000
 
     /// Messages the controller pushes (revocations).
     var onPush: ((ControlMessage) -> Void)?
     /// After each successful hello.
     var onConnected: ((ControlMessage) -> Void)?
 
-    init(loop: EventLoop, address: SocketAddress, context: TLSContext, hello: ControlMessage, logger: Logger) {
+    init(loop: EventLoop, address: SocketAddress, context: TLSContext, hello: @escaping () -> ControlMessage, logger: Logger) {
         self.loop = loop
         self.address = address
         self.context = context
@@ -55,7 +56,7 @@ final class ControllerLink {
                         channel.close(error: TLSError.peerNotAuthorized("expected the controller, got \(peer)"))
                         return
                     }
-                    control.request(self.hello) { [weak self] result in
+                    control.request(self.hello()) { [weak self] result in
                         guard let self else { return }
                         switch result.unwrapped {
                         case .success(let welcome):

@@ -20,10 +20,16 @@ final class EdgeConnection {
 /// A circuit as this router sees it: two endpoints and the sessions that allowed it.
 struct RouterCircuit {
     let id: UInt64
+    let service: String
     let dialer: EdgeConnection
     let host: EdgeConnection
     let dialSessionID: String
     let terminatorID: String
+
+    var report: CircuitReport {
+        CircuitReport(id: id, service: service, dialer: dialer.identity, host: host.identity,
+                      dialSessionID: dialSessionID, terminatorID: terminatorID)
+    }
     /// Sides that have half-closed; the circuit is done when both have.
     var ended: Set<ObjectIdentifier> = []
 

@@ -24,13 +24,17 @@ final class RouterNode {
         verifier = SessionVerifier(routerName: identity.name, key: identity.sessionKey)
         let clientContext = try TLSContext(server: false, credentials: identity.tlsCredentials)
         link = ControllerLink(loop: loop, address: identity.controlAddress, context: clientContext,
-                              hello: .routerHello(edgeAddress: edgeAddress.description), logger: logger)
+                              hello: { .routerHello(edgeAddress: edgeAddress.description, circuits: []) }, logger: logger)
         let serverContext = try TLSContext(server: true, credentials: identity.tlsCredentials)
         listener = try FramedListener(loop: loop, address: edgeAddress, context: serverContext, logger: logger) { [unowned self] channel in
             channel.onReady = { [unowned self, unowned channel] peer in self.accepted(channel, peer: peer) }
             channel.onClose = { [logger] error in
                 logger.info("edge connection refused", metadata: ["reason": "\(error.map { "\($0)" } ?? "closed")"])
             }
+        }
+        // The hello carries the live circuits, so a restarted controller learns them again.
+        link.hello = { [unowned self] in
+            .routerHello(edgeAddress: edgeAddress.description, circuits: self.circuits.values.map(\.report))
         }
         link.onConnected = { [unowned self] welcome in
             if case .routerWelcome(let revokedSessions) = welcome { self.revoke(revokedSessions, circuits: [], reason: "revoked") }
@@ -130,7 +134,7 @@ final class RouterNode {
                     reply(.failure(message: "dial refused by the hosting tunneler: \(error)"))
                     return
                 }
-                let circuit = RouterCircuit(id: circuitID, dialer: dialer, host: terminator.connection,
+                let circuit = RouterCircuit(id: circuitID, service: claims.service, dialer: dialer, host: terminator.connection,
                                             dialSessionID: claims.sid, terminatorID: terminatorID)
                 self.circuits[circuitID] = circuit
                 dialer.circuits.insert(circuitID)

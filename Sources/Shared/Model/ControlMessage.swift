@@ -26,6 +26,21 @@ public struct RouterEndpoint: Codable, Sendable, Equatable {
     }
 }
 
+/// A live circuit as a router reports it when it (re)connects to the controller.
+public struct CircuitReport: Codable, Sendable, Equatable {
+    public var id: UInt64
+    public var service: String
+    public var dialer: String
+    public var host: String
+    public var dialSessionID: String
+    public var terminatorID: String
+
+    public init(id: UInt64, service: String, dialer: String, host: String, dialSessionID: String, terminatorID: String) {
+        self.id = id; self.service = service; self.dialer = dialer; self.host = host
+        self.dialSessionID = dialSessionID; self.terminatorID = terminatorID
+    }
+}
+
 /// Control-plane messages on framed channels (controller⇄router, controller⇄tunneler,
 /// router⇄tunneler). They are small and rare, so they are JSON; data never travels this way.
 public enum ControlMessage: Codable, Sendable {
@@ -42,7 +57,7 @@ public enum ControlMessage: Codable, Sendable {
     case session(token: String)
 
     // router → controller
-    case routerHello(edgeAddress: String)
+    case routerHello(edgeAddress: String, circuits: [CircuitReport])
     case routerWelcome(revokedSessions: [String])
     case addTerminator(id: String, service: String, identity: String, sessionID: String)
     case removeTerminator(id: String)

@@ -90,7 +90,7 @@ final class ControllerClient {
     private func retry(after error: Error) {
         logger.warning("controller unreachable; redialing", metadata: ["error": "\(error)", "in_ms": "\(backoffMs)"])
         let delay = backoffMs
-        backoffMs = min(backoffMs * 2, 5_000)
+        backoffMs = min(backoffMs * 2, 2_000)
         LoopTimer.once(on: loop, after: delay) { [weak self] in self?.dial() }
     }
 }

@@ -1,0 +1,52 @@
+import Foundation
+import GRDB
+import Shared
+
+struct SessionRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "session"
+    var sid: String
+    var identity: String
+    var service: String
+    var type: SessionType
+    var routers: [String]
+    var iat: Date
+    var exp: Date
+    var revokedAt: Date?
+
+    init(_ claims: SessionClaims) {
+        sid = claims.sid; identity = claims.identity; service = claims.service; type = claims.type
+        routers = claims.routers; iat = claims.iat; exp = claims.exp; revokedAt = nil
+    }
+
+    var claims: SessionClaims {
+        SessionClaims(sid: sid, identity: identity, service: service, type: type, routers: routers, iat: iat, exp: exp)
+    }
+}
+
+/// Every service session the controller signed, remembered in SQLite until it expires, so that a
+/// policy change after a restart still finds and revokes what it no longer allows.
+struct SessionRecords: Sendable {
+    let store: Store
+
+    func issued(_ claims: SessionClaims) {
+        store.writeInBackground("session \(claims.sid)") { db in try SessionRow(claims).insert(db) }
+    }
+
+    func revoked(_ sids: [String], at date: Date = Date()) {
+        guard !sids.isEmpty else { return }
+        store.writeInBackground("revoke \(sids.count) sessions") { db in
+            try SessionRow.filter(sids.contains(Column("sid"))).updateAll(db, Column("revokedAt").set(to: date))
+        }
+    }
+
+    /// Unexpired sessions, and which of them are revoked; expired rows are dropped.
+    func load(now: Date = Date()) throws -> (live: [SessionClaims], revoked: [String: Date]) {
+        try store.pool.write { db in
+            try SessionRow.filter(Column("exp") <= now).deleteAll(db)
+            let rows = try SessionRow.fetchAll(db)
+            var revoked: [String: Date] = [:]
+            for row in rows where row.revokedAt != nil { revoked[row.sid] = row.exp }
+            return (rows.filter { $0.revokedAt == nil }.map(\.claims), revoked)
+        }
+    }
+}
