@@ -6,51 +6,31 @@ import XCTest
 
 /// Real processes from topology/quickstart.yaml: controller, router, two tunnelers, the demo service.
 final class QuickstartTests: XCTestCase {
-    nonisolated(unsafe) static var state = ""
-    nonisolated(unsafe) static var status: [String: Any] = [:]
+    nonisolated(unsafe) static var network: RunningTopology?
     nonisolated(unsafe) static var startError: String?
     nonisolated(unsafe) static var restartedController: Process?
 
     override class func setUp() {
         super.setUp()
-        state = NSTemporaryDirectory() + "portless-quickstart-\(UUID().uuidString.prefix(8))"
-        do {
-            _ = try Portless.cli(["topology", "up", Portless.repoRoot + "/topology/quickstart.yaml", "--state", state])
-            let json = try Portless.cli(["topology", "status", "--state", state, "--json"])
-            status = (try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
-        } catch {
-            startError = "\(error)"
-        }
+        do { network = try RunningTopology("quickstart.yaml") } catch { startError = "\(error)" }
     }
 
     override class func tearDown() {
         if let controller = restartedController, controller.isRunning { controller.terminate(); controller.waitUntilExit() }
-        _ = try? Portless.run("portless", ["topology", "down", "--state", state])
-        try? FileManager.default.removeItem(atPath: state)
+        network?.down()
         super.tearDown()
     }
 
+    private var net: RunningTopology! { Self.network }  // safe: setUpWithError throws when it is nil
+
     override func setUpWithError() throws {
-        if let error = Self.startError { throw TestFailure("topology did not start: \(error)") }
+        if Self.network == nil { throw TestFailure("topology did not start: \(Self.startError ?? "unknown")") }
     }
 
-    private var interceptAddress: String {
-        ((Self.status["intercepts"] as? [[String: Any]])?.first?["address"] as? String) ?? ""
-    }
-
-    private func pid(of name: String) -> Int32? {
-        ((Self.status["processes"] as? [[String: Any]])?.first { $0["name"] as? String == name }?["pid"] as? Int).map(Int32.init)
-    }
-
-    private var profile: [String] { ["--profile", Self.state + "/profile.json"] }
-
-    private func get(_ path: String) throws -> (head: String, body: [UInt8]) {
-        let client = try TCPClient(interceptAddress, timeoutSeconds: 60)
-        client.send("GET \(path) HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
-        let (data, _) = client.readToEnd()
-        guard let split = data.firstRange(of: [13, 10, 13, 10]) else { throw TestFailure("no HTTP response: \(String(decoding: data, as: UTF8.self))") }
-        return (String(decoding: data[..<split.lowerBound], as: UTF8.self), Array(data[split.upperBound...]))
-    }
+    private var interceptAddress: String { net.interceptAddress() }
+    private func pid(of name: String) -> Int32? { net.pid(of: name) }
+    private var profile: [String] { net.profile }
+    private func get(_ path: String) throws -> (head: String, body: [UInt8]) { try net.get(path) }
 
     func test_httpRequest_crossesTheOverlay_andTheServiceKnowsTheVerifiedCaller() throws {
         let (head, body) = try get("/")
@@ -97,7 +77,7 @@ final class QuickstartTests: XCTestCase {
     }
 
     func test_identityWithoutDialPolicy_getsAClearError() throws {
-        let dir = Self.state + "/outsider"
+        let dir = net.state + "/outsider"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         _ = try Portless.cli(["identity", "create", "outsider", "--roles", "strangers", "--jwt", dir + "/enroll.jwt"] + profile)
         let enrolled = try Portless.run("portless-tunnel", ["enroll", "--token", "@" + dir + "/enroll.jwt", "--state", dir + "/identity"])
@@ -108,7 +88,8 @@ final class QuickstartTests: XCTestCase {
         let tunnel = Process()
         tunnel.executableURL = URL(fileURLWithPath: Portless.binDir + "/portless-tunnel")
         tunnel.arguments = ["run", "--config", dir + "/tunnel.json"]
-        let log = FileHandle(forWritingAtPath: dir + "/tunnel.log") ?? { FileManager.default.createFile(atPath: dir + "/tunnel.log", contents: nil); return FileHandle(forWritingAtPath: dir + "/tunnel.log")! }()
+        FileManager.default.createFile(atPath: dir + "/tunnel.log", contents: nil)
+        guard let log = FileHandle(forWritingAtPath: dir + "/tunnel.log") else { throw TestFailure("cannot open the tunnel log") }
         tunnel.standardError = log
         tunnel.standardOutput = log
         try tunnel.run()
@@ -139,9 +120,9 @@ final class QuickstartTests: XCTestCase {
         XCTAssertTrue(garbage.readToEnd().eof, "router should close a connection that is not TLS")
 
         // A correctly authenticated peer that sends a frame over the router's limit is cut off.
-        let credentials = TLSCredentials(certificatePEM: try String(contentsOfFile: Self.state + "/tunnelers/laptop/identity/identity.pem", encoding: .utf8),
-                                         privateKeyPEM: try String(contentsOfFile: Self.state + "/tunnelers/laptop/identity/identity.key", encoding: .utf8),
-                                         caPEM: try String(contentsOfFile: Self.state + "/tunnelers/laptop/identity/ca.pem", encoding: .utf8))
+        let credentials = TLSCredentials(certificatePEM: try String(contentsOfFile: net.state + "/tunnelers/laptop/identity/identity.pem", encoding: .utf8),
+                                         privateKeyPEM: try String(contentsOfFile: net.state + "/tunnelers/laptop/identity/identity.key", encoding: .utf8),
+                                         caPEM: try String(contentsOfFile: net.state + "/tunnelers/laptop/identity/ca.pem", encoding: .utf8))
         let loop = try EventLoop.startThread(name: "oversize")
         defer { loop.stop() }
         let closed = expectation(description: "router closed the oversize sender")
@@ -188,8 +169,8 @@ final class QuickstartTests: XCTestCase {
         sleep(3)
         let controller = Process()
         controller.executableURL = URL(fileURLWithPath: Portless.binDir + "/portless-controller")
-        controller.arguments = ["run", "--state", Self.state + "/controller"]
-        let log = FileHandle(forWritingAtPath: Self.state + "/logs/controller.log")
+        controller.arguments = ["run", "--state", net.state + "/controller"]
+        let log = FileHandle(forWritingAtPath: net.state + "/logs/controller.log")
         log?.seekToEndOfFile()
         controller.standardOutput = log
         controller.standardError = log

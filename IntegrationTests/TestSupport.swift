@@ -99,3 +99,47 @@ final class TCPClient {
         return text
     }
 }
+
+/// A network started from a topology file for one test class; `down()` stops it.
+final class RunningTopology: @unchecked Sendable {
+    // safe: written once in init, read-only afterwards.
+    let state: String
+    private(set) var status: [String: Any] = [:]
+
+    init(_ file: String) throws {
+        state = NSTemporaryDirectory() + "portless-\((file as NSString).lastPathComponent)-\(UUID().uuidString.prefix(8))"
+        _ = try Portless.cli(["topology", "up", Portless.repoRoot + "/topology/" + file, "--state", state])
+        let json = try Portless.cli(["topology", "status", "--state", state, "--json"])
+        status = (try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    func down() {
+        _ = try? Portless.run("portless", ["topology", "down", "--state", state])
+        try? FileManager.default.removeItem(atPath: state)
+    }
+
+    func interceptAddress(_ service: String = "hello") -> String {
+        ((status["intercepts"] as? [[String: Any]])?.first { $0["service"] as? String == service }?["address"] as? String) ?? ""
+    }
+
+    func pid(of name: String) -> Int32? {
+        ((status["processes"] as? [[String: Any]])?.first { $0["name"] as? String == name }?["pid"] as? Int).map(Int32.init)
+    }
+
+    var profile: [String] { ["--profile", state + "/profile.json"] }
+
+    /// One HTTP/1.1 GET through an intercept, as a plain client.
+    func get(_ path: String, service: String = "hello") throws -> (head: String, body: [UInt8]) {
+        let client = try TCPClient(interceptAddress(service), timeoutSeconds: 60)
+        client.send("GET \(path) HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
+        let (data, _) = client.readToEnd()
+        guard let split = data.firstRange(of: [13, 10, 13, 10]) else { throw TestFailure("no HTTP response: \(String(decoding: data, as: UTF8.self))") }
+        return (String(decoding: data[..<split.lowerBound], as: UTF8.self), Array(data[split.upperBound...]))
+    }
+
+    /// The controller's view: routers, links, terminators, circuits.
+    func network() throws -> [String: Any] {
+        let json = try Portless.cli(["network"] + profile)
+        return (try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
+    }
+}

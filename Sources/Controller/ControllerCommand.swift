@@ -47,6 +47,7 @@ struct ControllerCommand: AsyncParsableCommand {
                 let plane = ControlPlane(loop: loop, policies: policies, secrets: secrets, audit: audit,
                                          records: SessionRecords(store: store))
                 try plane.listen(on: config.controlAddress)
+                plane.reloadLinks(try store.pool.read { try LinkRow.fetchAll($0) })
                 return LoopBound(plane, loop: loop)
             }
             let api = ManagementAPI(store: store, policies: policies,

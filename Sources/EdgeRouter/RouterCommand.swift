@@ -27,18 +27,20 @@ struct RouterCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the router.")
         @Option(help: "State directory made by 'enroll'.") var state: String
         @Option(help: "Edge listener address for tunnelers (host:port).") var edge = "127.0.0.1:3022"
+        @Option(help: "Link listener address for other routers (host:port); none if omitted.") var link: String?
 
         func run() throws {
             PortlessLogging.bootstrap()
             let identity = try EnrolledIdentity(directory: state)
             let edgeAddress = try SocketAddress(parsing: edge)
+            let linkAddress = try link.map(SocketAddress.init(parsing:))
             var logger = Logger(label: "portless.router")
             logger[metadataKey: "router"] = "\(identity.name)"
             let loop = try EventLoop()
             SignalHandling.stopOnTermination(loop)
             var node: RouterNode?
             try loop.run {
-                node = try RouterNode(identity: identity, loop: loop, edgeAddress: edgeAddress, logger: logger)
+                node = try RouterNode(identity: identity, loop: loop, edgeAddress: edgeAddress, linkAddress: linkAddress, logger: logger)
             }
             withExtendedLifetime(node) {}
         }

@@ -213,6 +213,36 @@ struct PolicyCommand: AsyncParsableCommand {
     }
 }
 
+struct LinkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "link", abstract: "Manage router links (none: full mesh).",
+                                                    subcommands: [Create.self, List.self, Delete.self])
+    struct Create: AsyncParsableCommand {
+        @Argument var name: String
+        @Option(help: "Router that dials.") var a: String
+        @Option(help: "Router that is dialed.") var b: String
+        @Option(help: "Cost in ms added to the measured latency.") var cost: Double?
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            printJSON(try await options.client().post("/v1/links", LinkSpec(name: name, a: a, b: b, cost: cost), as: LinkSpec.self))
+        }
+    }
+    struct List: AsyncParsableCommand {
+        @OptionGroup var options: ProfileOption
+        func run() async throws { printJSON(try await options.client().get("/v1/links", as: [LinkSpec].self)) }
+    }
+    struct Delete: AsyncParsableCommand {
+        @Argument var name: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws { try await options.client().delete("/v1/links/\(name)") }
+    }
+}
+
+struct NetworkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "network", abstract: "Show live routers, links, terminators and circuits.")
+    @OptionGroup var options: ProfileOption
+    func run() async throws { printJSON(try await options.client().get("/v1/network", as: NetworkStatus.self)) }
+}
+
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "audit", abstract: "Show the audit trail.")
     @Option var limit = 100

@@ -69,6 +69,9 @@ struct TopologyDeployer {
             let record = try await client.post("/v1/routers", RouterSpec(name: router.name, roles: router.roles ?? []), as: RouterRecord.self)
             routerTokens[router.name] = record.enrollmentToken
         }
+        for link in topology.links ?? [] {
+            _ = try await client.post("/v1/links", LinkSpec(name: link.resolvedName, a: link.a, b: link.b, cost: link.cost), as: LinkSpec.self)
+        }
         for policy in topology.service_policies ?? [] {
             _ = try await client.post("/v1/service-policies", ServicePolicySpec(name: policy.name, type: policy.type,
                 identityRoles: policy.identities, serviceRoles: policy.services), as: ServicePolicySpec.self)
@@ -91,7 +94,9 @@ struct TopologyDeployer {
             try Files.write(routerTokens[router.name] ?? "", to: dir + "/enroll.jwt", privateFile: true)
             try runTool("portless-router", ["enroll", "--token", "@" + dir + "/enroll.jwt", "--state", dir])
             let edge = try FreePort.resolve(router.edge)
-            try launch(router.name, kind: "router", ["portless-router", "run", "--state", dir, "--edge", edge.description])
+            let link = try FreePort.resolve(router.link)
+            try launch(router.name, kind: "router", ["portless-router", "run", "--state", dir, "--edge", edge.description,
+                                                     "--link", link.description])
         }
 
         var appAddresses: [String: SocketAddress] = [:]
@@ -133,12 +138,15 @@ struct TopologyDeployer {
         let status = TopologyState(processes: started, intercepts: intercepts, controller: url)
         try Files.writeJSON(status, to: TopologyState.path(state))
 
-        // Ready: every router online, every hosted service has its terminators, every intercept accepts.
+        // Ready: every router online with its links up, every hosted service has its terminators,
+        // every intercept accepts.
+        let routerCount = topology.routers.count
+        let expectedLinks = topology.links?.count ?? routerCount * (routerCount - 1) / 2
         let expectedTerminators = Set((topology.tunnelers ?? []).flatMap { t in (t.hosts ?? []).map { "\($0.service)|\(t.identity)" } })
-        try await waitFor("all routers online and all hosted services bound", timeout: 45) {
+        try await waitFor("all routers online and linked, and all hosted services bound", timeout: 45) {
             guard let network = try? await client.get("/v1/network", as: NetworkStatus.self) else { return false }
             let bound = Set(network.terminators.map { "\($0.service)|\($0.identity)" })
-            return network.routers.count == topology.routers.count && expectedTerminators.isSubset(of: bound)
+            return network.routers.count == routerCount && network.links.count >= expectedLinks && expectedTerminators.isSubset(of: bound)
         }
         for intercept in intercepts {
             let address = try SocketAddress(parsing: intercept.address)

@@ -34,6 +34,7 @@ struct ManagementAPI: Sendable {
         registerRouters(admin)
         registerServices(admin)
         registerPolicies(admin)
+        registerLinks(admin)
         admin.get("network") { _, _ in try await networkStatus() }
         admin.get("audit") { request, _ in
             let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 100
@@ -218,6 +219,35 @@ struct ManagementAPI: Sendable {
         }
     }
 
+    private func registerLinks(_ group: RouterGroup<BasicRequestContext>) {
+        group.post("links") { request, context in
+            let spec = try await request.decode(as: LinkSpec.self, context: context)
+            try Validation.name(spec.name, kind: "link")
+            guard spec.a != spec.b else { throw HTTPError(.badRequest, message: "a link joins two different routers") }
+            guard (spec.cost ?? 0) >= 0 else { throw HTTPError(.badRequest, message: "link cost must not be negative") }
+            let known = try await store.pool.read { db in try [spec.a, spec.b].filter { try RouterRow.fetchOne(db, key: $0) == nil } }
+            guard known.isEmpty else { throw HTTPError(.badRequest, message: "unknown router(s): \(known.joined(separator: ", "))") }
+            try insert(LinkRow(name: spec.name, a: spec.a, b: spec.b, cost: spec.cost ?? 0), kind: "link", name: spec.name)
+            try await linksChanged()
+            return EditedResponse(status: .created, response: spec)
+        }
+        group.get("links") { _, _ in
+            try store.pool.read { try LinkRow.order(Column("name")).fetchAll($0) }.map { LinkSpec(name: $0.name, a: $0.a, b: $0.b, cost: $0.cost) }
+        }
+        group.delete("links/:name") { _, context in
+            let name = try context.parameters.require("name")
+            try delete(LinkRow.self, name: name, kind: "link")
+            try await linksChanged()
+            return Response(status: .noContent)
+        }
+    }
+
+    private func linksChanged() async throws {
+        let rows = try await store.pool.read { try LinkRow.fetchAll($0) }
+        let plane = self.plane
+        plane.loop.execute { plane.value.reloadLinks(rows) }
+    }
+
     // MARK: helpers
 
     private func insert<Row: PersistableRecord>(_ row: Row, kind: String, name: String) throws {
@@ -263,6 +293,7 @@ extension ServicePolicySpec: ResponseEncodable {}
 extension EdgeRouterPolicySpec: ResponseEncodable {}
 extension ServiceEdgeRouterPolicySpec: ResponseEncodable {}
 extension NetworkStatus: ResponseEncodable {}
+extension LinkSpec: ResponseEncodable {}
 extension LoginResponse: ResponseEncodable {}
 extension EnrollmentResponse: ResponseEncodable {}
 extension AuditEvent: ResponseEncodable {}

@@ -10,7 +10,7 @@ import Shared
 final class ControlPlane {
     struct Terminator { let id: String; let service: String; let identity: String; let router: String; let sessionID: String }
     struct Circuit { let id: UInt64; let service: String; let dialer: String; let host: String; let router: String
-                     let dialSessionID: String; let terminatorID: String }
+                     let dialSessionID: String; let terminatorID: String; var path: [String] }
     struct IssuedSession { let claims: SessionClaims }
     struct APISession { let identity: String; let expires: Date }
 
@@ -24,14 +24,15 @@ final class ControlPlane {
     static let apiSessionLifetime: TimeInterval = 3600
 
     private var listener: FramedListener?
-    private var routers: [String: ControlPeer] = [:]
+    var routers: [String: ControlPeer] = [:]
     private var routerEdgeAddresses: [String: String] = [:]
-    private var terminators: [String: Terminator] = [:]
-    private var circuits: [UInt64: Circuit] = [:]
-    private var sessions: [String: IssuedSession] = [:]
-    private var revoked: [String: Date] = [:]
+    var terminators: [String: Terminator] = [:]
+    var circuits: [UInt64: Circuit] = [:]
+    var sessions: [String: IssuedSession] = [:]
+    var revoked: [String: Date] = [:]
     private var apiSessions: [String: APISession] = [:]
-    private var nextCircuit: UInt64
+    var nextCircuit: UInt64
+    let mesh = Mesh()
 
     init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog, records: SessionRecords) {
         self.loop = loop
@@ -86,19 +87,24 @@ final class ControlPlane {
 
     private func routerMessage(_ message: ControlMessage, from router: String, peer: ControlPeer, reply: ControlPeer.Reply?) {
         switch message {
-        case .routerHello(let edgeAddress, let live):
+        case .routerHello(let edgeAddress, let linkAddress, let live):
             routers[router]?.channel.close(error: ControlError.refused("replaced by a new connection"))
             routers[router] = peer
             routerEdgeAddresses[router] = edgeAddress
+            mesh.routerOnline(router, linkAddress: linkAddress)
             for report in live where circuits[report.id] == nil {
                 circuits[report.id] = Circuit(id: report.id, service: report.service, dialer: report.dialer, host: report.host,
-                                              router: router, dialSessionID: report.dialSessionID, terminatorID: report.terminatorID)
+                                              router: router, dialSessionID: report.dialSessionID, terminatorID: report.terminatorID,
+                                              path: [router])
             }
             logger.info("router online", metadata: ["router": "\(router)", "edge": "\(edgeAddress)", "circuits": "\(live.count)"])
             pruneRevocations()
             reply?(.routerWelcome(revokedSessions: Array(revoked.keys)))
+            pushLinkAssignments()
             // Policies may have changed while this router was away.
             enforcePolicies(reason: "policy changed while router '\(router)' was disconnected")
+        case .linkState(let peerName, let up, let latencyMs):
+            mesh.linkState(from: router, peer: peerName, up: up, latencyMs: latencyMs)
         case .addTerminator(let id, let service, let identity, let sessionID):
             guard policies.snapshot.permits(identity, .bind, service), revoked[sessionID] == nil else {
                 reply?(.failure(message: "identity '\(identity)' may not bind service '\(service)'"))
@@ -111,7 +117,7 @@ final class ControlPlane {
             terminators.removeValue(forKey: id)
             reply?(.ok)
         case .createCircuit(let sessionID, let service, let dialer):
-            reply?(createCircuit(sessionID: sessionID, service: service, dialer: dialer, router: router))
+            createCircuit(sessionID: sessionID, service: service, dialer: dialer, router: router, reply: reply ?? { _ in })
         case .circuitClosed(let circuitID, let reason):
             if let circuit = circuits.removeValue(forKey: circuitID) {
                 audit.record(.circuitClosed, identity: circuit.dialer, service: circuit.service, circuit: circuitID, detail: reason)
@@ -121,39 +127,14 @@ final class ControlPlane {
         }
     }
 
-    private func createCircuit(sessionID: String, service: String, dialer: String, router: String) -> ControlMessage {
-        let snapshot = policies.snapshot
-        // The router has verified the session's signature, holder and expiry; what only the
-        // controller knows is whether it was revoked and whether policy still allows it.
-        if let known = sessions[sessionID]?.claims, known.identity != dialer || known.service != service {
-            return .failure(message: "session \(sessionID) does not belong to '\(dialer)' for '\(service)'")
-        }
-        guard revoked[sessionID] == nil, snapshot.permits(dialer, .dial, service) else {
-            return .failure(message: "identity '\(dialer)' may no longer dial '\(service)' (session revoked)")
-        }
-        let candidates = terminators.values.filter { $0.service == service }
-        guard !candidates.isEmpty else {
-            return .failure(message: "service '\(service)' has no terminator: no tunneler hosting it is connected")
-        }
-        let load = Dictionary(grouping: circuits.values, by: \.terminatorID).mapValues(\.count)
-        guard let terminator = candidates.filter({ $0.router == router }).min(by: { load[$0.id, default: 0] < load[$1.id, default: 0] }) else {
-            return .failure(message: "service '\(service)' is hosted only behind other routers; paths across routers need the mesh")
-        }
-        nextCircuit += 1
-        let circuit = Circuit(id: nextCircuit, service: service, dialer: dialer, host: terminator.identity, router: router,
-                              dialSessionID: sessionID, terminatorID: terminator.id)
-        circuits[circuit.id] = circuit
-        audit.record(.circuitOpened, identity: dialer, service: service, circuit: circuit.id,
-                     detail: "host=\(terminator.identity) router=\(router)")
-        return .circuitRoute(circuitID: circuit.id, terminatorID: terminator.id, hostIdentity: terminator.identity)
-    }
-
     private func routerDisconnected(_ router: String, control: ControlPeer, error: Error?) {
         guard routers[router] === control else { return }
         routers.removeValue(forKey: router)
         logger.info("router offline", metadata: ["router": "\(router)", "reason": "\(error.map { "\($0)" } ?? "closed")"])
+        mesh.routerOffline(router)
+        pushLinkAssignments()
         terminators = terminators.filter { $0.value.router != router }
-        for (id, circuit) in circuits where circuit.router == router {
+        for (id, circuit) in circuits where circuit.path.contains(router) {
             circuits.removeValue(forKey: id)
             audit.record(.circuitClosed, identity: circuit.dialer, service: circuit.service, circuit: id, detail: "router offline")
         }
@@ -259,8 +240,9 @@ final class ControlPlane {
             routers: routers.keys.sorted(),
             terminators: terminators.values.map { .init(id: $0.id, service: $0.service, identity: $0.identity, router: $0.router) }
                 .sorted { $0.id < $1.id },
-            circuits: circuits.values.map { .init(id: $0.id, service: $0.service, dialer: $0.dialer, host: $0.host, router: $0.router) }
-                .sorted { $0.id < $1.id })
+            circuits: circuits.values.map { .init(id: $0.id, service: $0.service, dialer: $0.dialer, host: $0.host, router: $0.router, path: $0.path) }
+                .sorted { $0.id < $1.id },
+            links: mesh.status)
     }
 
     func edgeAddress(of router: String) -> String? { routers[router] != nil ? routerEdgeAddresses[router] : nil }

@@ -57,6 +57,15 @@ struct ServiceEdgeRouterPolicyRow: Codable, FetchableRecord, PersistableRecord {
     var routerRoles: [String]
 }
 
+struct LinkRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "link"
+    var name: String
+    /// `a` dials `b`.
+    var a: String
+    var b: String
+    var cost: Double
+}
+
 struct EnrollmentRow: Codable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "enrollment"
     var jti: String

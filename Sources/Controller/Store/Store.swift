@@ -117,6 +117,15 @@ final class Store: Sendable {
                 t.column("expiresAt", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v3-links") { db in
+            // Operator-chosen links; when there are none, routers form a full mesh.
+            try db.create(table: "link") { t in
+                t.primaryKey("name", .text)
+                t.column("a", .text).notNull()
+                t.column("b", .text).notNull()
+                t.column("cost", .double).notNull()
+            }
+        }
         return migrator
     }
 }

@@ -15,8 +15,8 @@ final class ControllerLink {
     private var backoffMs: UInt64 = 250
     private static let maxBackoffMs: UInt64 = 2_000
 
-    /// Messages the controller pushes (revocations).
-    var onPush: ((ControlMessage) -> Void)?
+    /// Messages the controller pushes (revocations, links, routes); `reply` when it awaits one.
+    var onPush: ((ControlMessage, ControlPeer.Reply?) -> Void)?
     /// After each successful hello.
     var onConnected: ((ControlMessage) -> Void)?
 
@@ -69,7 +69,7 @@ final class ControllerLink {
                         }
                     }
                 }
-                control.onMessage = { [weak self] message, _ in self?.onPush?(message) }
+                control.onMessage = { [weak self] message, reply in self?.onPush?(message, reply) }
                 control.onClose = { [weak self] error in
                     guard let self else { return }
                     if self.peer === control { self.peer = nil }

@@ -26,6 +26,13 @@ public struct RouterEndpoint: Codable, Sendable, Equatable {
     }
 }
 
+/// A router another router should keep a link to.
+public struct LinkTarget: Codable, Sendable, Equatable {
+    public var name: String
+    public var address: String
+    public init(name: String, address: String) { self.name = name; self.address = address }
+}
+
 /// A live circuit as a router reports it when it (re)connects to the controller.
 public struct CircuitReport: Codable, Sendable, Equatable {
     public var id: UInt64
@@ -57,16 +64,25 @@ public enum ControlMessage: Codable, Sendable {
     case session(token: String)
 
     // router → controller
-    case routerHello(edgeAddress: String, circuits: [CircuitReport])
+    case routerHello(edgeAddress: String, linkAddress: String?, circuits: [CircuitReport])
     case routerWelcome(revokedSessions: [String])
     case addTerminator(id: String, service: String, identity: String, sessionID: String)
     case removeTerminator(id: String)
     case createCircuit(sessionID: String, service: String, dialer: String)
-    case circuitRoute(circuitID: UInt64, terminatorID: String, hostIdentity: String)
+    /// `nextHop` is the router to send the circuit to, or nil when the terminator is local.
+    case circuitRoute(circuitID: UInt64, terminatorID: String, hostIdentity: String, nextHop: String?)
+    case linkState(peer: String, up: Bool, latencyMs: Double?)
     case circuitClosed(circuitID: UInt64, reason: String)
 
     // controller → router (pushed)
     case revoke(sessionIDs: [String], circuitIDs: [UInt64], reason: String)
+    /// The links this router should dial (the others dial it).
+    case linkTo([LinkTarget])
+    /// A forwarding entry for one circuit on a router of its path other than the first:
+    /// frames arrive from router `previous`; they leave to router `next`, or (last router) to
+    /// the hosting tunneler of `terminatorID`.
+    case installRoute(circuitID: UInt64, service: String, dialer: String, dialSessionID: String,
+                      previous: String, next: String?, terminatorID: String?)
 
     // tunneler → router
     case bind(session: String)

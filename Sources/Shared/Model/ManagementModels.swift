@@ -101,6 +101,16 @@ public struct ServiceEdgeRouterPolicySpec: Codable, Sendable, Equatable {
     }
 }
 
+/// A link between two routers that the operator wants (router `a` dials `b`), with a cost in
+/// milliseconds added to its measured latency. With no links configured, routers form a full mesh.
+public struct LinkSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var a: String
+    public var b: String
+    public var cost: Double?
+    public init(name: String, a: String, b: String, cost: Double? = nil) { self.name = name; self.a = a; self.b = b; self.cost = cost }
+}
+
 public struct EnrollmentRequest: Codable, Sendable {
     public var token: String
     public var csr: String
@@ -159,8 +169,10 @@ public struct NetworkStatus: Codable, Sendable {
         public var dialer: String
         public var host: String
         public var router: String
+        public var path: [String]
 
-        public init(id: UInt64, service: String, dialer: String, host: String, router: String) {
+        public init(id: UInt64, service: String, dialer: String, host: String, router: String, path: [String]) {
+            self.path = path
             self.id = id
             self.service = service
             self.dialer = dialer
@@ -171,8 +183,18 @@ public struct NetworkStatus: Codable, Sendable {
     public var routers: [String]
     public var terminators: [Terminator]
     public var circuits: [Circuit]
+    /// Links that are up, with measured latency in milliseconds.
+    public var links: [LinkStatus]
 
-    public init(routers: [String], terminators: [Terminator], circuits: [Circuit]) {
+    public struct LinkStatus: Codable, Sendable {
+        public var a: String
+        public var b: String
+        public var latencyMs: Double
+        public init(a: String, b: String, latencyMs: Double) { self.a = a; self.b = b; self.latencyMs = latencyMs }
+    }
+
+    public init(routers: [String], terminators: [Terminator], circuits: [Circuit], links: [LinkStatus]) {
+        self.links = links
         self.routers = routers
         self.terminators = terminators
         self.circuits = circuits

@@ -11,6 +11,15 @@ public struct TopologyFile: Codable, Sendable {
         public var name: String
         public var roles: [String]?
         public var edge: SocketAddress?
+        public var link: SocketAddress?
+    }
+    public struct Link: Codable, Sendable {
+        public var name: String?
+        public var a: String
+        public var b: String
+        public var cost: Double?
+
+        public var resolvedName: String { name ?? "\(a)-\(b)" }
     }
     public struct Identity: Codable, Sendable {
         public var name: String
@@ -69,6 +78,7 @@ public struct TopologyFile: Codable, Sendable {
     public var network: String?
     public var controller: Controller?
     public var routers: [Router]
+    public var links: [Link]?
     public var identities: [Identity]?
     public var services: [Service]?
     public var configs: [Config]?
@@ -80,10 +90,11 @@ public struct TopologyFile: Codable, Sendable {
 
     /// The keys each mapping may hold, by path; anything else is a typo to report.
     static let allowedKeys: [String: Set<String>] = [
-        "": ["network", "controller", "routers", "identities", "services", "configs", "service_policies",
+        "": ["network", "controller", "routers", "links", "identities", "services", "configs", "service_policies",
              "edge_router_policies", "service_edge_router_policies", "tunnelers", "apps"],
         "controller": ["api", "control"],
-        "routers[]": ["name", "roles", "edge"],
+        "routers[]": ["name", "roles", "edge", "link"],
+        "links[]": ["name", "a", "b", "cost"],
         "identities[]": ["name", "roles"],
         "services[]": ["name", "roles", "configs"],
         "configs[]": ["name", "type", "data"],
@@ -153,6 +164,12 @@ public struct TopologyFile: Codable, Sendable {
             TopologyError(file: file, line: TopologyError.line(of: key, in: root), key: key, message: message)
         }
         guard !routers.isEmpty else { throw fail("routers", "a topology needs at least one router") }
+        let routerNames = Set(routers.map(\.name))
+        for (i, link) in (links ?? []).enumerated() {
+            for (key, router) in [("a", link.a), ("b", link.b)] where !routerNames.contains(router) {
+                throw fail("links[\(i)].\(key)", "router '\(router)' is not declared under routers")
+            }
+        }
         let identityNames = Set((identities ?? []).map(\.name))
         let serviceNames = Set((services ?? []).map(\.name))
         let appNames = Set((apps ?? []).map(\.name))

@@ -40,6 +40,9 @@ public final class FramedChannel {
     public var onWritable: (() -> Void)?
     /// Round trip measured by a heartbeat, in milliseconds.
     public var onRoundTrip: ((Double) -> Void)?
+    /// Heartbeat period; links between routers probe more often to measure latency. Set it
+    /// before the handshake completes.
+    public var heartbeatIntervalMs = TransportLimits.heartbeatIntervalMs
 
     init(tcp: TCPConnection, context: TLSContext, maxFrame: Int) throws {
         self.loop = tcp.loop
@@ -105,13 +108,14 @@ public final class FramedChannel {
     }
 
     private func startHeartbeats() {
-        heartbeat?.start(after: TransportLimits.heartbeatIntervalMs, repeat: TransportLimits.heartbeatIntervalMs) { [unowned self] in
+        let interval = heartbeatIntervalMs
+        heartbeat?.start(after: interval, repeat: interval) { [unowned self] in
             let now = uv_now(self.loop.uvLoop)
-            if now - self.lastHeard > TransportLimits.heartbeatIntervalMs * UInt64(TransportLimits.heartbeatMissesAllowed) {
+            if now - self.lastHeard > max(interval, TransportLimits.heartbeatIntervalMs) * UInt64(TransportLimits.heartbeatMissesAllowed) {
                 self.close(error: ChannelError.heartbeatTimeout)
                 return
             }
-            var stamp = now.bigEndian
+            var stamp = uv_hrtime().bigEndian
             withUnsafeBytes(of: &stamp) { self.send(.heartbeat, body: $0) }
         }
     }
@@ -202,7 +206,7 @@ public final class FramedChannel {
         case .heartbeatAck:
             if frame.body.count == 8 {
                 let sent = UInt64(bigEndian: frame.body.loadUnaligned(as: UInt64.self))
-                onRoundTrip?(Double(uv_now(loop.uvLoop) &- sent))
+                onRoundTrip?(Double(uv_hrtime() &- sent) / 1_000_000)
             }
         default:
             onFrame?(frame)

@@ -1,0 +1,119 @@
+import Foundation
+import Shared
+
+// Binding, dialing and installing circuits.
+extension RouterNode {
+    func bind(_ token: String, from connection: EdgeConnection, reply: @escaping ControlPeer.Reply) {
+        let claims: SessionClaims
+        do { claims = try verifier.verify(token, presentedBy: connection.identity, type: .bind) } catch {
+            return reply(.failure(message: "bind refused: \(error)"))
+        }
+        let id = UUID().uuidString
+        controller.request(.addTerminator(id: id, service: claims.service, identity: connection.identity, sessionID: claims.sid)) { [weak self, weak connection] result in
+            guard let self, let connection, !connection.channel.isClosed else { return }
+            switch result {
+            case .success:
+                self.terminators[id] = RouterTerminator(id: id, service: claims.service, connection: connection, sessionID: claims.sid)
+                connection.terminators.insert(id)
+                self.logger.info("terminator bound", metadata: ["service": "\(claims.service)", "identity": "\(connection.identity)"])
+                reply(.bound(terminatorID: id))
+            case .failure(let error):
+                reply(.failure(message: "bind refused: \(error)"))
+            }
+        }
+    }
+
+    /// A tunneler dials: the controller picks the terminator and path and installs the routes
+    /// downstream of this router; this router joins the dialer to the first hop.
+    func dial(_ token: String, from dialer: EdgeConnection, reply: @escaping ControlPeer.Reply) {
+        let claims: SessionClaims
+        do { claims = try verifier.verify(token, presentedBy: dialer.identity, type: .dial) } catch {
+            return reply(.failure(message: "dial refused: \(error)"))
+        }
+        controller.request(.createCircuit(sessionID: claims.sid, service: claims.service, dialer: dialer.identity)) { [weak self, weak dialer] result in
+            guard let self, let dialer else { return }
+            guard case .success(.circuitRoute(let circuitID, let terminatorID, let hostIdentity, let nextHop)) = result else {
+                let reason: String
+                if case .failure(let error) = result { reason = "\(error)" } else { reason = "unexpected controller reply" }
+                return reply(.failure(message: "dial refused: \(reason)"))
+            }
+            let route = { (hostSide: CircuitCarrier) in
+                guard !dialer.channel.isClosed else {
+                    hostSide.channel.send(.circuitClose, circuitID: circuitID, body: Array("dialer went away".utf8))
+                    self.controller.notify(.circuitClosed(circuitID: circuitID, reason: "dialer went away"))
+                    return
+                }
+                self.add(RouterCircuit(id: circuitID, service: claims.service, dialer: dialer.identity, host: hostIdentity,
+                                       dialSessionID: claims.sid, terminatorID: terminatorID,
+                                       dialerSide: dialer.carrier, hostSide: hostSide))
+                reply(.dialed(circuitID: circuitID, hostIdentity: hostIdentity))
+            }
+            if let nextHop {
+                guard let link = self.linkManager.links[nextHop] else {
+                    self.controller.notify(.circuitClosed(circuitID: circuitID, reason: "no link to \(nextHop)"))
+                    return reply(.failure(message: "dial refused: the link to router '\(nextHop)' is down"))
+                }
+                route(link.carrier)
+            } else {
+                self.offer(circuitID: circuitID, service: claims.service, caller: dialer.identity, terminatorID: terminatorID) { result in
+                    switch result {
+                    case .success(let host): route(host)
+                    case .failure(let error): reply(.failure(message: "dial refused: \(error)"))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The controller asks this router to carry a circuit from router `previous` onwards.
+    func installRoute(circuitID: UInt64, service: String, dialer: String, dialSessionID: String,
+                      previous: String, next: String?, terminatorID: String?, reply: @escaping ControlPeer.Reply) {
+        guard let inbound = linkManager.links[previous] else {
+            return reply(.failure(message: "router '\(name)' has no link to '\(previous)'"))
+        }
+        let install = { (hostSide: CircuitCarrier, host: String) in
+            self.add(RouterCircuit(id: circuitID, service: service, dialer: dialer, host: host, dialSessionID: dialSessionID,
+                                   terminatorID: terminatorID ?? "", dialerSide: inbound.carrier, hostSide: hostSide))
+            reply(.ok)
+        }
+        if let next {
+            guard let outbound = linkManager.links[next] else {
+                return reply(.failure(message: "router '\(name)' has no link to '\(next)'"))
+            }
+            install(outbound.carrier, "")
+        } else if let terminatorID {
+            offer(circuitID: circuitID, service: service, caller: dialer, terminatorID: terminatorID) { result in
+                switch result {
+                case .success(let host): install(host, self.terminators[terminatorID]?.connection.identity ?? "")
+                case .failure(let error): reply(.failure(message: "\(error)"))
+                }
+            }
+        } else {
+            reply(.failure(message: "route has neither a next router nor a terminator"))
+        }
+    }
+
+    /// Hands a circuit to the tunneler behind a local terminator.
+    private func offer(circuitID: UInt64, service: String, caller: String, terminatorID: String,
+                       completion: @escaping (Result<CircuitCarrier, Error>) -> Void) {
+        guard let terminator = terminators[terminatorID], !terminator.connection.channel.isClosed else {
+            controller.notify(.circuitClosed(circuitID: circuitID, reason: "terminator gone"))
+            return completion(.failure(ControlError.refused("the hosting tunneler went away")))
+        }
+        terminator.connection.control.request(.incomingCircuit(circuitID: circuitID, service: service,
+                                                               caller: caller, terminatorID: terminatorID)) { [weak self] answer in
+            if case .failure(let error) = answer.unwrapped {
+                self?.controller.notify(.circuitClosed(circuitID: circuitID, reason: "host refused: \(error)"))
+                return completion(.failure(ControlError.refused("the hosting tunneler refused: \(error)")))
+            }
+            completion(.success(terminator.connection.carrier))
+        }
+    }
+
+    private func add(_ circuit: RouterCircuit) {
+        circuits[circuit.id] = circuit
+        circuit.dialerSide.circuits.insert(circuit.id)
+        circuit.hostSide.circuits.insert(circuit.id)
+        logger.debug("circuit open", metadata: ["circuit": "\(circuit.id)", "service": "\(circuit.service)"])
+    }
+}
