@@ -21,6 +21,10 @@ struct ManagementClient {
         try await send("POST", path, body: body, as: T.self)
     }
 
+    func put<B: Encodable, T: Decodable>(_ path: String, _ body: B, as type: T.Type) async throws -> T {
+        try await send("PUT", path, body: body, as: T.self)
+    }
+
     func delete(_ path: String) async throws {
         _ = try await raw("DELETE", path, body: nil)
     }

@@ -4,7 +4,7 @@ import Shared
 
 struct TopologyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "topology", abstract: "Start, inspect and stop a whole network from a topology file.",
-                                                    subcommands: [Up.self, Status.self, Down.self, Check.self])
+                                                    subcommands: [Up.self, Apply.self, Status.self, Down.self, Check.self])
 
     struct Up: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create the PKI, enroll everything, start every process; return when ready.")
@@ -13,8 +13,8 @@ struct TopologyCommand: AsyncParsableCommand {
 
         func run() async throws {
             let topology = try TopologyFile.load(file)
-            var deployer = TopologyDeployer(file: file, topology: topology, state: state)
-            let status = try await deployer.up()
+            var deployer = TopologyDeployer(topology: topology, state: state)
+            let (status, _) = try await deployer.up()
             print("Portless network '\(topology.network ?? "portless")' is up (state: \(state))")
             print("  controller  \(status.controller ?? "?")   (admin profile: \(state)/profile.json)")
             for process in status.processes {
@@ -22,6 +22,24 @@ struct TopologyCommand: AsyncParsableCommand {
             }
             for intercept in status.intercepts {
                 print("  intercept   \(intercept.service) → \(intercept.address)  (on \(intercept.tunneler))")
+            }
+        }
+    }
+
+    struct Apply: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reconcile a running network to the file (idempotent): add or remove routers, identities, services, policies, tunnelers.")
+        @Argument(help: "Topology file (YAML).") var file: String
+        @Option(help: "State directory of the running network.") var state: String
+
+        func run() async throws {
+            let topology = try TopologyFile.load(file)
+            var deployer = TopologyDeployer(topology: topology, state: state)
+            let (_, changes) = try await deployer.apply()
+            if changes.isEmpty {
+                print("no changes: the network matches \(file)")
+            } else {
+                for change in changes { print(change) }
+                print("\(changes.count) change(s) applied")
             }
         }
     }

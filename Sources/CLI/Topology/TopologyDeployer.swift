@@ -1,43 +1,52 @@
 import Foundation
 import Shared
 
-/// `topology up`: PKI, controller, every resource of the file, enrollment, processes, readiness.
-/// On any failure it stops what it started and reports where to look.
+/// `topology up` and `topology apply`. `up` creates the PKI and starts the controller, then
+/// converges; `apply` converges a running network. Converging reconciles the controller's
+/// resources to the file, then the processes: it enrolls and starts what is new, restarts what
+/// changed, stops what is gone, and returns when the network is ready. If `up` fails it stops
+/// everything it started and reports where to look.
 struct TopologyDeployer {
-    let file: String
     let topology: TopologyFile
     let state: String
     let binaries: String
-    private var started: [TopologyState.Process] = []
+    private var record: TopologyState
+    private var startedNow: [Int32] = []
 
-    init(file: String, topology: TopologyFile, state: String) {
-        self.file = file
+    init(topology: TopologyFile, state: String) {
         self.topology = topology
         self.state = state
         let ownDirectory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
         binaries = ProcessInfo.processInfo.environment["PORTLESS_BIN_DIR"] ?? ownDirectory
+        record = TopologyState.load(state) ?? TopologyState(processes: [], intercepts: [], controller: nil, ports: [:], launched: [:])
     }
 
-    mutating func up() async throws -> TopologyState {
-        if FileManager.default.fileExists(atPath: TopologyState.path(state)),
-           let existing = try? Files.readJSON(TopologyState.self, from: TopologyState.path(state)),
-           existing.processes.contains(where: { ProcessLauncher.isAlive($0.pid) }) {
-            throw DeployError.alreadyRunning(state)
-        }
-        if FileManager.default.fileExists(atPath: state + "/controller") {
-            throw DeployError.stateNotEmpty(state)
-        }
+    mutating func up() async throws -> (TopologyState, [String]) {
+        if record.processes.contains(where: { ProcessLauncher.isAlive($0.pid) }) { throw DeployError.alreadyRunning(state) }
+        if FileManager.default.fileExists(atPath: state + "/controller") { throw DeployError.stateNotEmpty(state) }
         try Files.createDirectory(state + "/logs")
         do {
-            return try await deploy()
+            let client = try await startController()
+            let changes = try await converge(client)
+            return (record, changes)
         } catch {
-            ProcessLauncher.stop(started.map(\.pid).reversed())
+            ProcessLauncher.stop(startedNow.reversed())
             try? FileManager.default.removeItem(atPath: TopologyState.path(state))
             throw DeployError.failed("\(error)", logs: state + "/logs")
         }
     }
 
-    private mutating func deploy() async throws -> TopologyState {
+    mutating func apply() async throws -> (TopologyState, [String]) {
+        guard let controller = record.processes.first(where: { $0.kind == "controller" }), ProcessLauncher.isAlive(controller.pid),
+              let url = record.controller else {
+            throw DeployError.notRunning(state)
+        }
+        let client = try await login(url)
+        let changes = try await converge(client)
+        return (record, changes)
+    }
+
+    private mutating func startController() async throws -> ManagementClient {
         let api = try FreePort.resolve(topology.controller?.api)
         let control = try FreePort.resolve(topology.controller?.control)
         let controllerDir = state + "/controller"
@@ -45,114 +54,143 @@ struct TopologyDeployer {
                                             "--api", api.description, "--control", control.description])
         try launch("controller", kind: "controller", ["portless-controller", "run", "--state", controllerDir])
         let url = "http://\(api)"
+        record.controller = url
         try await waitFor("the controller API at \(url)", timeout: 30) { FreePort.accepts(api) }
+        return try await login(url)
+    }
 
-        let credential = try Files.readJSON([String: String].self, from: controllerDir + "/admin.json")
-        let login = try await ManagementClient.login(controller: url, username: "admin", password: credential["password"] ?? "")
-        let profile = Profile(controller: url, token: login.token)
+    private func login(_ url: String) async throws -> ManagementClient {
+        let credential = try Files.readJSON([String: String].self, from: state + "/controller/admin.json")
+        let session = try await ManagementClient.login(controller: url, username: "admin", password: credential["password"] ?? "")
+        let profile = Profile(controller: url, token: session.token)
         try profile.save(state + "/profile.json")
-        let client = profile.client
+        return profile.client
+    }
 
-        for config in topology.configs ?? [] {
-            _ = try await client.post("/v1/configs", ConfigSpec(name: config.name, type: config.type, data: config.data), as: ConfigSpec.self)
-        }
-        for service in topology.services ?? [] {
-            _ = try await client.post("/v1/services", ServiceSpec(name: service.name, roles: service.roles ?? [], configs: service.configs ?? []), as: ServiceSpec.self)
-        }
-        var identityTokens: [String: String] = [:]
-        for identity in topology.identities ?? [] {
-            let record = try await client.post("/v1/identities", IdentitySpec(name: identity.name, roles: identity.roles ?? []), as: IdentityRecord.self)
-            identityTokens[identity.name] = record.enrollmentToken
-        }
-        var routerTokens: [String: String] = [:]
-        for router in topology.routers {
-            let record = try await client.post("/v1/routers", RouterSpec(name: router.name, roles: router.roles ?? []), as: RouterRecord.self)
-            routerTokens[router.name] = record.enrollmentToken
-        }
-        for link in topology.links ?? [] {
-            _ = try await client.post("/v1/links", LinkSpec(name: link.resolvedName, a: link.a, b: link.b, cost: link.cost), as: LinkSpec.self)
-        }
-        for policy in topology.service_policies ?? [] {
-            _ = try await client.post("/v1/service-policies", ServicePolicySpec(name: policy.name, type: policy.type,
-                identityRoles: policy.identities, serviceRoles: policy.services), as: ServicePolicySpec.self)
-        }
-        // Without explicit router policies, every identity may use every router for every service.
-        let edgeRouterPolicies = topology.edge_router_policies.map { $0.map { EdgeRouterPolicySpec(name: $0.name, identityRoles: $0.identities, routerRoles: $0.routers) } }
-            ?? [EdgeRouterPolicySpec(name: "all-identities-all-routers", identityRoles: ["#all"], routerRoles: ["#all"])]
-        for policy in edgeRouterPolicies {
-            _ = try await client.post("/v1/edge-router-policies", policy, as: EdgeRouterPolicySpec.self)
-        }
-        let serviceEdgeRouterPolicies = topology.service_edge_router_policies.map { $0.map { ServiceEdgeRouterPolicySpec(name: $0.name, serviceRoles: $0.services, routerRoles: $0.routers) } }
-            ?? [ServiceEdgeRouterPolicySpec(name: "all-services-all-routers", serviceRoles: ["#all"], routerRoles: ["#all"])]
-        for policy in serviceEdgeRouterPolicies {
-            _ = try await client.post("/v1/service-edge-router-policies", policy, as: ServiceEdgeRouterPolicySpec.self)
-        }
+    private mutating func converge(_ client: ManagementClient) async throws -> [String] {
+        let outcome = try await ResourceReconciler(topology: topology, client: client).reconcile()
+        var changes = outcome.changes
 
+        var wanted: Set<String> = ["controller"]
         for router in topology.routers {
+            wanted.insert(router.name)
             let dir = state + "/routers/" + router.name
-            try Files.createDirectory(dir)
-            try Files.write(routerTokens[router.name] ?? "", to: dir + "/enroll.jwt", privateFile: true)
-            try runTool("portless-router", ["enroll", "--token", "@" + dir + "/enroll.jwt", "--state", dir])
-            let edge = try FreePort.resolve(router.edge)
-            let link = try FreePort.resolve(router.link)
-            try launch(router.name, kind: "router", ["portless-router", "run", "--state", dir, "--edge", edge.description,
-                                                     "--link", link.description])
+            if !FileManager.default.fileExists(atPath: dir + "/identity.json") {
+                let token = try await enrollmentToken(outcome.routerTokens[router.name], path: "/v1/routers/\(router.name)/enrollment-token",
+                                                      client: client, as: RouterRecord.self, \.enrollmentToken)
+                try Files.createDirectory(dir)
+                try Files.write(token, to: dir + "/enroll.jwt", privateFile: true)
+                try runTool("portless-router", ["enroll", "--token", "@" + dir + "/enroll.jwt", "--state", dir])
+            }
+            let edge = try port("router/\(router.name)/edge", router.edge)
+            let link = try port("router/\(router.name)/link", router.link)
+            try ensure(router.name, kind: "router", ["portless-router", "run", "--state", dir, "--edge", edge, "--link", link], &changes)
         }
 
-        var appAddresses: [String: SocketAddress] = [:]
+        var appAddresses: [String: String] = [:]
         for app in topology.apps ?? [] {
-            let port = try FreePort.pick()
-            appAddresses[app.name] = SocketAddress(host: "127.0.0.1", port: port)
-            var argv = app.command.map { $0.replacingOccurrences(of: "{port}", with: String(port)) }
-            if let first = argv.first, !first.contains("/") { argv[0] = resolveProgram(first) }
-            let pid = try ProcessLauncher.spawn(argv, log: state + "/logs/\(app.name).log")
-            started.append(.init(name: app.name, kind: "app", pid: pid, log: state + "/logs/\(app.name).log"))
+            wanted.insert(app.name)
+            let address = try port("app/\(app.name)", nil)
+            appAddresses[app.name] = address
+            let portText = String(address.split(separator: ":").last ?? "")
+            try ensure(app.name, kind: "app", app.command.map { $0.replacingOccurrences(of: "{port}", with: portText) }, &changes)
         }
 
         var intercepts: [TopologyState.Intercept] = []
         for tunneler in topology.tunnelers ?? [] {
+            wanted.insert(tunneler.processName)
             let dir = state + "/tunnelers/" + tunneler.processName
-            try Files.createDirectory(dir)
-            try Files.write(identityTokens[tunneler.identity] ?? "", to: dir + "/enroll.jwt", privateFile: true)
-            try runTool("portless-tunnel", ["enroll", "--token", "@" + dir + "/enroll.jwt", "--state", dir + "/identity"])
-            var config: [String: JSONValue] = ["identity": .string(dir + "/identity")]
+            if !FileManager.default.fileExists(atPath: dir + "/identity/identity.json") {
+                let token = try await enrollmentToken(outcome.identityTokens[tunneler.identity], path: "/v1/identities/\(tunneler.identity)/enrollment-token",
+                                                      client: client, as: IdentityRecord.self, \.enrollmentToken)
+                try Files.createDirectory(dir)
+                try Files.write(token, to: dir + "/enroll.jwt", privateFile: true)
+                try runTool("portless-tunnel", ["enroll", "--token", "@" + dir + "/enroll.jwt", "--state", dir + "/identity"])
+            }
             var interceptEntries: [JSONValue] = []
             for intercept in tunneler.intercepts ?? [] {
-                let listen = try FreePort.resolve(intercept.listen)
-                interceptEntries.append(.object(["service": .string(intercept.service), "listen": .string(listen.description)]))
-                intercepts.append(.init(tunneler: tunneler.processName, service: intercept.service, address: listen.description))
+                let listen = try port("intercept/\(tunneler.processName)/\(intercept.service)", intercept.listen)
+                interceptEntries.append(.object(["service": .string(intercept.service), "listen": .string(listen)]))
+                intercepts.append(.init(tunneler: tunneler.processName, service: intercept.service, address: listen))
             }
-            var hostEntries: [JSONValue] = []
-            for host in tunneler.hosts ?? [] {
-                let address = host.address ?? host.app.flatMap { appAddresses[$0] }
+            let hostEntries: [JSONValue] = (tunneler.hosts ?? []).map { host in
                 var entry: [String: JSONValue] = ["service": .string(host.service), "proxy_protocol": .bool(host.proxy_protocol ?? false)]
-                if let address { entry["address"] = .string(address.description) }
-                hostEntries.append(.object(entry))
+                if let address = host.address?.description ?? host.app.flatMap({ appAddresses[$0] }) { entry["address"] = .string(address) }
+                return .object(entry)
             }
-            config["intercepts"] = .array(interceptEntries)
-            config["hosts"] = .array(hostEntries)
-            try Files.writeJSON(JSONValue.object(config), to: dir + "/tunnel.json")
-            try launch(tunneler.processName, kind: "tunneler", ["portless-tunnel", "run", "--config", dir + "/tunnel.json"])
+            let config = JSONValue.object(["identity": .string(dir + "/identity"), "intercepts": .array(interceptEntries), "hosts": .array(hostEntries)])
+            try Files.writeJSON(config, to: dir + "/tunnel.json")
+            // The config's content is part of what the process was started with: a change restarts it.
+            try ensure(tunneler.processName, kind: "tunneler", ["portless-tunnel", "run", "--config", dir + "/tunnel.json"],
+                       fingerprint: canonical(config), &changes)
         }
+        record.intercepts = intercepts
 
-        let status = TopologyState(processes: started, intercepts: intercepts, controller: url)
-        try Files.writeJSON(status, to: TopologyState.path(state))
+        for process in record.processes where !wanted.contains(process.name) {
+            ProcessLauncher.stop([process.pid])
+            record.launched?[process.name] = nil
+            changes.append("stopped \(process.kind) \(process.name)")
+        }
+        record.processes.removeAll { !wanted.contains($0.name) }
+        try Files.writeJSON(record, to: TopologyState.path(state))
+        try await waitUntilReady(client)
+        return changes
+    }
 
-        // Ready: every router online with its links up, every hosted service has its terminators,
-        // every intercept accepts.
-        let routerCount = topology.routers.count
-        let expectedLinks = topology.links?.count ?? routerCount * (routerCount - 1) / 2
+    private func enrollmentToken<R: Decodable>(_ fresh: String?, path: String, client: ManagementClient, as: R.Type,
+                                               _ field: KeyPath<R, String?>) async throws -> String {
+        if let fresh { return fresh }
+        let record = try await client.post(path, [String: String](), as: R.self)
+        guard let token = record[keyPath: field] else { throw DeployError.step("enrollment token", "none issued by \(path)") }
+        return token
+    }
+
+    /// A stable address for a `:0` (or missing) port: chosen once, reused by every later apply.
+    private mutating func port(_ key: String, _ requested: SocketAddress?) throws -> String {
+        if let requested, requested.port != 0 { return requested.description }
+        if let known = record.ports?[key] { return known }
+        let chosen = try FreePort.resolve(requested).description
+        record.ports = (record.ports ?? [:]).merging([key: chosen]) { $1 }
+        return chosen
+    }
+
+    private func canonical(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+
+    /// Starts `name` unless it runs with the same command line (and fingerprint); restarts it if they changed.
+    private mutating func ensure(_ name: String, kind: String, _ argv: [String], fingerprint: String = "", _ changes: inout [String]) throws {
+        let signature = argv + (fingerprint.isEmpty ? [] : [fingerprint])
+        if let running = record.processes.first(where: { $0.name == name }), ProcessLauncher.isAlive(running.pid) {
+            if record.launched?[name] == signature { return }
+            ProcessLauncher.stop([running.pid])
+            record.processes.removeAll { $0.name == name }
+            changes.append("restarted \(kind) \(name)")
+        } else {
+            record.processes.removeAll { $0.name == name }
+            changes.append("started \(kind) \(name)")
+        }
+        try launch(name, kind: kind, argv)
+        record.launched = (record.launched ?? [:]).merging([name: signature]) { $1 }
+    }
+
+    /// Ready: every router online with its links up, every hosted service has its terminators,
+    /// every intercept accepts.
+    private func waitUntilReady(_ client: ManagementClient) async throws {
+        let routerNames = Set(topology.routers.map(\.name))
+        let expectedLinks = topology.links?.count ?? routerNames.count * (routerNames.count - 1) / 2
         let expectedTerminators = Set((topology.tunnelers ?? []).flatMap { t in (t.hosts ?? []).map { "\($0.service)|\(t.identity)" } })
         try await waitFor("all routers online and linked, and all hosted services bound", timeout: 45) {
             guard let network = try? await client.get("/v1/network", as: NetworkStatus.self) else { return false }
             let bound = Set(network.terminators.map { "\($0.service)|\($0.identity)" })
-            return network.routers.count == routerCount && network.links.count >= expectedLinks && expectedTerminators.isSubset(of: bound)
+            return routerNames.isSubset(of: Set(network.routers)) && network.links.count >= expectedLinks && expectedTerminators.isSubset(of: bound)
         }
-        for intercept in intercepts {
+        for intercept in record.intercepts {
             let address = try SocketAddress(parsing: intercept.address)
             try await waitFor("intercept \(intercept.service) on \(address)", timeout: 20) { FreePort.accepts(address) }
         }
-        return status
     }
 
     private func resolveProgram(_ name: String) -> String {
@@ -172,16 +210,18 @@ struct TopologyDeployer {
 
     private mutating func launch(_ name: String, kind: String, _ argv: [String]) throws {
         let log = state + "/logs/\(name).log"
-        let pid = try ProcessLauncher.spawn([resolveProgram(argv[0])] + argv.dropFirst(), log: log)
-        started.append(.init(name: name, kind: kind, pid: pid, log: log))
-        try? Files.writeJSON(TopologyState(processes: started, intercepts: [], controller: nil), to: TopologyState.path(state))
+        let program = argv[0].contains("/") ? argv[0] : resolveProgram(argv[0])
+        let pid = try ProcessLauncher.spawn([program] + argv.dropFirst(), log: log)
+        startedNow.append(pid)
+        record.processes.append(.init(name: name, kind: kind, pid: pid, log: log))
+        try? Files.writeJSON(record, to: TopologyState.path(state))
     }
 
     private func waitFor(_ what: String, timeout: TimeInterval, _ check: () async -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if await check() { return }
-            for process in started where !ProcessLauncher.isAlive(process.pid) {
+            for process in record.processes where !ProcessLauncher.isAlive(process.pid) {
                 throw DeployError.processDied(process.name, log: process.log, tail: Self.tail(process.log))
             }
             try await Task.sleep(nanoseconds: 100_000_000)
@@ -197,6 +237,7 @@ struct TopologyDeployer {
 
 enum DeployError: Error, CustomStringConvertible {
     case alreadyRunning(String)
+    case notRunning(String)
     case stateNotEmpty(String)
     case step(String, String)
     case processDied(String, log: String, tail: String)
@@ -206,6 +247,7 @@ enum DeployError: Error, CustomStringConvertible {
     var description: String {
         switch self {
         case .alreadyRunning(let state): return "a topology is already running from \(state); run 'portless topology down --state \(state)' first"
+        case .notRunning(let state): return "no network is running from \(state); start one with 'portless topology up FILE --state \(state)'"
         case .stateNotEmpty(let state): return "\(state) already holds a network; choose an empty --state directory"
         case .step(let what, let output): return "\(what) failed:\n\(output)"
         case .processDied(let name, let log, let tail): return "\(name) exited during start-up; \(log) ends with:\n\(tail)"

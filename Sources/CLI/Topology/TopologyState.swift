@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 
-/// What `topology up` started, kept in STATE/topology.json for `status` and `down`.
+/// What `topology up`/`apply` started, kept in STATE/topology.json for `status`, `apply` and `down`.
 struct TopologyState: Codable {
     struct Process: Codable {
         var name: String
@@ -17,6 +17,15 @@ struct TopologyState: Codable {
     var processes: [Process]
     var intercepts: [Intercept]
     var controller: String?
+    /// Addresses chosen for `:0` ports, kept so that re-applying a file reuses them
+    /// ("router/r1/edge", "app/hello-http", "intercept/laptop/hello").
+    var ports: [String: String]?
+    /// What each process was started with, so `apply` restarts exactly the ones that changed.
+    var launched: [String: [String]]?
 
     static func path(_ state: String) -> String { state + "/topology.json" }
+
+    static func load(_ state: String) -> TopologyState? {
+        try? Files.readJSON(TopologyState.self, from: path(state))
+    }
 }

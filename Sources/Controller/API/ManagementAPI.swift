@@ -59,6 +59,20 @@ struct ManagementAPI: Sendable {
             try changed("identity '\(spec.name)' created")
             return EditedResponse(status: .created, response: row.record(token: token))
         }
+        group.put("identities/:name") { request, context in
+            let name = try context.parameters.require("name")
+            let spec = try await request.decode(as: IdentitySpec.self, context: context)
+            try Validation.attributes(spec.roles)
+            let row = try await store.pool.write { db -> IdentityRow? in
+                guard var row = try IdentityRow.fetchOne(db, key: name) else { return nil }
+                row.roles = spec.roles
+                try row.update(db)
+                return row
+            }
+            guard let row else { throw HTTPError(.notFound, message: "no identity named '\(name)'") }
+            try changed("identity '\(name)' roles set to \(spec.roles)")
+            return row.record(token: nil)
+        }
         group.get("identities") { _, _ in
             try store.pool.read { try IdentityRow.order(Column("name")).fetchAll($0) }.map { $0.record(token: nil) }
         }
@@ -88,6 +102,20 @@ struct ManagementAPI: Sendable {
             let token = try enrollment.issueToken(for: spec.name, kind: .router)
             try changed("router '\(spec.name)' created")
             return EditedResponse(status: .created, response: row.record(token: token, status: nil))
+        }
+        group.put("routers/:name") { request, context in
+            let name = try context.parameters.require("name")
+            let spec = try await request.decode(as: RouterSpec.self, context: context)
+            try Validation.attributes(spec.roles)
+            let row = try await store.pool.write { db -> RouterRow? in
+                guard var row = try RouterRow.fetchOne(db, key: name) else { return nil }
+                row.roles = spec.roles
+                try row.update(db)
+                return row
+            }
+            guard let row else { throw HTTPError(.notFound, message: "no router named '\(name)'") }
+            try changed("router '\(name)' roles set to \(spec.roles)")
+            return row.record(token: nil, status: nil)
         }
         group.get("routers") { _, _ in
             let rows = try await store.pool.read { try RouterRow.order(Column("name")).fetchAll($0) }
