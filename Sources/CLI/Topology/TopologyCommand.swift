@@ -10,11 +10,12 @@ struct TopologyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create the PKI, enroll everything, start every process; return when ready.")
         @Argument(help: "Topology file (YAML).") var file: String
         @Option(help: "State directory (keys, database, logs).") var state: String
+        @Flag(help: "Put each host of the file in its own network namespace (needs root).") var netns = false
 
         func run() async throws {
             let topology = try TopologyFile.load(file)
             var deployer = TopologyDeployer(topology: topology, state: state)
-            let (status, _) = try await deployer.up()
+            let (status, _) = try await deployer.up(inNamespaces: netns)
             print("Portless network '\(topology.network ?? "portless")' is up (state: \(state))")
             print("  controller  \(status.controller ?? "?")   (admin profile: \(state)/profile.json)")
             for process in status.processes {
@@ -22,6 +23,11 @@ struct TopologyCommand: AsyncParsableCommand {
             }
             for intercept in status.intercepts {
                 print("  intercept   \(intercept.service) → \(intercept.address)  (on \(intercept.tunneler))")
+            }
+            if let netns = status.netns {
+                for host in netns.hosts {
+                    print("  host        \(host): namespace \(netns.namespace(host)), \(netns.address(host))\(netns.enterprise.contains(host) ? ", inbound dropped" : "")")
+                }
             }
         }
     }
@@ -86,6 +92,7 @@ struct TopologyCommand: AsyncParsableCommand {
             }
             let status = try Files.readJSON(TopologyState.self, from: TopologyState.path(state))
             ProcessLauncher.stop(status.processes.map(\.pid).reversed())
+            status.netns?.destroy()
             try FileManager.default.removeItem(atPath: TopologyState.path(state))
             print("Stopped \(status.processes.count) processes")
         }

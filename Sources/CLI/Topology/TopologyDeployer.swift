@@ -21,16 +21,18 @@ struct TopologyDeployer {
         record = TopologyState.load(state) ?? TopologyState(processes: [], intercepts: [], controller: nil, ports: [:], launched: [:])
     }
 
-    mutating func up() async throws -> (TopologyState, [String]) {
+    mutating func up(inNamespaces: Bool = false) async throws -> (TopologyState, [String]) {
         if record.processes.contains(where: { ProcessLauncher.isAlive($0.pid) }) { throw DeployError.alreadyRunning(state) }
         if FileManager.default.fileExists(atPath: state + "/controller") { throw DeployError.stateNotEmpty(state) }
         try Files.createDirectory(state + "/logs")
         do {
+            if inNamespaces { record.netns = try NetworkNamespaces.create(for: topology) }
             let client = try await startController()
             let changes = try await converge(client)
             return (record, changes)
         } catch {
             ProcessLauncher.stop(startedNow.reversed())
+            record.netns?.destroy()
             try? FileManager.default.removeItem(atPath: TopologyState.path(state))
             throw DeployError.failed("\(error)", logs: state + "/logs")
         }
@@ -47,12 +49,20 @@ struct TopologyDeployer {
     }
 
     private mutating func startController() async throws -> ManagementClient {
-        let api = try FreePort.resolve(topology.controller?.api)
-        let control = try FreePort.resolve(topology.controller?.control)
+        let api: SocketAddress
+        let control: SocketAddress
+        if let netns = record.netns {
+            let ip = netns.address(host(of: topology.controller?.host))
+            api = SocketAddress(host: ip, port: topology.controller?.api?.port ?? 1280)
+            control = SocketAddress(host: ip, port: topology.controller?.control?.port ?? 6262)
+        } else {
+            api = try FreePort.resolve(topology.controller?.api)
+            control = try FreePort.resolve(topology.controller?.control)
+        }
         let controllerDir = state + "/controller"
         try runTool("portless-controller", ["init", "--state", controllerDir, "--network", topology.network ?? "portless",
                                             "--api", api.description, "--control", control.description])
-        try launch("controller", kind: "controller", ["portless-controller", "run", "--state", controllerDir])
+        try launch("controller", kind: "controller", ["portless-controller", "run", "--state", controllerDir], host: topology.controller?.host)
         let url = "http://\(api)"
         record.controller = url
         try await waitFor("the controller API at \(url)", timeout: 30) { FreePort.accepts(api) }
@@ -82,9 +92,9 @@ struct TopologyDeployer {
                 try Files.write(token, to: dir + "/enroll.jwt", privateFile: true)
                 try runTool("portless-router", ["enroll", "--token", "@" + dir + "/enroll.jwt", "--state", dir])
             }
-            let edge = try port("router/\(router.name)/edge", router.edge)
-            let link = try port("router/\(router.name)/link", router.link)
-            try ensure(router.name, kind: "router", ["portless-router", "run", "--state", dir, "--edge", edge, "--link", link], &changes)
+            let (edge, link) = try routerAddresses(router)
+            try ensure(router.name, kind: "router", ["portless-router", "run", "--state", dir, "--edge", edge, "--link", link],
+                       host: router.host, &changes)
         }
 
         var appAddresses: [String: String] = [:]
@@ -93,7 +103,8 @@ struct TopologyDeployer {
             let address = try port("app/\(app.name)", nil)
             appAddresses[app.name] = address
             let portText = String(address.split(separator: ":").last ?? "")
-            try ensure(app.name, kind: "app", app.command.map { $0.replacingOccurrences(of: "{port}", with: portText) }, &changes)
+            try ensure(app.name, kind: "app", app.command.map { $0.replacingOccurrences(of: "{port}", with: portText) },
+                       host: app.host, &changes)
         }
 
         var intercepts: [TopologyState.Intercept] = []
@@ -122,7 +133,7 @@ struct TopologyDeployer {
             try Files.writeJSON(config, to: dir + "/tunnel.json")
             // The config's content is part of what the process was started with: a change restarts it.
             try ensure(tunneler.processName, kind: "tunneler", ["portless-tunnel", "run", "--config", dir + "/tunnel.json"],
-                       fingerprint: canonical(config), &changes)
+                       host: tunneler.host, fingerprint: canonical(config), &changes)
         }
         record.intercepts = intercepts
 
@@ -161,7 +172,23 @@ struct TopologyDeployer {
     }
 
     /// Starts `name` unless it runs with the same command line (and fingerprint); restarts it if they changed.
-    private mutating func ensure(_ name: String, kind: String, _ argv: [String], fingerprint: String = "", _ changes: inout [String]) throws {
+    /// The host a component runs on; the first host when it names none.
+    private func host(of name: String?) -> String {
+        name ?? topology.hosts?.first?.name ?? "default"
+    }
+
+    /// Edge and link listeners: on the router's host address in namespaces, on loopback otherwise.
+    private mutating func routerAddresses(_ router: TopologyFile.Router) throws -> (String, String) {
+        guard let netns = record.netns else {
+            return (try port("router/\(router.name)/edge", router.edge), try port("router/\(router.name)/link", router.link))
+        }
+        let ip = netns.address(host(of: router.host))
+        let index = topology.routers.firstIndex { $0.name == router.name } ?? 0
+        return ("\(ip):\(router.edge?.port ?? 3022 + 2 * index)", "\(ip):\(router.link?.port ?? 3023 + 2 * index)")
+    }
+
+    private mutating func ensure(_ name: String, kind: String, _ argv: [String], host: String? = nil, fingerprint: String = "",
+                                 _ changes: inout [String]) throws {
         let signature = argv + (fingerprint.isEmpty ? [] : [fingerprint])
         if let running = record.processes.first(where: { $0.name == name }), ProcessLauncher.isAlive(running.pid) {
             if record.launched?[name] == signature { return }
@@ -172,7 +199,7 @@ struct TopologyDeployer {
             record.processes.removeAll { $0.name == name }
             changes.append("started \(kind) \(name)")
         }
-        try launch(name, kind: kind, argv)
+        try launch(name, kind: kind, argv, host: host)
         record.launched = (record.launched ?? [:]).merging([name: signature]) { $1 }
     }
 
@@ -189,7 +216,14 @@ struct TopologyDeployer {
         }
         for intercept in record.intercepts {
             let address = try SocketAddress(parsing: intercept.address)
-            try await waitFor("intercept \(intercept.service) on \(address)", timeout: 20) { FreePort.accepts(address) }
+            if let netns = record.netns {
+                let tunnelerHost = host(of: topology.tunnelers?.first { $0.processName == intercept.tunneler }?.host)
+                try await waitFor("intercept \(intercept.service) on \(address) in \(tunnelerHost)", timeout: 20) {
+                    netns.accepts(intercept.address, in: tunnelerHost)
+                }
+            } else {
+                try await waitFor("intercept \(intercept.service) on \(address)", timeout: 20) { FreePort.accepts(address) }
+            }
         }
     }
 
@@ -208,10 +242,11 @@ struct TopologyDeployer {
         guard result.status == 0 else { throw DeployError.step("\(program) \(arguments.first ?? "")", result.output) }
     }
 
-    private mutating func launch(_ name: String, kind: String, _ argv: [String]) throws {
+    private mutating func launch(_ name: String, kind: String, _ argv: [String], host: String? = nil) throws {
         let log = state + "/logs/\(name).log"
         let program = argv[0].contains("/") ? argv[0] : resolveProgram(argv[0])
-        let pid = try ProcessLauncher.spawn([program] + argv.dropFirst(), log: log)
+        let prefix = record.netns?.exec(self.host(of: host)) ?? []
+        let pid = try ProcessLauncher.spawn(prefix + [program] + argv.dropFirst(), log: log)
         startedNow.append(pid)
         record.processes.append(.init(name: name, kind: kind, pid: pid, log: log))
         try? Files.writeJSON(record, to: TopologyState.path(state))

@@ -22,6 +22,8 @@ struct TopologyState: Codable {
     var ports: [String: String]?
     /// What each process was started with, so `apply` restarts exactly the ones that changed.
     var launched: [String: [String]]?
+    /// Present when the network was started with `--netns`.
+    var netns: NetworkNamespaces?
 
     static func path(_ state: String) -> String { state + "/topology.json" }
 

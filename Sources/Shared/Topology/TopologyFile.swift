@@ -3,15 +3,23 @@ import Yams
 
 /// A topology file: a whole deployment in one YAML document (see topology/quickstart.yaml).
 public struct TopologyFile: Codable, Sendable {
+    /// A machine of the deployment. With `topology up --netns` each becomes a network
+    /// namespace; an `enterprise` host gets a firewall that drops every inbound connection.
+    public struct NetworkHost: Codable, Sendable {
+        public var name: String
+        public var enterprise: Bool?
+    }
     public struct Controller: Codable, Sendable {
         public var api: SocketAddress?
         public var control: SocketAddress?
+        public var host: String?
     }
     public struct Router: Codable, Sendable {
         public var name: String
         public var roles: [String]?
         public var edge: SocketAddress?
         public var link: SocketAddress?
+        public var host: String?
     }
     public struct Link: Codable, Sendable {
         public var name: String?
@@ -64,6 +72,7 @@ public struct TopologyFile: Codable, Sendable {
     public struct Tunneler: Codable, Sendable {
         public var name: String?
         public var identity: String
+        public var host: String?
         public var intercepts: [Intercept]?
         public var hosts: [Host]?
 
@@ -71,11 +80,13 @@ public struct TopologyFile: Codable, Sendable {
     }
     public struct App: Codable, Sendable {
         public var name: String
+        public var host: String?
         /// argv; `{port}` is replaced by a free loopback port chosen at `up`.
         public var command: [String]
     }
 
     public var network: String?
+    public var hosts: [NetworkHost]?
     public var controller: Controller?
     public var routers: [Router]
     public var links: [Link]?
@@ -90,10 +101,11 @@ public struct TopologyFile: Codable, Sendable {
 
     /// The keys each mapping may hold, by path; anything else is a typo to report.
     static let allowedKeys: [String: Set<String>] = [
-        "": ["network", "controller", "routers", "links", "identities", "services", "configs", "service_policies",
+        "": ["network", "hosts", "controller", "routers", "links", "identities", "services", "configs", "service_policies",
              "edge_router_policies", "service_edge_router_policies", "tunnelers", "apps"],
-        "controller": ["api", "control"],
-        "routers[]": ["name", "roles", "edge", "link"],
+        "hosts[]": ["name", "enterprise"],
+        "controller": ["api", "control", "host"],
+        "routers[]": ["name", "roles", "edge", "link", "host"],
         "links[]": ["name", "a", "b", "cost"],
         "identities[]": ["name", "roles"],
         "services[]": ["name", "roles", "configs"],
@@ -101,10 +113,10 @@ public struct TopologyFile: Codable, Sendable {
         "service_policies[]": ["name", "type", "identities", "services"],
         "edge_router_policies[]": ["name", "identities", "routers"],
         "service_edge_router_policies[]": ["name", "services", "routers"],
-        "tunnelers[]": ["name", "identity", "intercepts", "hosts"],
+        "tunnelers[]": ["name", "identity", "host", "intercepts", "hosts"],
         "tunnelers[].intercepts[]": ["service", "listen"],
         "tunnelers[].hosts[]": ["service", "address", "app", "proxy_protocol"],
-        "apps[]": ["name", "command"],
+        "apps[]": ["name", "host", "command"],
     ]
 
     /// Loads and checks a topology file; every error names the file, the line and the key.
@@ -164,6 +176,14 @@ public struct TopologyFile: Codable, Sendable {
             TopologyError(file: file, line: TopologyError.line(of: key, in: root), key: key, message: message)
         }
         guard !routers.isEmpty else { throw fail("routers", "a topology needs at least one router") }
+        let hostNames = Set((hosts ?? []).map(\.name))
+        func checkHost(_ host: String?, _ key: String) throws {
+            if let host, !hostNames.contains(host) { throw fail(key, "host '\(host)' is not declared under hosts") }
+        }
+        try checkHost(controller?.host, "controller.host")
+        for (i, router) in routers.enumerated() { try checkHost(router.host, "routers[\(i)].host") }
+        for (i, tunneler) in (tunnelers ?? []).enumerated() { try checkHost(tunneler.host, "tunnelers[\(i)].host") }
+        for (i, app) in (apps ?? []).enumerated() { try checkHost(app.host, "apps[\(i)].host") }
         let routerNames = Set(routers.map(\.name))
         for (i, link) in (links ?? []).enumerated() {
             for (key, router) in [("a", link.a), ("b", link.b)] where !routerNames.contains(router) {

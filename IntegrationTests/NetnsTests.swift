@@ -1,0 +1,77 @@
+import Foundation
+import XCTest
+
+/// `topology up --netns`: the quickstart's hosts as network namespaces; the enterprise host has
+/// a firewall that drops every inbound connection and still serves through the overlay.
+final class NetnsTests: XCTestCase {
+    private var state = ""
+
+    override func setUpWithError() throws {
+        guard geteuid() == 0 else { throw XCTSkip("--netns needs root (CAP_NET_ADMIN); skipped") }
+        state = NSTemporaryDirectory() + "portless-netns-\(UUID().uuidString.prefix(8))"
+    }
+
+    override func tearDown() {
+        _ = try? Portless.run("portless", ["topology", "down", "--state", state])
+        try? FileManager.default.removeItem(atPath: state)
+        super.tearDown()
+    }
+
+    private func inHost(_ namespace: String, _ command: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", namespace] + command
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func test_enterpriseHostInANamespace_isUnreachable_yetServesThroughTheOverlay() throws {
+        _ = try Portless.cli(["topology", "up", Portless.repoRoot + "/topology/quickstart.yaml", "--state", state, "--netns"])
+        let status = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/topology.json"))) as? [String: Any]
+        guard let netns = status?["netns"] as? [String: Any], let id = netns["id"] as? String, let subnet = netns["subnet"] as? Int,
+              let hosts = netns["hosts"] as? [String] else { throw TestFailure("no namespace layout in the state") }
+        let namespace = { (host: String) in "pl\(id)-\(host)" }
+        let address = { (host: String) in "10.201.\(subnet).\(10 + (hosts.firstIndex(of: host) ?? 0))" }
+        let intercept = try Portless.cli(["topology", "status", "--state", state, "--intercept", "hello"]).trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let fetched = try inHost(namespace("laptop"), ["curl", "-sS", "-m", "10", "http://\(intercept)/"])
+        XCTAssertTrue(fetched.output.contains("caller: laptop"), fetched.output)
+
+        let scanner = Portless.repoRoot + "/IntegrationTests/Support/portscan.py"
+        let enterprise = try inHost(namespace("dmz"), ["python3", scanner, address("corp")])
+        XCTAssertEqual(enterprise.status, 0, enterprise.output)
+        XCTAssertEqual(enterprise.output.trimmingCharacters(in: .whitespacesAndNewlines), "", "enterprise host accepted connections on: \(enterprise.output)")
+        // The same scan finds the DMZ's listeners, so an empty result above is not the scanner's fault.
+        let dmz = try inHost(namespace("laptop"), ["python3", scanner, address("dmz")])
+        XCTAssertTrue(dmz.output.contains("1280") && dmz.output.contains("6262"), "scan of the dmz found: \(dmz.output)")
+
+        let listeners = try inHost(namespace("corp"), ["ss", "-ltnH"])
+        for line in listeners.output.split(separator: "\n") {
+            let local = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.map(String.init) ?? ""
+            XCTAssertTrue(local.hasPrefix("127.") || local.hasPrefix("[::1]"), "enterprise host listens on \(local)")
+        }
+
+        _ = try Portless.cli(["topology", "down", "--state", state])
+        let remaining = try ProcessLauncherProbe.namespaces()
+        XCTAssertFalse(remaining.contains { $0.hasPrefix("pl\(id)-") }, "namespaces left behind: \(remaining)")
+    }
+}
+
+enum ProcessLauncherProbe {
+    static func namespaces() throws -> [String] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "list"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map { String($0.split(separator: " ").first ?? "") }
+    }
+}
