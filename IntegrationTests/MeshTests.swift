@@ -56,24 +56,50 @@ final class MeshTests: XCTestCase {
         XCTAssertEqual(SHA256.hash(data: body), expected.finalize())
     }
 
-    /// Runs last: it kills a router.
-    func test_z_whenTheMiddleRouterDies_newCircuitsTakeTheOtherPath() throws {
-        let (held, path) = try heldCircuitPath()
+    /// Runs last: it kills the router in the middle of a live transfer.
+    func test_z_middleRouterKilledMidTransfer_noByteIsLost_andNewCircuitsAvoidIt() throws {
+        let size = 1 << 30
+        let client = try TCPClient(net.interceptAddress(), timeoutSeconds: 60)
+        client.send("GET /bytes?n=\(size) HTTP/1.1\r\nHost: demo\r\n\r\n")
+        let circuits = (try net.network()["circuits"] as? [[String: Any]]) ?? []
+        guard let path = circuits.last?["path"] as? [String], path.count == 3 else { throw TestFailure("no 3-router circuit: \(circuits)") }
         let middle = path[1]
         guard let pid = net.pid(of: middle) else { throw TestFailure("no pid for \(middle)") }
-        kill(pid, SIGKILL)
+
+        var hash = SHA256()
+        var header: [UInt8] = []
+        var body = 0
+        var killed = false
+        let (_, closed) = client.readToEnd { chunk in
+            if header.isEmpty || header.firstRange(of: [13, 10, 13, 10]) == nil {
+                header.append(contentsOf: chunk)
+                if let split = header.firstRange(of: [13, 10, 13, 10]) {
+                    let rest = header[split.upperBound...]
+                    hash.update(data: rest)
+                    body += rest.count
+                }
+            } else {
+                hash.update(data: chunk)
+                body += chunk.count
+            }
+            if !killed && body >= 64 << 20 {
+                killed = true
+                kill(pid, SIGKILL)
+            }
+        }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
-        XCTAssertTrue(held.readToEnd().1, "the circuit through the dead router should be closed, not hang")
+        XCTAssertTrue(killed, "the transfer ended before the router could be killed")
+        XCTAssertTrue(closed, "the transfer did not finish")
+        XCTAssertEqual(body, size, "bytes lost or added when \(middle) died")
+        var expected = SHA256()
+        for _ in 0..<(size / DemoPayload.blockSize) { expected.update(data: DemoPayload.block) }
+        XCTAssertEqual(hash.finalize(), expected.finalize(), "the bytes differ after \(middle) died")
 
-        let deadline = Date().addingTimeInterval(5)
-        var newPath: [String] = []
-        while Date() < deadline, newPath.isEmpty {
-            if let (_, path) = try? heldCircuitPath(), !path.contains(middle) { newPath = path } else { usleep(100_000) }
-        }
-        XCTAssertEqual(newPath.count, 3, "no new circuit avoided \(middle)")
-        XCTAssertFalse(newPath.contains(middle))
-        let (head, _) = try net.get("/")
-        XCTAssertTrue(head.hasPrefix("HTTP/1.1 200"), head)
+        let (_, newPath) = try heldCircuitPath()
+        XCTAssertEqual(newPath.count, 3)
+        XCTAssertFalse(newPath.contains(middle), "a new circuit used the dead router: \(newPath)")
+        let audit = try Portless.cli(["audit", "--type", "circuit.rerouted"] + net.profile)
+        XCTAssertTrue(audit.contains("was=r1>\(middle)>r4"), audit)
     }
 }

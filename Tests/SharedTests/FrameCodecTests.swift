@@ -65,7 +65,7 @@ final class FrameCodecTests: XCTestCase {
         for _ in 0..<20_000 {
             let length = Int.random(in: 0...96, using: &generator)
             var bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            if length >= 4 && Bool.random(using: &generator) { bytes[0] = 0x50; bytes[1] = 0x4C; bytes[2] = 1; bytes[3] = UInt8.random(in: 1...7, using: &generator) }
+            if length >= 4 && Bool.random(using: &generator) { bytes[0] = 0x50; bytes[1] = 0x4C; bytes[2] = 1; bytes[3] = UInt8.random(in: 1...9, using: &generator) }
             switch decode(bytes, maxFrame: 64) {
             case .frame(let frame, let consumed):
                 XCTAssertLessThanOrEqual(consumed, bytes.count)

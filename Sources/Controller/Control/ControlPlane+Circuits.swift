@@ -44,18 +44,83 @@ extension ControlPlane {
         }
     }
 
+    static let repairDelayMs: UInt64 = 200
+    static let repairAttempts = 5
+
+    /// A link on a circuit's path failed. Both ends of the circuit are still held by their routers
+    /// (and the tunnelers keep what is unacknowledged): find a new path between those routers,
+    /// install its middle, move both ends onto it, then let the tunnelers resend.
+    func repair(_ id: UInt64, attempt: Int) {
+        guard attempt > 1 || !rerouting.contains(id) else { return }  // both ends report the same fault
+        rerouting.insert(id)
+        // Let the reports of the failed links arrive first, so the new path avoids them.
+        LoopTimer.once(on: loop, after: Self.repairDelayMs * UInt64(attempt)) { [weak self] in
+            guard let self, let circuit = self.circuits[id], let ingress = circuit.path.first, let egress = circuit.path.last else {
+                self?.rerouting.remove(id)
+                return
+            }
+            guard let path = self.mesh.path(from: ingress, to: egress)?.routers, path.count >= 2,
+                  self.routers[ingress] != nil, self.routers[egress] != nil else {
+                return self.repairFailed(circuit, attempt: attempt, why: "no path from '\(ingress)' to '\(egress)'")
+            }
+            var repaired = circuit
+            repaired.path = path
+            self.install(repaired, hop: path.count - 2, middleOnly: true) { [weak self] error in
+                guard let self else { return }
+                if let error { return self.repairFailed(circuit, attempt: attempt, why: "\(error)") }
+                self.moveEnds(of: repaired) { [weak self] error in
+                    guard let self else { return }
+                    if let error { return self.repairFailed(circuit, attempt: attempt, why: "\(error)") }
+                    self.rerouting.remove(id)
+                    self.circuits[id]?.path = path
+                    for name in [ingress, egress] { self.routers[name]?.notify(.resumeCircuit(circuitID: id)) }
+                    self.logger.info("circuit rerouted", metadata: ["circuit": "\(id)", "path": "\(path.joined(separator: ">"))"])
+                    self.audit.record(.circuitRerouted, identity: circuit.dialer, service: circuit.service, circuit: id,
+                                      detail: "path=\(path.joined(separator: ">")) was=\(circuit.path.joined(separator: ">"))")
+                }
+            }
+        }
+    }
+
+    /// Host end first: the dialer's resent frames must find the new path whole.
+    private func moveEnds(of circuit: Circuit, completion: @escaping (Error?) -> Void) {
+        let path = circuit.path
+        guard let egress = routers[path[path.count - 1]], let ingress = routers[path[0]] else {
+            return completion(ControlError.refused("an end router of circuit \(circuit.id) is offline"))
+        }
+        egress.request(.reroute(circuitID: circuit.id, dialerSide: true, via: path[path.count - 2])) { result in
+            if case .failure(let error) = result.unwrapped { return completion(error) }
+            ingress.request(.reroute(circuitID: circuit.id, dialerSide: false, via: path[1])) { result in
+                if case .failure(let error) = result.unwrapped { return completion(error) }
+                completion(nil)
+            }
+        }
+    }
+
+    private func repairFailed(_ circuit: Circuit, attempt: Int, why: String) {
+        if attempt < Self.repairAttempts {
+            logger.info("circuit repair deferred", metadata: ["circuit": "\(circuit.id)", "attempt": "\(attempt)", "why": "\(why)"])
+            return repair(circuit.id, attempt: attempt + 1)
+        }
+        rerouting.remove(circuit.id)
+        circuits.removeValue(forKey: circuit.id)
+        for peer in routers.values { peer.notify(.revoke(sessionIDs: [], circuitIDs: [circuit.id], reason: "no path left: \(why)")) }
+        audit.record(.circuitClosed, identity: circuit.dialer, service: circuit.service, circuit: circuit.id, detail: "unrepairable: \(why)")
+    }
+
     /// Installs the circuit on `path[hop]`, then on the routers before it, back to the second:
-    /// each router is ready before the one upstream starts sending to it.
-    private func install(_ circuit: Circuit, hop: Int, completion: @escaping (Error?) -> Void) {
+    /// each router is ready before the one upstream starts sending to it. With `middleOnly`,
+    /// `path[hop]` is a transit router even if it is the last one installed.
+    private func install(_ circuit: Circuit, hop: Int, middleOnly: Bool = false, completion: @escaping (Error?) -> Void) {
         guard hop >= 1 else { return completion(nil) }
         let path = circuit.path
         guard let peer = routers[path[hop]] else { return completion(ControlError.refused("router '\(path[hop])' is offline")) }
-        let isLast = hop == path.count - 1
+        let isLast = !middleOnly && hop == path.count - 1
         peer.request(.installRoute(circuitID: circuit.id, service: circuit.service, dialer: circuit.dialer,
                                    dialSessionID: circuit.dialSessionID, previous: path[hop - 1],
                                    next: isLast ? nil : path[hop + 1], terminatorID: isLast ? circuit.terminatorID : nil)) { [weak self] result in
             if case .failure(let error) = result.unwrapped { return completion(error) }
-            self?.install(circuit, hop: hop - 1, completion: completion) ?? completion(ControlError.connectionClosed)
+            self?.install(circuit, hop: hop - 1, middleOnly: middleOnly, completion: completion) ?? completion(ControlError.connectionClosed)
         }
     }
 

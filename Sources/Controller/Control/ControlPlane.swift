@@ -33,6 +33,7 @@ final class ControlPlane {
     private var apiSessions: [String: APISession] = [:]
     var nextCircuit: UInt64
     let mesh = Mesh()
+    var rerouting: Set<UInt64> = []
 
     init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog, records: SessionRecords) {
         self.loop = loop
@@ -118,6 +119,8 @@ final class ControlPlane {
             reply?(.ok)
         case .createCircuit(let sessionID, let service, let dialer):
             createCircuit(sessionID: sessionID, service: service, dialer: dialer, router: router, reply: reply ?? { _ in })
+        case .circuitFault(let circuitID):
+            repair(circuitID, attempt: 1)
         case .circuitClosed(let circuitID, let reason):
             if let circuit = circuits.removeValue(forKey: circuitID) {
                 audit.record(.circuitClosed, identity: circuit.dialer, service: circuit.service, circuit: circuitID, detail: reason)
@@ -134,7 +137,9 @@ final class ControlPlane {
         mesh.routerOffline(router)
         pushLinkAssignments()
         terminators = terminators.filter { $0.value.router != router }
-        for (id, circuit) in circuits where circuit.path.contains(router) {
+        // Circuits that end at this router are gone; circuits that only crossed it are repaired
+        // by the routers at their ends.
+        for (id, circuit) in circuits where circuit.path.first == router || circuit.path.last == router {
             circuits.removeValue(forKey: id)
             audit.record(.circuitClosed, identity: circuit.dialer, service: circuit.service, circuit: id, detail: "router offline")
         }

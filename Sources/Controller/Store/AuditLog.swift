@@ -17,6 +17,7 @@ struct AuditLog: Sendable {
         case sessionRevoked = "session.revoked"
         case circuitOpened = "circuit.opened"
         case circuitClosed = "circuit.closed"
+        case circuitRerouted = "circuit.rerouted"
         case policyChanged = "policy.changed"
     }
 

@@ -6,13 +6,16 @@ final class CircuitCarrier {
     let channel: FramedChannel
     /// Who is at the other end, for logs: "identity 'alice'" or "router 'r2'".
     let label: String
+    /// A link to another router (else a tunneler's edge connection).
+    let isLink: Bool
     /// Carriers paused because this one's write queue is full; resumed when it drains.
     var blockedSources: [ObjectIdentifier: CircuitCarrier] = [:]
     var circuits: Set<UInt64> = []
 
-    init(channel: FramedChannel, label: String) {
+    init(channel: FramedChannel, label: String, isLink: Bool) {
         self.channel = channel
         self.label = label
+        self.isLink = isLink
         channel.onWritable = { [unowned self] in self.resumeBlockedSources() }
     }
 
@@ -39,16 +42,21 @@ struct RouterCircuit {
     let host: String
     let dialSessionID: String
     let terminatorID: String
-    let dialerSide: CircuitCarrier
-    let hostSide: CircuitCarrier
+    /// nil while the link on that side is down and a new path is being set up.
+    var dialerSide: CircuitCarrier?
+    var hostSide: CircuitCarrier?
     /// Sides that have half-closed; the circuit is done when both have.
     var ended: Set<ObjectIdentifier> = []
+
+    func isSide(_ carrier: CircuitCarrier) -> Bool { carrier === dialerSide || carrier === hostSide }
 
     func otherSide(of carrier: CircuitCarrier) -> CircuitCarrier? {
         if carrier === dialerSide { return hostSide }
         if carrier === hostSide { return dialerSide }
         return nil
     }
+
+    var sides: [CircuitCarrier] { [dialerSide, hostSide].compactMap { $0 } }
 
     var report: CircuitReport {
         CircuitReport(id: id, service: service, dialer: dialer, host: host, dialSessionID: dialSessionID, terminatorID: terminatorID)

@@ -10,7 +10,7 @@ final class EdgeConnection {
     init(control: ControlPeer, identity: String) {
         self.control = control
         self.identity = identity
-        carrier = CircuitCarrier(channel: control.channel, label: "identity '\(identity)'")
+        carrier = CircuitCarrier(channel: control.channel, label: "identity '\(identity)'", isLink: false)
     }
 
     var channel: FramedChannel { control.channel }

@@ -112,8 +112,7 @@ extension RouterNode {
 
     private func add(_ circuit: RouterCircuit) {
         circuits[circuit.id] = circuit
-        circuit.dialerSide.circuits.insert(circuit.id)
-        circuit.hostSide.circuits.insert(circuit.id)
+        for side in circuit.sides { side.circuits.insert(circuit.id) }
         logger.debug("circuit open", metadata: ["circuit": "\(circuit.id)", "service": "\(circuit.service)"])
     }
 }

@@ -6,12 +6,16 @@ extension RouterNode {
     /// Passes a circuit frame to the other side of its circuit, unopened and uncopied.
     func forward(_ frame: FrameView, from source: CircuitCarrier) {
         let id = frame.header.circuitID
-        guard let circuit = circuits[id], let target = circuit.otherSide(of: source) else {
+        if frame.header.type == .circuitRerouted { return }  // routers send these; tunnelers do not
+        guard let circuit = circuits[id] else {
             if frame.header.type != .circuitClose {
                 source.channel.send(.circuitClose, circuitID: id, body: Array("unknown circuit".utf8))
             }
             return
         }
+        // From a path the circuit no longer uses, or towards a side being rerouted: drop it;
+        // the tunnelers resend what was not acknowledged.
+        guard circuit.isSide(source), let target = circuit.otherSide(of: source) else { return }
         target.channel.forward(frame)
         switch frame.header.type {
         case .circuitClose:
@@ -27,26 +31,60 @@ extension RouterNode {
 
     func close(_ circuit: RouterCircuit, reason: String) {
         let body = Array(reason.utf8)
-        circuit.dialerSide.channel.send(.circuitClose, circuitID: circuit.id, body: body)
-        circuit.hostSide.channel.send(.circuitClose, circuitID: circuit.id, body: body)
+        for side in circuit.sides { side.channel.send(.circuitClose, circuitID: circuit.id, body: body) }
         remove(circuit, reason: reason)
     }
 
-    func remove(_ circuit: RouterCircuit, reason: String) {
+    /// Forgets a circuit; `notify` tells the controller it ended (not for a transit entry
+    /// dropped because its link failed: the circuit lives on along another path).
+    func remove(_ circuit: RouterCircuit, reason: String, notify: Bool = true) {
         guard circuits.removeValue(forKey: circuit.id) != nil else { return }
-        circuit.dialerSide.circuits.remove(circuit.id)
-        circuit.hostSide.circuits.remove(circuit.id)
-        controller.notify(.circuitClosed(circuitID: circuit.id, reason: reason))
+        for side in circuit.sides { side.circuits.remove(circuit.id) }
+        if notify { controller.notify(.circuitClosed(circuitID: circuit.id, reason: reason)) }
     }
 
-    /// A tunneler or link went away: its circuits end, and the other side of each is told.
+    /// A tunneler or link went away. A tunneler's circuits end. A link's circuits survive: where
+    /// this router holds an end of the circuit it detaches that side and asks the controller for
+    /// a new path; where it was only a transit hop it forgets the circuit.
     func carrierLost(_ carrier: CircuitCarrier, reason: String) {
         for id in carrier.circuits {
-            guard let circuit = circuits[id] else { continue }
-            circuit.otherSide(of: carrier)?.channel.send(.circuitClose, circuitID: id, body: Array(reason.utf8))
-            remove(circuit, reason: reason)
+            guard var circuit = circuits[id] else { continue }
+            let other = circuit.otherSide(of: carrier)
+            if carrier.isLink, let other, !other.isLink {
+                if circuit.dialerSide === carrier { circuit.dialerSide = nil } else { circuit.hostSide = nil }
+                circuits[id] = circuit
+                controller.notify(.circuitFault(circuitID: id))
+                LoopTimer.once(on: loop, after: Self.rerouteTimeoutMs) { [weak self] in
+                    guard let self, let stuck = self.circuits[id], stuck.dialerSide == nil || stuck.hostSide == nil else { return }
+                    self.close(stuck, reason: "no new path within \(Self.rerouteTimeoutMs / 1000) s after \(reason)")
+                }
+            } else if carrier.isLink {
+                remove(circuit, reason: reason, notify: false)
+            } else {
+                other?.channel.send(.circuitClose, circuitID: id, body: Array(reason.utf8))
+                remove(circuit, reason: reason)
+            }
         }
+        carrier.circuits.removeAll()
         carrier.resumeBlockedSources()
+    }
+
+    static var rerouteTimeoutMs: UInt64 { 10_000 }
+
+    /// The controller moved one side of a circuit onto the link to `via`.
+    func reroute(_ id: UInt64, dialerSide: Bool, via: String, reply: ControlPeer.Reply) {
+        guard var circuit = circuits[id] else { return reply(.failure(message: "router '\(name)' has no circuit \(id)")) }
+        guard let link = linkManager.links[via] else { return reply(.failure(message: "router '\(name)' has no link to '\(via)'")) }
+        if dialerSide { circuit.dialerSide = link.carrier } else { circuit.hostSide = link.carrier }
+        circuits[id] = circuit
+        link.carrier.circuits.insert(id)
+        reply(.ok)
+    }
+
+    /// The path is whole again: the tunneler at this end resends what is unacknowledged.
+    func resume(_ id: UInt64) {
+        guard let circuit = circuits[id] else { return }
+        for side in circuit.sides where !side.isLink { side.channel.send(.circuitRerouted, circuitID: id, body: []) }
     }
 
     func revoke(_ sessionIDs: [String], circuits circuitIDs: [UInt64], reason: String) {

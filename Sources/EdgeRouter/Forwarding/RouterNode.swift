@@ -55,8 +55,9 @@ final class RouterNode {
             self.reportLink(link, up: true)
         }
         linkManager.onLinkDown = { [unowned self] link, error in
-            self.carrierLost(link.carrier, reason: "link to router '\(link.peer)' lost")
+            // Report the link first: the controller must not route the repair over it.
             self.reportLink(link, up: false)
+            self.carrierLost(link.carrier, reason: "link to router '\(link.peer)' lost")
         }
         linkManager.onLatency = { [unowned self] link in self.reportLink(link, up: true) }
         logger.info("edge listener ready", metadata: ["address": "\(edgeAddress)"])
@@ -74,6 +75,10 @@ final class RouterNode {
             revoke(sessions, circuits: circuits, reason: reason)
         case .linkTo(let targets):
             linkManager.assign(targets)
+        case .reroute(let circuitID, let dialerSide, let via):
+            reroute(circuitID, dialerSide: dialerSide, via: via, reply: reply ?? { _ in })
+        case .resumeCircuit(let circuitID):
+            resume(circuitID)
         case .installRoute(let circuitID, let service, let dialer, let dialSessionID, let previous, let next, let terminatorID):
             installRoute(circuitID: circuitID, service: service, dialer: dialer, dialSessionID: dialSessionID,
                          previous: previous, next: next, terminatorID: terminatorID, reply: reply ?? { _ in })

@@ -16,7 +16,7 @@ final class RouterLink {
         self.peer = peer
         self.control = control
         self.dialed = dialed
-        carrier = CircuitCarrier(channel: control.channel, label: "router '\(peer)'")
+        carrier = CircuitCarrier(channel: control.channel, label: "router '\(peer)'", isLink: true)
     }
 
     /// Smooths probes so one slow heartbeat does not swing paths.

@@ -13,8 +13,10 @@ import X509
 //   salt = SHA-256(dialer transcript ‖ host transcript), transcript = role ‖ circuit ‖ ephemeral ‖ cert
 //   k(dialer→host), k(host→dialer) = HKDF-SHA256(X25519(eph, peer eph), salt, info = direction)
 // Data frames are ChaCha20-Poly1305 under the direction's key, nonce = 0⁴ ‖ counter (big-endian),
-// counters starting at 0 and never reused; the frame's sequence field carries the counter so a
-// drop or reorder is detected as an authentication failure.
+// counters starting at 0; the frame's sequence field carries the counter. A frame resent after a
+// reroute is the same ciphertext under the same nonce (never a new plaintext), and the receiver
+// opens each counter once, in order. Acknowledgements carry HMAC-SHA256 (truncated to 16 bytes)
+// of the acknowledged counter under a per-direction ack key from the same HKDF.
 
 public enum CircuitRole: UInt8, Codable, Sendable {
     case dialer = 1
@@ -75,9 +77,13 @@ public struct E2EHandshake {
                                                           sharedInfo: Data("portless e2e dialer->host".utf8), outputByteCount: 32)
         let hostToDialer = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: salt,
                                                           sharedInfo: Data("portless e2e host->dialer".utf8), outputByteCount: 32)
+        let ackDialerToHost = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: salt,
+                                                             sharedInfo: Data("portless e2e ack dialer->host".utf8), outputByteCount: 32)
+        let ackHostToDialer = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: salt,
+                                                             sharedInfo: Data("portless e2e ack host->dialer".utf8), outputByteCount: 32)
         return role == .dialer
-            ? CircuitCipher(sendKey: dialerToHost, receiveKey: hostToDialer)
-            : CircuitCipher(sendKey: hostToDialer, receiveKey: dialerToHost)
+            ? CircuitCipher(sendKey: dialerToHost, receiveKey: hostToDialer, ackSendKey: ackDialerToHost, ackReceiveKey: ackHostToDialer)
+            : CircuitCipher(sendKey: hostToDialer, receiveKey: dialerToHost, ackSendKey: ackHostToDialer, ackReceiveKey: ackDialerToHost)
     }
 
     static func signedBytes(role: CircuitRole, circuitID: UInt64, ephemeral: Data) -> Data {
@@ -100,12 +106,36 @@ public struct CircuitCipher {
     public static let tagSize = 16
     private let sendKey: SymmetricKey
     private let receiveKey: SymmetricKey
+    private let ackSendKey: SymmetricKey
+    private let ackReceiveKey: SymmetricKey
     public private(set) var sendCounter: UInt64 = 0
     public private(set) var receiveCounter: UInt64 = 0
 
-    init(sendKey: SymmetricKey, receiveKey: SymmetricKey) {
+    init(sendKey: SymmetricKey, receiveKey: SymmetricKey, ackSendKey: SymmetricKey, ackReceiveKey: SymmetricKey) {
         self.sendKey = sendKey
         self.receiveKey = receiveKey
+        self.ackSendKey = ackSendKey
+        self.ackReceiveKey = ackReceiveKey
+    }
+
+    public static let ackTagSize = 16
+
+    /// The authenticator of an acknowledgement of everything before `counter`, sent by us.
+    public func ackTag(for counter: UInt64) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Self.bytes(counter), using: ackSendKey).prefix(Self.ackTagSize))
+    }
+
+    /// Whether `tag` is the peer's authenticator for an acknowledgement up to `counter`.
+    public func isValidAck(_ tag: UnsafeRawBufferPointer, for counter: UInt64) -> Bool {
+        let expected = Array(HMAC<SHA256>.authenticationCode(for: Self.bytes(counter), using: ackReceiveKey).prefix(Self.ackTagSize))
+        guard tag.count == Self.ackTagSize else { return false }
+        var difference: UInt8 = 0
+        for i in 0..<Self.ackTagSize { difference |= expected[i] ^ tag[i] }
+        return difference == 0
+    }
+
+    private static func bytes(_ counter: UInt64) -> [UInt8] {
+        withUnsafeBytes(of: counter.bigEndian) { Array($0) }
     }
 
     /// Seals `plaintext` into `out` (ciphertext ‖ tag); returns the byte count and the counter

@@ -51,6 +51,9 @@ public final class EventLoop: @unchecked Sendable {
         return loop
     }
 
+    /// The loop's clock in milliseconds (cached per loop iteration, as libuv does).
+    public var nowMs: UInt64 { uv_now(uvLoop) }
+
     public var inEventLoop: Bool {
         lock.withLock { threadID.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
     }

@@ -73,6 +73,8 @@ public enum ControlMessage: Codable, Sendable {
     case circuitRoute(circuitID: UInt64, terminatorID: String, hostIdentity: String, nextHop: String?)
     case linkState(peer: String, up: Bool, latencyMs: Double?)
     case circuitClosed(circuitID: UInt64, reason: String)
+    /// A link of this circuit's path failed; this router holds one end and waits for a new path.
+    case circuitFault(circuitID: UInt64)
 
     // controller → router (pushed)
     case revoke(sessionIDs: [String], circuitIDs: [UInt64], reason: String)
@@ -83,6 +85,10 @@ public enum ControlMessage: Codable, Sendable {
     /// the hosting tunneler of `terminatorID`.
     case installRoute(circuitID: UInt64, service: String, dialer: String, dialSessionID: String,
                       previous: String, next: String?, terminatorID: String?)
+    /// Reattaches one side of a circuit (the dialer's side when `dialerSide`) to the link to `via`.
+    case reroute(circuitID: UInt64, dialerSide: Bool, via: String)
+    /// The new path is complete: tell the tunneler to resend what is unacknowledged.
+    case resumeCircuit(circuitID: UInt64)
 
     // tunneler → router
     case bind(session: String)

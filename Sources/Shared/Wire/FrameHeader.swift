@@ -56,11 +56,17 @@ public enum FrameType: UInt8, Sendable {
     case e2eHandshake = 5
     case circuitClose = 6
     /// One side has no more bytes to send (a half-close); the circuit ends when both have sent it.
+    /// Its sequence is the number of data frames sent before it.
     case circuitEnd = 7
+    /// End-to-end acknowledgement: the sequence is the next data frame the receiver expects; the
+    /// body authenticates it (routers cannot forge one).
+    case ack = 8
+    /// From a router to a tunneler: the circuit's path changed; resend what is unacknowledged.
+    case circuitRerouted = 9
 
     public var belongsToCircuit: Bool {
         switch self {
-        case .data, .e2eHandshake, .circuitClose, .circuitEnd: return true
+        case .data, .e2eHandshake, .circuitClose, .circuitEnd, .ack, .circuitRerouted: return true
         case .control, .heartbeat, .heartbeatAck: return false
         }
     }

@@ -8,7 +8,18 @@ import X509
 ///
 /// Life: handshaking (hellos exchanged, local reads paused) → open (bytes flow both ways) →
 /// closed (local socket flushed, then closed; the router told once).
+///
+/// No byte lost: every sealed data frame stays in `unacknowledged` until the peer acknowledges
+/// it; when a router reports the path was rerouted, or acknowledgements stall, they are sent
+/// again as they were. The receiver opens each sequence number once, in order, and drops
+/// duplicates. The buffer's capacity is the circuit's window: when it is full, the local socket
+/// is not read — which bounds what any router on the path holds for this circuit.
 final class CircuitEndpoint {
+    static let window = 4 << 20
+    static let ackEveryBytes = 256 << 10
+    static let ackDelayMs: UInt64 = 5
+    static let retransmitAfterMs: UInt64 = 1_000
+
     let id: UInt64
     let role: CircuitRole
     let service: String
@@ -23,6 +34,17 @@ final class CircuitEndpoint {
     private var localEnded = false
     private var peerEnded = false
     private let logger: Logger
+
+    private let unacknowledged = RetransmitBuffer(capacity: CircuitEndpoint.window + TransportLimits.dataChunk * 2)
+    private var windowFull = false
+    private var routerBlocked = false
+    private var endSentAt: UInt64?
+    private var peerEndAt: UInt64?
+    private var unackedReceivedBytes = 0
+    private var acknowledgedSent: UInt64 = 0
+    private var lastAckProgress: UInt64 = 0
+    private var ackTimer: LoopTimer?
+    private var retransmitTimer: LoopTimer?
 
     var onClosed: ((CircuitEndpoint) -> Void)?
 
@@ -62,7 +84,7 @@ final class CircuitEndpoint {
         guard !closed else { return }
         switch frame.header.type {
         case .e2eHandshake:
-            guard cipher == nil else { return finish(reason: "second handshake on an open circuit", notifyPeer: true) }
+            guard cipher == nil else { return }  // a resent hello after a reroute
             do {
                 let hello = try JSONDecoder().decode(E2EHello.self, from: Data(frame.body))
                 cipher = try handshake.complete(with: hello, expectedPeer: peerIdentity, authority: authority)
@@ -75,22 +97,19 @@ final class CircuitEndpoint {
                 if let prelude { prelude.withUnsafeBytes { local.write($0) } }
                 prelude = nil
             }
-            local.startReading()
+            startRetransmitTimer()
+            updateLocalReading()
         case .data:
-            guard var cipher else { return finish(reason: "data before handshake", notifyPeer: true) }
-            do {
-                let plaintext = try cipher.open(frame.body, counter: frame.header.sequence)
-                self.cipher = cipher
-                plaintext.withUnsafeBytes { local.write($0) }
-                edge.localBacklogChanged(self)
-            } catch {
-                logger.warning("circuit integrity failure", metadata: ["circuit": "\(id)", "error": "\(error)"])
-                return finish(reason: "\(error)", notifyPeer: true)
-            }
+            receivedData(frame)
+        case .ack:
+            receivedAck(frame)
         case .circuitEnd:
-            peerEnded = true
-            local.shutdownWrite()
-            if localEnded { finish(reason: "completed", notifyPeer: false) }
+            peerEndAt = frame.header.sequence
+            applyPeerEndIfReached()
+        case .circuitRerouted:
+            logger.info("circuit rerouted; resending what is unacknowledged", metadata: ["circuit": "\(id)", "frames": "\(unacknowledged.count)"])
+            resendUnacknowledged()
+            if let cipher { sendAck(cipher.receiveCounter) }
         case .circuitClose:
             let reason = String(decoding: frame.body, as: UTF8.self)
             finish(reason: reason.isEmpty ? "closed by peer" : reason, notifyPeer: false)
@@ -99,33 +118,152 @@ final class CircuitEndpoint {
         }
     }
 
+    // MARK: receiving
+
+    private func receivedData(_ frame: FrameView) {
+        guard var cipher else { return finish(reason: "data before handshake", notifyPeer: true) }
+        let sequence = frame.header.sequence
+        if sequence < cipher.receiveCounter {
+            return scheduleAck(immediately: true)  // a duplicate after a reroute: say again what we have
+        }
+        guard sequence == cipher.receiveCounter else { return }  // a gap: the sender resends it
+        do {
+            let plaintext = try cipher.open(frame.body, counter: sequence)
+            self.cipher = cipher
+            plaintext.withUnsafeBytes { local.write($0) }
+            unackedReceivedBytes += plaintext.count
+            edge.localBacklogChanged(self)
+        } catch {
+            logger.warning("circuit integrity failure", metadata: ["circuit": "\(id)", "error": "\(error)"])
+            return finish(reason: "\(error)", notifyPeer: true)
+        }
+        scheduleAck(immediately: unackedReceivedBytes >= Self.ackEveryBytes)
+        applyPeerEndIfReached()
+    }
+
+    private func applyPeerEndIfReached() {
+        guard !peerEnded, let end = peerEndAt, let cipher, cipher.receiveCounter == end else { return }
+        peerEnded = true
+        sendAck(cipher.receiveCounter)
+        local.shutdownWrite()
+        finishIfBothEnded()
+    }
+
+    private func scheduleAck(immediately: Bool) {
+        guard let cipher else { return }
+        if immediately { return sendAck(cipher.receiveCounter) }
+        guard ackTimer == nil else { return }
+        let timer = LoopTimer(loop: local.loop)
+        ackTimer = timer
+        timer.start(after: Self.ackDelayMs) { [weak self] in
+            guard let self else { return }
+            self.ackTimer?.close()
+            self.ackTimer = nil
+            if let cipher = self.cipher, !self.closed { self.sendAck(cipher.receiveCounter) }
+        }
+    }
+
+    private func sendAck(_ next: UInt64) {
+        guard let cipher, !closed else { return }
+        unackedReceivedBytes = 0
+        acknowledgedSent = next
+        edge.channel?.send(.ack, circuitID: id, sequence: next, body: cipher.ackTag(for: next))
+    }
+
+    private func receivedAck(_ frame: FrameView) {
+        guard let cipher, cipher.isValidAck(frame.body, for: frame.header.sequence) else { return }
+        let acknowledged = frame.header.sequence
+        guard acknowledged <= cipher.sendCounter else { return }
+        if let oldest = unacknowledged.oldestSequence, acknowledged > oldest {
+            unacknowledged.release(below: acknowledged)
+            lastAckProgress = local.loop.nowMs
+        }
+        if windowFull && unacknowledged.usedBytes <= Self.window / 2 {
+            windowFull = false
+            updateLocalReading()
+        }
+        finishIfBothEnded()
+    }
+
+    // MARK: sending
+
     private func sendToPeer(_ bytes: UnsafeRawBufferPointer) {
         guard let channel = edge.channel, var sealer = cipher else { return }
         var offset = 0
         while offset < bytes.count {
             let chunk = UnsafeRawBufferPointer(rebasing: bytes[offset..<min(bytes.count, offset + TransportLimits.dataChunk)])
+            let length = chunk.count + CircuitCipher.tagSize
+            guard let slot = unacknowledged.reserve(length) else {
+                // Cannot happen while reads stop at a full window; refuse rather than drop.
+                return finish(reason: "retransmit buffer overflow", notifyPeer: true)
+            }
             do {
-                try channel.send(.data, circuitID: id, sequence: sealer.sendCounter, capacity: chunk.count + CircuitCipher.tagSize) { out in
-                    try sealer.seal(chunk, into: out).count
-                }
+                let (count, sequence) = try sealer.seal(chunk, into: slot)
+                unacknowledged.commit(sequence: sequence, length: count)
+                if unacknowledged.count == 1 { lastAckProgress = local.loop.nowMs }
+                channel.send(.data, circuitID: id, sequence: sequence, body: UnsafeRawBufferPointer(rebasing: slot[0..<count]))
             } catch {
                 return finish(reason: "sealing failed: \(error)", notifyPeer: true)
             }
             offset += chunk.count
         }
         cipher = sealer
-        if channel.isWriteBlocked { edge.pauseUntilWritable(local) }
+        if unacknowledged.usedBytes >= Self.window { windowFull = true }
+        if channel.isWriteBlocked {
+            routerBlocked = true
+            edge.pauseUntilWritable(self)
+        }
+        updateLocalReading()
+    }
+
+    /// Sends every unacknowledged frame again, in order, and the end marker if it was sent.
+    private func resendUnacknowledged() {
+        guard let channel = edge.channel else { return }
+        unacknowledged.forEach { sequence, sealed in channel.send(.data, circuitID: id, sequence: sequence, body: sealed) }
+        if let end = endSentAt { channel.send(.circuitEnd, circuitID: id, sequence: end, body: []) }
+        lastAckProgress = local.loop.nowMs
+    }
+
+    /// Resends when acknowledgements stall (frames lost between a path failing and its repair).
+    private func startRetransmitTimer() {
+        let timer = LoopTimer(loop: local.loop)
+        retransmitTimer = timer
+        timer.start(after: Self.retransmitAfterMs, repeat: Self.retransmitAfterMs / 2) { [weak self] in
+            guard let self, !self.closed else { return }
+            let waiting = !self.unacknowledged.isEmpty || (self.endSentAt != nil && !self.peerAcknowledgedEnd)
+            if waiting && local.loop.nowMs - self.lastAckProgress >= Self.retransmitAfterMs { self.resendUnacknowledged() }
+        }
+    }
+
+    private var peerAcknowledgedEnd: Bool {
+        guard let end = endSentAt else { return false }
+        return unacknowledged.isEmpty && end <= (cipher?.sendCounter ?? 0)
     }
 
     /// The local side half-closed: tell the peer, keep delivering what it still sends.
     private func localFinishedSending() {
         localEnded = true
-        edge.channel?.send(.circuitEnd, circuitID: id, body: [])
-        if peerEnded { finish(reason: "completed", notifyPeer: false) }
+        let end = cipher?.sendCounter ?? 0
+        endSentAt = end
+        edge.channel?.send(.circuitEnd, circuitID: id, sequence: end, body: [])
+        finishIfBothEnded()
     }
 
-    func pauseLocalReads() { local.stopReading() }
-    func resumeLocalReads() { if isOpen { local.startReading() } }
+    /// Done when both sides have ended and everything we sent was acknowledged.
+    private func finishIfBothEnded() {
+        if localEnded && peerEnded && unacknowledged.isEmpty { finish(reason: "completed", notifyPeer: false) }
+    }
+
+    // MARK: local reading
+
+    private func updateLocalReading() {
+        if isOpen && !windowFull && !routerBlocked && !localEnded { local.startReading() } else { local.stopReading() }
+    }
+
+    func routerDrained() {
+        routerBlocked = false
+        updateLocalReading()
+    }
 
     /// Ends the circuit: the local socket gets what is already queued, then closes.
     func finish(reason: String, notifyPeer: Bool) {
@@ -133,6 +271,8 @@ final class CircuitEndpoint {
         closed = true
         logger.debug("circuit closed", metadata: ["circuit": "\(id)", "reason": "\(reason)"])
         if notifyPeer { edge.channel?.send(.circuitClose, circuitID: id, body: Array(reason.utf8)) }
+        ackTimer?.close()
+        retransmitTimer?.close()
         local.onRead = nil
         local.onClose = nil
         local.onEndOfStream = nil

@@ -11,7 +11,7 @@ final class EdgeLink {
     let router: RouterEndpoint
     private(set) var control: ControlPeer?
     private var circuits: [UInt64: CircuitEndpoint] = [:]
-    private var pausedLocals: [ObjectIdentifier: TCPConnection] = [:]
+    private var pausedEndpoints: [UInt64: CircuitEndpoint] = [:]
     private var blockedEndpoints: Set<UInt64> = []
     private let logger: Logger
 
@@ -82,6 +82,7 @@ final class EdgeLink {
         circuit.onClosed = { [weak self] endpoint in
             guard let self else { return }
             self.circuits.removeValue(forKey: endpoint.id)
+            self.pausedEndpoints.removeValue(forKey: endpoint.id)
             if self.blockedEndpoints.remove(endpoint.id) != nil { self.localDrainedCheck() }
         }
     }
@@ -90,15 +91,15 @@ final class EdgeLink {
 
     // MARK: backpressure
 
-    func pauseUntilWritable(_ local: TCPConnection) {
-        local.stopReading()
-        pausedLocals[ObjectIdentifier(local)] = local
+    /// `endpoint` stopped reading its local socket because the router connection is full.
+    func pauseUntilWritable(_ endpoint: CircuitEndpoint) {
+        pausedEndpoints[endpoint.id] = endpoint
     }
 
     private func routerDrained() {
-        let locals = pausedLocals.values
-        pausedLocals.removeAll()
-        for local in locals where !local.isClosed { local.startReading() }
+        let endpoints = pausedEndpoints.values
+        pausedEndpoints.removeAll()
+        for endpoint in endpoints { endpoint.routerDrained() }
     }
 
     /// Called after a circuit's local socket wrote something; pauses the router while it is full.
