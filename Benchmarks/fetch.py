@@ -4,6 +4,8 @@
   fetch.py throughput HOST:PORT BYTES   -> GET /bytes?n=BYTES, prints bytes/second to EOF
   fetch.py latency HOST:PORT COUNT      -> COUNT sequential connect+GET / round trips, prints p50 and p99 ms
   fetch.py rtt HOST:PORT COUNT          -> COUNT 64-byte echoes on one connection, prints p50 and p99 µs
+  fetch.py idle HOST:PORT COUNT PIDFILE -> opens COUNT echo connections, checks each answers, writes its
+                                           pid to PIDFILE and holds them until stdin closes
 """
 import socket
 import sys
@@ -75,6 +77,27 @@ def rtt(address, count):
     print(f"{samples[len(samples) // 2]:.1f} {samples[int(len(samples) * 0.99) - 1]:.1f}")
 
 
+def idle(address, count, pidfile):
+    import os
+    import resource
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    held = []
+    for _ in range(count):
+        sock = connect(address)
+        sock.sendall(b"!")
+        if sock.recv(1) != b"!":
+            sys.exit("echo did not answer")
+        held.append(sock)
+    with open(pidfile, "w") as f:
+        f.write(str(os.getpid()))
+    print(len(held), flush=True)
+    sys.stdin.read()
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "idle":
+        idle(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        sys.exit(0)
     mode, address, amount = sys.argv[1], sys.argv[2], int(sys.argv[3])
     {"throughput": throughput, "latency": latency, "rtt": rtt}[mode](address, amount)

@@ -36,6 +36,7 @@ struct ControllerCommand: AsyncParsableCommand {
 
         func run() async throws {
             PortlessLogging.bootstrap()
+            ResourceLimits.raiseOpenFileLimit()
             let files = ControllerFiles(directory: state)
             let config = try Files.readJSON(ControllerConfig.self, from: files.config)
             let secrets = try ControllerSecrets(files: files)

@@ -31,6 +31,7 @@ struct RouterCommand: ParsableCommand {
 
         func run() throws {
             PortlessLogging.bootstrap()
+            ResourceLimits.raiseOpenFileLimit()
             let identity = try EnrolledIdentity(directory: state)
             let edgeAddress = try SocketAddress(parsing: edge)
             let linkAddress = try link.map(SocketAddress.init(parsing:))

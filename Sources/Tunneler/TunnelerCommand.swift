@@ -28,6 +28,7 @@ struct TunnelerCommand: ParsableCommand {
 
         func run() throws {
             PortlessLogging.bootstrap()
+            ResourceLimits.raiseOpenFileLimit()
             let settings = try TunnelerConfig.load(config)
             try settings.validate()
             let identity = try EnrolledIdentity(directory: settings.identity)

@@ -15,6 +15,17 @@ final class RetransmitBufferTests: XCTestCase {
         return result
     }
 
+    func test_growsFromSmall_keepingFramesInOrder() {
+        let buffer = RetransmitBuffer(capacity: 4000, initialCapacity: 250)
+        for sequence in 0..<30 { XCTAssertTrue(append(buffer, UInt64(sequence), 100)) }
+        buffer.release(below: 10)
+        for sequence in 30..<45 { XCTAssertTrue(append(buffer, UInt64(sequence), 100)) }
+        let frames = held(buffer)
+        XCTAssertEqual(frames.map(\.0), Array(10..<45))
+        XCTAssertEqual(frames[5].1, (0..<100).map { UInt8(truncatingIfNeeded: 15 + $0) })
+        XCTAssertFalse(append(buffer, 45, 2000), "the limit still holds")
+    }
+
     func test_framesComeBackInOrder_untilAcknowledged() {
         let buffer = RetransmitBuffer(capacity: 1000)
         for sequence in 0..<5 { XCTAssertTrue(append(buffer, UInt64(sequence), 100)) }
@@ -38,7 +49,7 @@ final class RetransmitBufferTests: XCTestCase {
     }
 
     func test_randomTraffic_neverLosesOrCorruptsAFrame() {
-        let buffer = RetransmitBuffer(capacity: 4096)
+        let buffer = RetransmitBuffer(capacity: 4096, initialCapacity: 512)
         var generator = SystemRandomNumberGenerator()
         var next: UInt64 = 0
         var acked: UInt64 = 0

@@ -8,6 +8,7 @@ struct DemoEchoCommand: ParsableCommand {
 
     func run() throws {
         let address = try SocketAddress(parsing: listen)
+        ResourceLimits.raiseOpenFileLimit()
         let loop = try EventLoop()
         SignalHandling.stopOnTermination(loop)
         var listener: TCPListener?

@@ -12,6 +12,7 @@ struct DemoHTTPCommand: ParsableCommand {
 
     func run() throws {
         let address = try SocketAddress(parsing: listen)
+        ResourceLimits.raiseOpenFileLimit()
         let loop = try EventLoop()
         SignalHandling.stopOnTermination(loop)
         var listener: TCPListener?

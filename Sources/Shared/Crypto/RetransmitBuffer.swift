@@ -1,6 +1,7 @@
 /// The sealed data frames a circuit endpoint has sent and the peer has not acknowledged yet,
 /// kept back to back in one ring of memory so that a reroute can resend them as they were.
-/// No allocation per frame; the capacity bounds what a circuit can have in flight.
+/// No allocation per frame. The ring starts small (an idle circuit costs little) and doubles
+/// when it must, up to `limit`, which bounds what a circuit can have in flight.
 public final class RetransmitBuffer {
     private struct Entry {
         let sequence: UInt64
@@ -8,15 +9,17 @@ public final class RetransmitBuffer {
         let length: Int
     }
 
-    private let storage: UnsafeMutableRawBufferPointer
+    private var storage: UnsafeMutableRawBufferPointer
+    public let limit: Int
     private var entries: [Entry] = []
     private var first = 0
     /// Bytes held, counting the unusable gap left at the end when a frame wraps to the start.
     public private(set) var usedBytes = 0
     private var tail = 0
 
-    public init(capacity: Int) {
-        storage = .allocate(byteCount: capacity, alignment: 16)
+    public init(capacity: Int, initialCapacity: Int = 64 * 1024) {
+        limit = capacity
+        storage = .allocate(byteCount: min(capacity, max(initialCapacity, 1)), alignment: 16)
     }
 
     deinit { storage.deallocate() }
@@ -28,6 +31,7 @@ public final class RetransmitBuffer {
 
     /// Room for a frame of up to `length` bytes, or nil when the buffer is too full.
     public func reserve(_ length: Int) -> UnsafeMutableRawBufferPointer? {
+        while placement(for: length) == nil && storage.count < limit { grow() }
         guard let offset = placement(for: length) else { return nil }
         return UnsafeMutableRawBufferPointer(rebasing: storage[offset..<offset + length])
     }
@@ -66,6 +70,25 @@ public final class RetransmitBuffer {
         for entry in entries[first...] {
             body(entry.sequence, UnsafeRawBufferPointer(rebasing: storage[entry.offset..<entry.offset + entry.length]))
         }
+    }
+
+    /// Doubles the ring (up to `limit`), laying the held frames out from the start, oldest first.
+    private func grow() {
+        let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: min(limit, storage.count * 2), alignment: 16)
+        var offset = 0
+        var moved: [Entry] = []
+        for entry in entries[first...] {
+            UnsafeMutableRawBufferPointer(rebasing: larger[offset..<offset + entry.length])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: storage[entry.offset..<entry.offset + entry.length]))
+            moved.append(Entry(sequence: entry.sequence, offset: offset, length: entry.length))
+            offset += entry.length
+        }
+        storage.deallocate()
+        storage = larger
+        entries = moved
+        first = 0
+        tail = offset
+        usedBytes = offset
     }
 
     /// Where a frame of `length` bytes would go: after the newest, or wrapped to the start.
