@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import XCTest
+@testable import Shared
 
 /// `topology up --netns`: the quickstart's hosts as network namespaces; the enterprise host has
 /// a firewall that drops every inbound connection and still serves through the overlay.
@@ -73,5 +75,75 @@ enum ProcessLauncherProbe {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map { String($0.split(separator: " ").first ?? "") }
+    }
+}
+
+/// The diamond with every router on its own host, and a lossy (and, where the kernel has
+/// sch_netem, slow) interface on the client's edge router, which every path crosses.
+final class LossyLinkTests: XCTestCase {
+    private var state = ""
+
+    override func setUpWithError() throws {
+        guard geteuid() == 0 else { throw XCTSkip("--netns needs root (CAP_NET_ADMIN); skipped") }
+        state = NSTemporaryDirectory() + "portless-lossy-\(UUID().uuidString.prefix(8))"
+    }
+
+    override func tearDown() {
+        _ = try? Portless.run("portless", ["topology", "down", "--state", state])
+        try? FileManager.default.removeItem(atPath: state)
+        super.tearDown()
+    }
+
+    private func inNamespace(_ namespace: String, _ command: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", namespace] + command
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func test_lossAndDelayOnALink_transfersCompleteCorrectly() throws {
+        _ = try Portless.cli(["topology", "up", Portless.repoRoot + "/topology/mesh.yaml", "--state", state, "--netns"])
+        let status = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/topology.json"))) as? [String: Any]
+        guard let netns = status?["netns"] as? [String: Any], let id = netns["id"] as? String else { throw TestFailure("no namespaces") }
+        let edge = "pl\(id)-edge-a"
+
+        // 2 % loss and 50 ms delay where the kernel offers netem; 2 % loss by nftables otherwise.
+        let netem = try inNamespace(edge, ["tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", "50ms", "loss", "2%"])
+        if netem.status != 0 {
+            let rules = NSTemporaryDirectory() + "portless-loss-\(id).nft"
+            let ruleset = """
+                table inet lossy {
+                  chain out {
+                    type filter hook output priority 0; policy accept;
+                    oifname "eth0" numgen random mod 100 < 2 drop
+                  }
+                  chain in {
+                    type filter hook input priority 0; policy accept;
+                    iifname "eth0" numgen random mod 100 < 2 drop
+                  }
+                }
+
+                """
+            try ruleset.write(toFile: rules, atomically: true, encoding: .utf8)
+            let loss = try inNamespace(edge, ["nft", "-f", rules])
+            XCTAssertEqual(loss.status, 0, loss.output)
+            print("sch_netem is not available in this kernel (\(netem.output.trimmingCharacters(in: .whitespacesAndNewlines))); emulating 2 % loss with nftables, without delay")
+        }
+
+        let intercept = try Portless.cli(["topology", "status", "--state", state, "--intercept", "hello"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let size = 8 << 20
+        let fetched = try inNamespace("pl\(id)-laptop", ["/bin/sh", "-c", "curl -sS -m 120 http://\(intercept)/bytes?n=\(size) | sha256sum"])
+        var expected = SHA256()
+        for _ in 0..<(size / DemoPayload.blockSize) { expected.update(data: DemoPayload.block) }
+        let digest = expected.finalize().map { String(format: "%02x", $0) }.joined()
+        XCTAssertTrue(fetched.output.hasPrefix(digest), "digest over the lossy link: \(fetched.output)")
+        let greeting = try inNamespace("pl\(id)-laptop", ["curl", "-sS", "-m", "30", "http://\(intercept)/"])
+        XCTAssertTrue(greeting.output.contains("caller: laptop"), greeting.output)
     }
 }

@@ -35,7 +35,7 @@ final class TopologyOperationsTests: XCTestCase {
     func test_apply_addsARouterThatNewCircuitsUse_andIsIdempotent() throws {
         let mesh = try String(contentsOfFile: Portless.repoRoot + "/topology/mesh.yaml", encoding: .utf8)
         let base = mesh
-            .replacingOccurrences(of: "  - name: r3\n", with: "")
+            .replacingOccurrences(of: "  - name: r3\n    host: mid-2\n", with: "")
             .replacingOccurrences(of: "  - {a: r1, b: r3}\n", with: "")
             .replacingOccurrences(of: "  - {a: r3, b: r4}\n", with: "")
         let scaled = mesh
