@@ -56,6 +56,46 @@ final class MeshTests: XCTestCase {
         XCTAssertEqual(SHA256.hash(data: body), expected.finalize())
     }
 
+    private func residentBytes(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+
+    /// A client that stops reading stops the sender through every hop; each router holds at most
+    /// the circuit's window (4 MiB) plus its write high-water mark (1 MiB) for it.
+    func test_stalledReader_boundsEveryRoutersMemory_andTheTransferResumesIntact() throws {
+        let routers = ["r1", "r2", "r3", "r4"].compactMap { net.pid(of: $0) }
+        XCTAssertEqual(routers.count, 4)
+        let before = routers.map(residentBytes)
+        let size = 256 << 20
+        let client = try TCPClient(net.interceptAddress(), timeoutSeconds: 60)
+        client.send("GET /bytes?n=\(size) HTTP/1.1\r\nHost: demo\r\n\r\n")
+        sleep(3)  // the reader is stalled: nothing is read
+        let bound = 16 << 20
+        for (index, pid) in routers.enumerated() {
+            let growth = residentBytes(pid) - before[index]
+            XCTAssertLessThan(growth, bound, "router r\(index + 1) grew by \(growth) bytes for one stalled circuit")
+        }
+        var hash = SHA256()
+        var header: [UInt8] = []
+        var body = 0
+        let (_, closed) = client.readToEnd { chunk in
+            if header.firstRange(of: [13, 10, 13, 10]) == nil {
+                header.append(contentsOf: chunk)
+                if let split = header.firstRange(of: [13, 10, 13, 10]) { hash.update(data: header[split.upperBound...]); body += header.count - split.upperBound }
+            } else {
+                hash.update(data: chunk)
+                body += chunk.count
+            }
+        }
+        XCTAssertTrue(closed)
+        XCTAssertEqual(body, size)
+        var expected = SHA256()
+        for _ in 0..<(size / DemoPayload.blockSize) { expected.update(data: DemoPayload.block) }
+        XCTAssertEqual(hash.finalize(), expected.finalize())
+    }
+
     /// Runs last: it kills the router in the middle of a live transfer.
     func test_z_middleRouterKilledMidTransfer_noByteIsLost_andNewCircuitsAvoidIt() throws {
         let size = 1 << 30
