@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import Shared
 
 /// Operating networks from topology files: scale, apply, bundle.
 final class TopologyOperationsTests: XCTestCase {
@@ -65,5 +66,36 @@ final class TopologyOperationsTests: XCTestCase {
         let network = try JSONSerialization.jsonObject(with: Data(try Portless.cli(["network"] + profile).utf8)) as? [String: Any]
         let path = ((network?["circuits"] as? [[String: Any]])?.last?["path"] as? [String]) ?? []
         XCTAssertEqual(path, ["r1", "r3", "r4"])
+    }
+
+    func test_bundle_writesEachHostItsUnitsConfigsAndWorkingTokens() throws {
+        let quickstart = try String(contentsOfFile: Portless.repoRoot + "/topology/quickstart.yaml", encoding: .utf8)
+        let placed = quickstart
+            .replacingOccurrences(of: "  - name: dmz\n", with: "  - name: dmz\n    address: 192.0.2.10\n")
+            .replacingOccurrences(of: "  - name: laptop\n  - name: corp", with: "  - name: laptop\n    address: 192.0.2.20\n  - name: corp\n    address: 192.0.2.30")
+        let dir = NSTemporaryDirectory() + "portless-bundle-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try placed.write(toFile: dir + "/multi.yaml", atomically: true, encoding: .utf8)
+        let output = try Portless.cli(["topology", "bundle", dir + "/multi.yaml", "--out", dir + "/out"])
+        XCTAssertTrue(output.contains("/out/corp"), output)
+
+        let files = Set(FileManager.default.subpaths(atPath: dir + "/out") ?? [])
+        for expected in ["dmz/portless-controller.service", "dmz/controller/ca.pem", "dmz/portless-router-edge-1.service",
+                         "dmz/routers/edge-1/enroll.jwt", "laptop/tunnelers/laptop/tunnel.yaml", "laptop/portless-tunnel-laptop.service",
+                         "corp/tunnelers/enterprise/enroll.jwt", "corp/hello-http.service", "corp/README.md"] {
+            XCTAssertTrue(files.contains(expected), "missing \(expected) in \(files.sorted())")
+        }
+        let unit = try String(contentsOfFile: dir + "/out/dmz/portless-router-edge-1.service", encoding: .utf8)
+        XCTAssertTrue(unit.contains("--edge 192.0.2.10:3022"), unit)
+        let token = try String(contentsOfFile: dir + "/out/corp/tunnelers/enterprise/enroll.jwt", encoding: .utf8)
+        let claims = try SignedToken.unverifiedClaims(token, as: EnrollmentClaims.self)
+        XCTAssertEqual(claims.sub, "enterprise")
+        XCTAssertEqual(claims.iss, "http://192.0.2.10:1280")
+        XCTAssertEqual(claims.ctrl, "192.0.2.10:6262")
+        let readme = try String(contentsOfFile: dir + "/out/corp/README.md", encoding: .utf8)
+        XCTAssertTrue(readme.contains("needs no inbound port"), readme)
+        XCTAssertFalse(try Portless.run("portless", ["topology", "bundle", dir + "/multi.yaml", "--out", dir + "/out"]).status == 0,
+                       "bundle must refuse to overwrite")
     }
 }

@@ -33,12 +33,18 @@ struct ControllerCommand: AsyncParsableCommand {
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the controller.")
         @Option(help: "State directory made by 'init'.") var state: String
+        @Option(help: "Listen for the management API here instead of the configured address (the address in tokens stays the configured one); used to provision a bundle.")
+        var bindApi: String?
+        @Option(help: "Listen for the control channel here instead of the configured address.")
+        var bindControl: String?
 
         func run() async throws {
             PortlessLogging.bootstrap()
             ResourceLimits.raiseOpenFileLimit()
             let files = ControllerFiles(directory: state)
             let config = try Files.readJSON(ControllerConfig.self, from: files.config)
+            let apiListen = try bindApi.map(SocketAddress.init(parsing:)) ?? config.apiAddress
+            let controlListen = try bindControl.map(SocketAddress.init(parsing:)) ?? config.controlAddress
             let secrets = try ControllerSecrets(files: files)
             let store = try Store(path: files.database)
             let policies = try PolicyState(store: store)
@@ -47,7 +53,7 @@ struct ControllerCommand: AsyncParsableCommand {
             let plane = try await loop.submit {
                 let plane = ControlPlane(loop: loop, policies: policies, secrets: secrets, audit: audit,
                                          records: SessionRecords(store: store))
-                try plane.listen(on: config.controlAddress)
+                try plane.listen(on: controlListen)
                 plane.reloadLinks(try store.pool.read { try LinkRow.fetchAll($0) })
                 return LoopBound(plane, loop: loop)
             }
@@ -57,10 +63,10 @@ struct ControllerCommand: AsyncParsableCommand {
             let router = Router()
             api.register(on: router)
             let app = Application(router: router,
-                                  configuration: .init(address: .hostname(config.apiAddress.host, port: config.apiAddress.port),
+                                  configuration: .init(address: .hostname(apiListen.host, port: apiListen.port),
                                                        serverName: "portless-controller"),
                                   logger: Logger(label: "portless.controller.api"))
-            ControllerLog.logger.info("controller running", metadata: ["api": "\(config.apiAddress)", "network": "\(config.network)"])
+            ControllerLog.logger.info("controller running", metadata: ["api": "\(apiListen)", "network": "\(config.network)"])
             try await app.runService()
         }
     }

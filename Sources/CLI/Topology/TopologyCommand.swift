@@ -4,7 +4,7 @@ import Shared
 
 struct TopologyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "topology", abstract: "Start, inspect and stop a whole network from a topology file.",
-                                                    subcommands: [Up.self, Apply.self, Status.self, Down.self, Check.self])
+                                                    subcommands: [Up.self, Apply.self, Status.self, Down.self, Check.self, Bundle.self])
 
     struct Up: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create the PKI, enroll everything, start every process; return when ready.")
@@ -95,6 +95,17 @@ struct TopologyCommand: AsyncParsableCommand {
             status.netns?.destroy()
             try FileManager.default.removeItem(atPath: TopologyState.path(state))
             print("Stopped \(status.processes.count) processes")
+        }
+    }
+
+    struct Bundle: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write one bundle per host (configs, enrollment tokens, systemd units, README) for a multi-host deployment.")
+        @Argument(help: "Topology file with 'hosts:' that have addresses.") var file: String
+        @Option(help: "Directory to create.") var out: String
+
+        func run() async throws {
+            let topology = try TopologyFile.load(file)
+            for line in try await TopologyBundle(topology: topology, out: out).write() { print(line) }
         }
     }
 

@@ -8,6 +8,8 @@ public struct TopologyFile: Codable, Sendable {
     public struct NetworkHost: Codable, Sendable {
         public var name: String
         public var enterprise: Bool?
+        /// How other hosts reach this one (IP or DNS name), for `topology bundle`.
+        public var address: String?
     }
     public struct Controller: Codable, Sendable {
         public var api: SocketAddress?
@@ -103,7 +105,7 @@ public struct TopologyFile: Codable, Sendable {
     static let allowedKeys: [String: Set<String>] = [
         "": ["network", "hosts", "controller", "routers", "links", "identities", "services", "configs", "service_policies",
              "edge_router_policies", "service_edge_router_policies", "tunnelers", "apps"],
-        "hosts[]": ["name", "enterprise"],
+        "hosts[]": ["name", "enterprise", "address"],
         "controller": ["api", "control", "host"],
         "routers[]": ["name", "roles", "edge", "link", "host"],
         "links[]": ["name", "a", "b", "cost"],

@@ -1,0 +1,185 @@
+import Foundation
+import Shared
+
+/// `topology bundle FILE --out DIR`: one directory per host of the file, ready to copy to that
+/// machine — its processes' configs, their one-time enrollment tokens, systemd units and a short
+/// README. The controller's bundle carries the network it provisioned (CA, database, admin
+/// credential): bundle provisions it by running the controller briefly on loopback.
+struct TopologyBundle {
+    let topology: TopologyFile
+    let out: String
+    let binaries: String
+
+    static let stateRoot = "/var/lib/portless"
+    static let configRoot = "/etc/portless"
+    static let binRoot = "/usr/local/bin"
+
+    init(topology: TopologyFile, out: String) {
+        self.topology = topology
+        self.out = out
+        let ownDirectory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+        binaries = ProcessInfo.processInfo.environment["PORTLESS_BIN_DIR"] ?? ownDirectory
+    }
+
+    func write() async throws -> [String] {
+        guard let hosts = topology.hosts, !hosts.isEmpty else { throw NamespaceError.noHosts }
+        var addresses: [String: String] = [:]
+        for host in hosts {
+            guard let address = host.address, (try? SocketAddress(parsing: "\(address):1")) != nil else {
+                throw BundleError.hostAddress(host.name)
+            }
+            addresses[host.name] = address
+        }
+        guard !FileManager.default.fileExists(atPath: out) else { throw BundleError.outputExists(out) }
+        let hostOf = { (name: String?) in name ?? hosts[0].name }
+        var units: [String: [String]] = [:]
+        func add(_ host: String, _ file: String, _ text: String, privateFile: Bool = false) throws {
+            let path = "\(out)/\(host)/\(file)"
+            try Files.createDirectory((path as NSString).deletingLastPathComponent)
+            try Files.write(text, to: path, privateFile: privateFile)
+        }
+
+        // The controller, provisioned with every resource of the file.
+        let controllerHost = hostOf(topology.controller?.host)
+        let api = "\(addresses[controllerHost] ?? ""):\(topology.controller?.api?.port ?? 1280)"
+        let control = "\(addresses[controllerHost] ?? ""):\(topology.controller?.control?.port ?? 6262)"
+        let controllerState = "\(out)/\(controllerHost)/controller"
+        try Files.createDirectory("\(out)/\(controllerHost)")
+        try run("portless-controller", ["init", "--state", controllerState, "--network", topology.network ?? "portless",
+                                        "--api", api, "--control", control])
+        let outcome = try await provision(controllerState)
+        try add(controllerHost, "portless-controller.service", unit("Portless controller",
+            exec: "\(Self.binRoot)/portless-controller run --state \(Self.stateRoot)/controller"))
+        units[controllerHost, default: []].append("portless-controller.service (copy controller/ to \(Self.stateRoot)/controller)")
+
+        for (index, router) in topology.routers.enumerated() {
+            let host = hostOf(router.host)
+            let ip = addresses[host] ?? ""
+            guard let token = outcome.routerTokens[router.name] else { throw BundleError.noToken(router.name) }
+            try add(host, "routers/\(router.name)/enroll.jwt", token, privateFile: true)
+            let state = "\(Self.stateRoot)/routers/\(router.name)"
+            let edge = "\(ip):\(router.edge?.port ?? 3022 + 2 * index)"
+            let link = "\(ip):\(router.link?.port ?? 3023 + 2 * index)"
+            try add(host, "portless-router-\(router.name).service", unit("Portless edge router \(router.name)",
+                enroll: "\(Self.binRoot)/portless-router enroll --token @\(Self.configRoot)/routers/\(router.name)/enroll.jwt --state \(state)",
+                enrolledFile: "\(state)/identity.json",
+                exec: "\(Self.binRoot)/portless-router run --state \(state) --edge \(edge) --link \(link)"))
+            units[host, default: []].append("portless-router-\(router.name).service (edge \(edge), link \(link); copy routers/ to \(Self.configRoot)/routers)")
+        }
+
+        var appPorts: [String: Int] = [:]
+        for (index, app) in (topology.apps ?? []).enumerated() {
+            let host = hostOf(app.host)
+            let port = 18_000 + index
+            appPorts[app.name] = port
+            var argv = app.command.map { $0.replacingOccurrences(of: "{port}", with: String(port)) }
+            if let first = argv.first, first.hasPrefix("portless") { argv[0] = "\(Self.binRoot)/\(first)" }
+            try add(host, "\(app.name).service", unit("\(app.name) (served through Portless)", exec: argv.joined(separator: " ")))
+            units[host, default: []].append("\(app.name).service (127.0.0.1:\(port))")
+        }
+
+        for (index, tunneler) in (topology.tunnelers ?? []).enumerated() {
+            let host = hostOf(tunneler.host)
+            let name = tunneler.processName
+            guard let token = outcome.identityTokens[tunneler.identity] else { throw BundleError.noToken(tunneler.identity) }
+            try add(host, "tunnelers/\(name)/enroll.jwt", token, privateFile: true)
+            let state = "\(Self.stateRoot)/tunnelers/\(name)"
+            var lines = ["identity: \(state)/identity"]
+            let intercepts = tunneler.intercepts ?? []
+            if !intercepts.isEmpty { lines.append("intercepts:") }
+            for (offset, intercept) in intercepts.enumerated() {
+                let listen = intercept.listen.map { $0.port == 0 ? "\($0.host):\(9_000 + 10 * index + offset)" : $0.description }
+                    ?? "127.0.0.1:\(9_000 + 10 * index + offset)"
+                lines += ["  - service: \(intercept.service)", "    listen: \(listen)"]
+            }
+            let hostEntries = tunneler.hosts ?? []
+            if !hostEntries.isEmpty { lines.append("hosts:") }
+            for entry in hostEntries {
+                lines.append("  - service: \(entry.service)")
+                if let address = entry.address?.description ?? entry.app.flatMap({ appPorts[$0] }).map({ "127.0.0.1:\($0)" }) {
+                    lines.append("    address: \(address)")
+                }
+                if entry.proxy_protocol == true { lines.append("    proxy_protocol: true") }
+            }
+            try add(host, "tunnelers/\(name)/tunnel.yaml", lines.joined(separator: "\n") + "\n")
+            try add(host, "portless-tunnel-\(name).service", unit("Portless tunneler \(name)",
+                enroll: "\(Self.binRoot)/portless-tunnel enroll --token @\(Self.configRoot)/tunnelers/\(name)/enroll.jwt --state \(state)/identity",
+                enrolledFile: "\(state)/identity/identity.json",
+                exec: "\(Self.binRoot)/portless-tunnel run --config \(Self.configRoot)/tunnelers/\(name)/tunnel.yaml"))
+            units[host, default: []].append("portless-tunnel-\(name).service (outbound only; copy tunnelers/ to \(Self.configRoot)/tunnelers)")
+        }
+
+        var summary: [String] = []
+        for host in hosts {
+            let list = units[host.name] ?? []
+            try add(host.name, "README.md", readme(host, units: list, controllerHost: controllerHost, api: api))
+            summary.append("\(out)/\(host.name): \(list.count) unit(s)")
+        }
+        return summary
+    }
+
+    /// Runs the new controller on loopback long enough to create every resource of the file.
+    private func provision(_ state: String) async throws -> ResourceReconciler.Outcome {
+        let api = SocketAddress(host: "127.0.0.1", port: try FreePort.pick())
+        let control = SocketAddress(host: "127.0.0.1", port: try FreePort.pick())
+        let log = out + "/provisioning.log"
+        let pid = try ProcessLauncher.spawn([binaries + "/portless-controller", "run", "--state", state,
+                                             "--bind-api", api.description, "--bind-control", control.description], log: log)
+        defer { ProcessLauncher.stop([pid]) }
+        let deadline = Date().addingTimeInterval(30)
+        while !FreePort.accepts(api) {
+            guard Date() < deadline, ProcessLauncher.isAlive(pid) else { throw DeployError.processDied("controller", log: log, tail: TopologyDeployer.tail(log)) }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let credential = try Files.readJSON([String: String].self, from: state + "/admin.json")
+        let session = try await ManagementClient.login(controller: "http://\(api)", username: "admin", password: credential["password"] ?? "")
+        return try await ResourceReconciler(topology: topology, client: ManagementClient(baseURL: "http://\(api)", token: session.token)).reconcile()
+    }
+
+    private func run(_ program: String, _ arguments: [String]) throws {
+        let result = try ProcessLauncher.run([binaries + "/" + program] + arguments)
+        guard result.status == 0 else { throw DeployError.step(program, result.output) }
+    }
+
+    private func unit(_ description: String, enroll: String? = nil, enrolledFile: String? = nil, exec: String) -> String {
+        var lines = ["[Unit]", "Description=\(description)", "After=network-online.target", "Wants=network-online.target", "",
+                     "[Service]"]
+        if let enroll, let enrolledFile {
+            // Enrolls once, on first start: the key is made on this machine and never leaves it.
+            lines.append("ExecStartPre=/bin/sh -c 'test -f \(enrolledFile) || \(enroll)'")
+        }
+        lines += ["ExecStart=\(exec)", "Restart=always", "RestartSec=2", "LimitNOFILE=65536", "", "[Install]", "WantedBy=multi-user.target", ""]
+        return lines.joined(separator: "\n")
+    }
+
+    private func readme(_ host: TopologyFile.NetworkHost, units: [String], controllerHost: String, api: String) -> String {
+        """
+        # Portless bundle for host `\(host.name)`\(host.enterprise == true ? " (enterprise: allow no inbound connections)" : "")
+
+        Install the binaries (`portless-controller`, `portless-router`, `portless-tunnel`, `portless`) in \(Self.binRoot),
+        copy this directory's `routers/` and `tunnelers/` (if present) to \(Self.configRoot)/, the unit files to
+        /etc/systemd/system/, then `systemctl daemon-reload && systemctl enable --now <unit>` for each unit:
+
+        \(units.map { "- \($0)" }.joined(separator: "\n"))
+
+        Enrollment tokens (`enroll.jwt`) are single-use and expire in 24 hours: each unit enrolls on its first
+        start, creating its private key on this machine. The controller (on `\(controllerHost)`, API \(api)) must
+        be running first. Tunnelers only dial out: \(host.enterprise == true ? "this host needs no inbound port at all." : "open no port for them.")
+
+        """
+    }
+}
+
+enum BundleError: Error, CustomStringConvertible {
+    case hostAddress(String)
+    case outputExists(String)
+    case noToken(String)
+
+    var description: String {
+        switch self {
+        case .hostAddress(let host): return "host '\(host)' needs an 'address:' (an IP address other hosts reach it at) for a bundle"
+        case .outputExists(let out): return "\(out) already exists; bundle writes a new directory"
+        case .noToken(let name): return "no enrollment token was issued for '\(name)'"
+        }
+    }
+}
