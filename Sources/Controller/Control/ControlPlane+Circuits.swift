@@ -51,16 +51,27 @@ extension ControlPlane {
     /// (and the tunnelers keep what is unacknowledged): find a new path between those routers,
     /// install its middle, move both ends onto it, then let the tunnelers resend.
     func repair(_ id: UInt64, attempt: Int) {
-        guard attempt > 1 || !rerouting.contains(id) else { return }  // both ends report the same fault
-        rerouting.insert(id)
+        if attempt == 1 {
+            guard !rerouting.contains(id) else { return }  // both ends report the same fault
+            rerouting.insert(id)
+        } else {
+            guard rerouting.contains(id) else { return }  // repaired meanwhile (a reattach)
+        }
         // Let the reports of the failed links arrive first, so the new path avoids them.
         LoopTimer.once(on: loop, after: Self.repairDelayMs * UInt64(attempt)) { [weak self] in
-            guard let self, let circuit = self.circuits[id], let ingress = circuit.path.first, let egress = circuit.path.last else {
+            // A reattach may have repaired the circuit meanwhile.
+            guard let self, self.rerouting.contains(id), let circuit = self.circuits[id],
+                  let ingress = circuit.path.first, let egress = circuit.path.last else {
                 self?.rerouting.remove(id)
                 return
             }
-            guard let path = self.mesh.path(from: ingress, to: egress)?.routers, path.count >= 2,
-                  self.routers[ingress] != nil, self.routers[egress] != nil else {
+            // An end router that is gone is not a path problem: its tunneler reattaches the circuit
+            // elsewhere (or the circuit times out).
+            guard self.routers[ingress] != nil, self.routers[egress] != nil else {
+                self.rerouting.remove(id)
+                return
+            }
+            guard let path = self.mesh.path(from: ingress, to: egress)?.routers, path.count >= 2 else {
                 return self.repairFailed(circuit, attempt: attempt, why: "no path from '\(ingress)' to '\(egress)'")
             }
             var repaired = circuit
@@ -78,6 +89,53 @@ extension ControlPlane {
                     self.audit.record(.circuitRerouted, identity: circuit.dialer, service: circuit.service, circuit: id,
                                       detail: "path=\(path.joined(separator: ">")) was=\(circuit.path.joined(separator: ">"))")
                 }
+            }
+        }
+    }
+
+    /// A tunneler brought circuit `id` to router `router` after losing its own router: a new path
+    /// joins `router` to the circuit's other end, whose router is moved onto it.
+    func reattach(_ id: UInt64, identity: String, dialerSide: Bool, at router: String, reply: @escaping ControlPeer.Reply) {
+        guard let circuit = circuits[id], (dialerSide ? circuit.dialer : circuit.host) == identity,
+              let ingress = circuit.path.first, let egress = circuit.path.last else {
+            return reply(.failure(message: "circuit \(id) is not '\(identity)'s or no longer exists"))
+        }
+        let far = dialerSide ? egress : ingress
+        guard routers[far] != nil else { return reply(.failure(message: "the circuit's other router '\(far)' is offline")) }
+        guard let found = dialerSide ? mesh.path(from: router, to: far) : mesh.path(from: far, to: router) else {
+            return reply(.failure(message: "no path from '\(router)' to '\(far)'"))
+        }
+        let path = found.routers
+        var moved = circuit
+        moved.path = path
+        moved.router = path[0]
+        let report = CircuitReport(id: id, service: circuit.service, dialer: circuit.dialer, host: circuit.host,
+                                   dialSessionID: circuit.dialSessionID, terminatorID: circuit.terminatorID)
+        rerouting.remove(id)
+        let resume = { [weak self] in
+            guard let self else { return }
+            self.circuits[id] = moved
+            for name in Set([path[0], path[path.count - 1]]) { self.routers[name]?.notify(.resumeCircuit(circuitID: id)) }
+            self.audit.record(.circuitRerouted, identity: circuit.dialer, service: circuit.service, circuit: id,
+                              detail: "reattached by \(identity) at \(router): path=\(path.joined(separator: ">")) was=\(circuit.path.joined(separator: ">"))")
+        }
+        guard path.count >= 2 else {
+            reply(.reattached(report, via: nil))
+            return resume()
+        }
+        // Every router of the new path learns the circuit before the far end sends along it:
+        // the middle, then the reattaching router (by this reply), then the far end is moved.
+        install(moved, hop: path.count - 2, middleOnly: true) { [weak self] error in
+            guard let self else { return }
+            if let error { return reply(.failure(message: "could not set up \(path.joined(separator: " → ")): \(error)")) }
+            reply(.reattached(report, via: dialerSide ? path[1] : path[path.count - 2]))
+            let via = dialerSide ? path[path.count - 2] : path[1]
+            self.routers[far]?.request(.reroute(circuitID: id, dialerSide: dialerSide, via: via)) { [weak self] result in
+                if case .failure(let error) = result.unwrapped {
+                    self?.logger.warning("reattach could not move the far end", metadata: ["circuit": "\(id)", "error": "\(error)"])
+                    return
+                }
+                resume()
             }
         }
     }

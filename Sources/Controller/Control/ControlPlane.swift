@@ -9,7 +9,7 @@ import Shared
 /// can find and revoke exactly the sessions (and circuits and terminators) it no longer allows.
 final class ControlPlane {
     struct Terminator { let id: String; let service: String; let identity: String; let router: String; let sessionID: String }
-    struct Circuit { let id: UInt64; let service: String; let dialer: String; let host: String; let router: String
+    struct Circuit { let id: UInt64; let service: String; let dialer: String; let host: String; var router: String
                      let dialSessionID: String; let terminatorID: String; var path: [String] }
     struct IssuedSession { let claims: SessionClaims }
     struct APISession { let identity: String; let expires: Date }
@@ -22,6 +22,8 @@ final class ControlPlane {
     let logger = ControllerLog.logger
     static let sessionLifetime: TimeInterval = 3600
     static let apiSessionLifetime: TimeInterval = 3600
+    /// How long a circuit whose end router died waits for its tunneler to reattach it.
+    static let reattachWindowMs: UInt64 = 10_000
 
     private var listener: FramedListener?
     var routers: [String: ControlPeer] = [:]
@@ -121,6 +123,8 @@ final class ControlPlane {
             createCircuit(sessionID: sessionID, service: service, dialer: dialer, router: router, reply: reply ?? { _ in })
         case .circuitFault(let circuitID):
             repair(circuitID, attempt: 1)
+        case .reattachCircuit(let circuitID, let identity, let dialerSide):
+            reattach(circuitID, identity: identity, dialerSide: dialerSide, at: router, reply: reply ?? { _ in })
         case .circuitClosed(let circuitID, let reason):
             if let circuit = circuits.removeValue(forKey: circuitID) {
                 audit.record(.circuitClosed, identity: circuit.dialer, service: circuit.service, circuit: circuitID, detail: reason)
@@ -137,11 +141,16 @@ final class ControlPlane {
         mesh.routerOffline(router)
         pushLinkAssignments()
         terminators = terminators.filter { $0.value.router != router }
-        // Circuits that end at this router are gone; circuits that only crossed it are repaired
-        // by the routers at their ends.
+        // Circuits that only crossed this router are repaired by the routers at their ends.
+        // Circuits that end here wait for their tunneler to bring them to another router.
         for (id, circuit) in circuits where circuit.path.first == router || circuit.path.last == router {
-            circuits.removeValue(forKey: id)
-            audit.record(.circuitClosed, identity: circuit.dialer, service: circuit.service, circuit: id, detail: "router offline")
+            LoopTimer.once(on: loop, after: Self.reattachWindowMs) { [weak self] in
+                guard let self, let current = self.circuits[id], let first = current.path.first, let last = current.path.last,
+                      self.routers[first] == nil || self.routers[last] == nil else { return }
+                self.circuits.removeValue(forKey: id)
+                for peer in self.routers.values { peer.notify(.revoke(sessionIDs: [], circuitIDs: [id], reason: "its router went offline")) }
+                self.audit.record(.circuitClosed, identity: circuit.dialer, service: circuit.service, circuit: id, detail: "router '\(router)' offline")
+            }
         }
     }
 

@@ -65,6 +65,39 @@ extension RouterNode {
         }
     }
 
+    /// A tunneler that lost its own router brings a circuit here. The controller checks the
+    /// tunneler is that circuit's end, repairs the path, and names this router's neighbour on it.
+    func reattach(_ circuitID: UInt64, dialerSide: Bool, from connection: EdgeConnection, reply: @escaping ControlPeer.Reply) {
+        controller.request(.reattachCircuit(circuitID: circuitID, identity: connection.identity, dialerSide: dialerSide)) { [weak self, weak connection] result in
+            guard let self, let connection, !connection.channel.isClosed else { return }
+            guard case .success(.reattached(let report, let via)) = result else {
+                let reason: String
+                if case .failure(let error) = result { reason = "\(error)" } else { reason = "unexpected controller reply" }
+                return reply(.failure(message: "reattach refused: \(reason)"))
+            }
+            let neighbour: CircuitCarrier?
+            if let via {
+                guard let link = self.linkManager.links[via] else { return reply(.failure(message: "reattach refused: no link to '\(via)'")) }
+                neighbour = link.carrier
+            } else {
+                neighbour = nil
+            }
+            var circuit = self.circuits[circuitID] ?? RouterCircuit(
+                id: circuitID, service: report.service, dialer: report.dialer, host: report.host, dialSessionID: report.dialSessionID,
+                terminatorID: report.terminatorID, dialerSide: nil, hostSide: nil)
+            if dialerSide {
+                circuit.dialerSide = connection.carrier
+                if let neighbour { circuit.hostSide = neighbour }
+            } else {
+                circuit.hostSide = connection.carrier
+                if let neighbour { circuit.dialerSide = neighbour }
+            }
+            self.circuits[circuitID] = circuit
+            for side in circuit.sides { side.circuits.insert(circuitID) }
+            reply(.ok)
+        }
+    }
+
     /// The controller asks this router to carry a circuit from router `previous` onwards.
     func installRoute(circuitID: UInt64, service: String, dialer: String, dialSessionID: String,
                       previous: String, next: String?, terminatorID: String?, reply: @escaping ControlPeer.Reply) {

@@ -8,7 +8,8 @@ extension RouterNode {
         let id = frame.header.circuitID
         if frame.header.type == .circuitRerouted { return }  // routers send these; tunnelers do not
         guard let circuit = circuits[id] else {
-            if frame.header.type != .circuitClose {
+            // A tunneler is told; a neighbouring router may be ahead of a path being set up.
+            if frame.header.type != .circuitClose && !source.isLink {
                 source.channel.send(.circuitClose, circuitID: id, body: Array("unknown circuit".utf8))
             }
             return

@@ -106,6 +106,8 @@ final class RouterNode {
             bind(token, from: connection, reply: reply ?? { _ in })
         case .dial(let token):
             dial(token, from: connection, reply: reply ?? { _ in })
+        case .reattach(let circuitID, let dialerSide):
+            reattach(circuitID, dialerSide: dialerSide, from: connection, reply: reply ?? { _ in })
         default:
             reply?(.failure(message: "unexpected message on the edge channel"))
         }

@@ -75,6 +75,11 @@ public enum ControlMessage: Codable, Sendable {
     case circuitClosed(circuitID: UInt64, reason: String)
     /// A link of this circuit's path failed; this router holds one end and waits for a new path.
     case circuitFault(circuitID: UInt64)
+    /// A tunneler (`identity`) brought a circuit to this router after losing its own router.
+    case reattachCircuit(circuitID: UInt64, identity: String, dialerSide: Bool)
+    /// The controller's answer: the circuit as it stands, and the neighbour on its new path
+    /// (nil when this router is now the circuit's other end as well).
+    case reattached(CircuitReport, via: String?)
 
     // controller → router (pushed)
     case revoke(sessionIDs: [String], circuitIDs: [UInt64], reason: String)
@@ -95,6 +100,8 @@ public enum ControlMessage: Codable, Sendable {
     case bound(terminatorID: String)
     case dial(session: String)
     case dialed(circuitID: UInt64, hostIdentity: String)
+    /// A tunneler whose router connection dropped brings one of its circuits to this router.
+    case reattach(circuitID: UInt64, dialerSide: Bool)
 
     // router → hosting tunneler
     case incomingCircuit(circuitID: UInt64, service: String, caller: String, terminatorID: String)

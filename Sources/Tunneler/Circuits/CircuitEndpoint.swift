@@ -25,7 +25,8 @@ final class CircuitEndpoint {
     let service: String
     let peerIdentity: String
     private let local: TCPConnection
-    private unowned let edge: EdgeLink
+    /// The router connection carrying the circuit; nil between losing one and reattaching.
+    private weak var edge: EdgeLink?
     private let handshake: E2EHandshake
     private let authority: Certificate
     private var cipher: CircuitCipher?
@@ -66,17 +67,25 @@ final class CircuitEndpoint {
             self.finish(reason: error.map { "local connection failed: \($0)" } ?? "closed by \(self.role == .dialer ? "client" : "service")",
                         notifyPeer: true)
         }
-        local.onWritable = { [unowned self] in self.edge.localDrained(self) }
+        local.onWritable = { [unowned self] in self.edge?.localDrained(self) }
         local.onEndOfStream = { [unowned self] in self.localFinishedSending() }
         if role == .dialer { sendHello() }
     }
 
     var isOpen: Bool { cipher != nil && !closed }
+
+    /// Carries on over another router connection (after the previous one dropped). Frames sent
+    /// meanwhile were lost with it; they go again when the router reports the new path whole.
+    func move(to link: EdgeLink) {
+        edge = link
+        routerBlocked = false
+        updateLocalReading()
+    }
     var localWriteBlocked: Bool { local.queuedBytes > TransportLimits.writeHighWaterMark }
 
     private func sendHello() {
         guard let body = try? JSONEncoder().encode(handshake.hello) else { return }
-        body.withUnsafeBytes { edge.channel?.send(.e2eHandshake, circuitID: id, body: $0) }
+        body.withUnsafeBytes { edge?.channel?.send(.e2eHandshake, circuitID: id, body: $0) }
     }
 
     /// A frame for this circuit arrived from the router.
@@ -132,7 +141,7 @@ final class CircuitEndpoint {
             self.cipher = cipher
             plaintext.withUnsafeBytes { local.write($0) }
             unackedReceivedBytes += plaintext.count
-            edge.localBacklogChanged(self)
+            edge?.localBacklogChanged(self)
         } catch {
             logger.warning("circuit integrity failure", metadata: ["circuit": "\(id)", "error": "\(error)"])
             return finish(reason: "\(error)", notifyPeer: true)
@@ -167,7 +176,7 @@ final class CircuitEndpoint {
         guard let cipher, !closed else { return }
         unackedReceivedBytes = 0
         acknowledgedSent = next
-        edge.channel?.send(.ack, circuitID: id, sequence: next, body: cipher.ackTag(for: next))
+        edge?.channel?.send(.ack, circuitID: id, sequence: next, body: cipher.ackTag(for: next))
     }
 
     private func receivedAck(_ frame: FrameView) {
@@ -188,7 +197,7 @@ final class CircuitEndpoint {
     // MARK: sending
 
     private func sendToPeer(_ bytes: UnsafeRawBufferPointer) {
-        guard let channel = edge.channel, var sealer = cipher else { return }
+        guard let channel = edge?.channel, var sealer = cipher else { return }
         var offset = 0
         while offset < bytes.count {
             let chunk = UnsafeRawBufferPointer(rebasing: bytes[offset..<min(bytes.count, offset + TransportLimits.dataChunk)])
@@ -211,14 +220,14 @@ final class CircuitEndpoint {
         if unacknowledged.usedBytes >= Self.window { windowFull = true }
         if channel.isWriteBlocked {
             routerBlocked = true
-            edge.pauseUntilWritable(self)
+            edge?.pauseUntilWritable(self)
         }
         updateLocalReading()
     }
 
     /// Sends every unacknowledged frame again, in order, and the end marker if it was sent.
     private func resendUnacknowledged() {
-        guard let channel = edge.channel else { return }
+        guard let channel = edge?.channel else { return }
         unacknowledged.forEach { sequence, sealed in channel.send(.data, circuitID: id, sequence: sequence, body: sealed) }
         if let end = endSentAt { channel.send(.circuitEnd, circuitID: id, sequence: end, body: []) }
         lastAckProgress = local.loop.nowMs
@@ -245,7 +254,7 @@ final class CircuitEndpoint {
         localEnded = true
         let end = cipher?.sendCounter ?? 0
         endSentAt = end
-        edge.channel?.send(.circuitEnd, circuitID: id, sequence: end, body: [])
+        edge?.channel?.send(.circuitEnd, circuitID: id, sequence: end, body: [])
         finishIfBothEnded()
     }
 
@@ -270,7 +279,7 @@ final class CircuitEndpoint {
         guard !closed else { return }
         closed = true
         logger.debug("circuit closed", metadata: ["circuit": "\(id)", "reason": "\(reason)"])
-        if notifyPeer { edge.channel?.send(.circuitClose, circuitID: id, body: Array(reason.utf8)) }
+        if notifyPeer { edge?.channel?.send(.circuitClose, circuitID: id, body: Array(reason.utf8)) }
         ackTimer?.close()
         retransmitTimer?.close()
         local.onRead = nil

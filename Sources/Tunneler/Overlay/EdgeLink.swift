@@ -17,7 +17,8 @@ final class EdgeLink {
 
     var onIncomingCircuit: ((_ circuitID: UInt64, _ service: String, _ caller: String, _ reply: @escaping ControlPeer.Reply) -> Void)?
     var onRevoked: ((_ reason: String) -> Void)?
-    var onClose: ((Error?) -> Void)?
+    /// The connection dropped; the circuits it carried are handed over, still open.
+    var onClose: ((Error?, [CircuitEndpoint]) -> Void)?
 
     init(router: RouterEndpoint, logger: Logger) {
         self.router = router
@@ -54,8 +55,11 @@ final class EdgeLink {
                     guard let self else { return }
                     if !ready { completion(error ?? ControlError.connectionClosed); return }
                     self.control = nil
-                    for circuit in Array(self.circuits.values) { circuit.finish(reason: "router connection lost", notifyPeer: false) }
-                    self.onClose?(error)
+                    let orphans = Array(self.circuits.values)
+                    self.circuits.removeAll()
+                    self.pausedEndpoints.removeAll()
+                    self.blockedEndpoints.removeAll()
+                    self.onClose?(error, orphans)
                 }
             }
         }

@@ -4,19 +4,29 @@ import Shared
 
 /// A running tunneler: intercepts (loopback listeners → services) and hosts (services → local
 /// addresses), over outbound connections only. Loop-confined.
+///
+/// It holds connections to up to two edge routers. Hosted services are bound on both; dials go
+/// through the first. When a router connection drops, its live circuits are reattached through
+/// the other one: the controller finds them a new path and both tunnelers resend what was not
+/// acknowledged, so a circuit survives the loss of its own edge router.
 final class Tunnel {
-    private let loop: EventLoop
-    private let config: TunnelerConfig
-    private let identity: EnrolledIdentity
+    static let edgeRouters = 2
+
+    let loop: EventLoop
+    let config: TunnelerConfig
+    let identity: EnrolledIdentity
+    let logger: Logger
+    let controller: ControllerClient
     private let context: TLSContext
-    private let logger: Logger
-    private let controller: ControllerClient
-    private var edge: EdgeLink?
-    private var connectingEdge = false
-    private var grants: [String: ServiceGrant] = [:]
+    /// Connected routers, and the order to prefer them in (the controller's).
+    private(set) var edges: [String: EdgeLink] = [:]
+    private var routerOrder: [String] = []
+    private var connecting: Set<String> = []
+    var grants: [String: ServiceGrant] = [:]
     private var listeners: [TCPListener] = []
-    private var dialSessions: [String: (token: String, expires: Date)] = [:]
-    private var boundServices: Set<String> = []
+    var dialSessions: [String: (token: String, expires: Date)] = [:]
+    /// Services bound, per router.
+    var bound: [String: Set<String>] = [:]
 
     init(config: TunnelerConfig, identity: EnrolledIdentity, loop: EventLoop, logger: Logger) throws {
         self.loop = loop
@@ -35,8 +45,13 @@ final class Tunnel {
         controller.start()
     }
 
-    /// Re-reads what this identity may do and (re)connects to a router.
-    private func refresh() {
+    /// The router dials go through: the first connected one in the controller's order.
+    var primaryEdge: EdgeLink? {
+        routerOrder.lazy.compactMap { self.edges[$0] }.first { $0.control != nil }
+    }
+
+    /// Re-reads what this identity may do and (re)connects to routers.
+    func refresh() {
         controller.listServices { [weak self] result in
             guard let self else { return }
             switch result {
@@ -48,163 +63,74 @@ final class Tunnel {
                     self.logger.error("no Dial permission: connections to this intercept will be refused",
                                       metadata: ["service": "\(intercept.service)", "identity": "\(self.identity.name)"])
                 }
-                self.connectEdge(routers)
+                self.connectEdges(routers)
             }
         }
     }
 
-    private func connectEdge(_ routers: [RouterEndpoint]) {
-        if let edge, edge.control != nil { return bindHosts() }
-        guard !connectingEdge else { return }
-        guard let router = routers.first else {
+    private func connectEdges(_ routers: [RouterEndpoint]) {
+        routerOrder = routers.map(\.name)
+        for link in edges.values { bindHosts(on: link) }
+        guard !routers.isEmpty else {
             logger.error("no edge router is available to this identity (edge-router policies, or routers offline); retrying")
             LoopTimer.once(on: loop, after: 2_000) { [weak self] in self?.refresh() }
             return
         }
-        connectingEdge = true
+        for router in routers.prefix(Self.edgeRouters) where edges[router.name] == nil && !connecting.contains(router.name) {
+            connect(router)
+        }
+    }
+
+    private func connect(_ router: RouterEndpoint) {
+        connecting.insert(router.name)
         let link = EdgeLink(router: router, logger: logger)
-        link.onIncomingCircuit = { [unowned self] circuitID, service, caller, reply in
-            self.incoming(circuitID: circuitID, service: service, caller: caller, reply: reply)
+        link.onIncomingCircuit = { [unowned self, unowned link] circuitID, service, caller, reply in
+            self.incoming(circuitID: circuitID, service: service, caller: caller, on: link, reply: reply)
         }
         link.onRevoked = { [unowned self] reason in
             self.logger.warning("a session was revoked", metadata: ["reason": "\(reason)"])
             self.dialSessions.removeAll()
-            self.boundServices.removeAll()
+            self.bound.removeAll()
             LoopTimer.once(on: self.loop, after: 2_000) { [weak self] in self?.refresh() }
         }
-        link.onClose = { [unowned self] error in
+        link.onClose = { [unowned self] error, orphans in
             self.logger.warning("router connection lost", metadata: ["router": "\(router.name)", "error": "\(error.map { "\($0)" } ?? "closed")"])
-            self.edge = nil
-            self.boundServices.removeAll()
+            self.edges[router.name] = nil
+            self.bound[router.name] = nil
+            self.reattach(orphans)
             LoopTimer.once(on: self.loop, after: 1_000) { [weak self] in self?.refresh() }
         }
         link.connect(loop: loop, context: context) { [weak self] error in
             guard let self else { return }
-            self.connectingEdge = false
+            self.connecting.remove(router.name)
             if let error {
                 self.logger.warning("cannot reach router", metadata: ["router": "\(router.name)", "error": "\(error)"])
                 LoopTimer.once(on: self.loop, after: 1_000) { [weak self] in self?.refresh() }
                 return
             }
-            self.edge = link
+            self.edges[router.name] = link
             self.logger.info("connected to router", metadata: ["router": "\(router.name)", "address": "\(router.edgeAddress)"])
-            self.bindHosts()
+            self.bindHosts(on: link)
         }
     }
 
-    // MARK: hosting
-
-    private func bindHosts() {
-        for host in config.hosts ?? [] where !boundServices.contains(host.service) {
-            guard grants[host.service]?.canBind == true else {
-                logger.error("no Bind permission: not hosting", metadata: ["service": "\(host.service)", "identity": "\(identity.name)"])
+    /// Moves circuits whose router connection dropped onto another router, or ends them.
+    private func reattach(_ orphans: [CircuitEndpoint]) {
+        for endpoint in orphans {
+            guard let link = primaryEdge ?? edges.values.first(where: { $0.control != nil }) else {
+                endpoint.finish(reason: "router connection lost and no other router is connected", notifyPeer: false)
                 continue
             }
-            boundServices.insert(host.service)
-            controller.createSession(service: host.service, type: .bind) { [weak self] result in
-                guard let self, let edge = self.edge else { return }
-                switch result {
-                case .failure(let error):
-                    self.boundServices.remove(host.service)
-                    self.logger.error("bind session refused", metadata: ["service": "\(host.service)", "error": "\(error)"])
-                case .success(let token):
-                    edge.request(.bind(session: token)) { [weak self] result in
-                        guard let self else { return }
-                        if case .failure(let error) = result {
-                            self.boundServices.remove(host.service)
-                            self.logger.error("bind refused", metadata: ["service": "\(host.service)", "error": "\(error)"])
-                        } else {
-                            self.logger.info("hosting", metadata: ["service": "\(host.service)", "router": "\(edge.router.name)"])
-                        }
-                    }
+            link.request(.reattach(circuitID: endpoint.id, dialerSide: endpoint.role == .dialer)) { [weak self] result in
+                guard let self else { return }
+                if case .failure(let error) = result {
+                    self.logger.warning("circuit could not be reattached", metadata: ["circuit": "\(endpoint.id)", "error": "\(error)"])
+                    return endpoint.finish(reason: "reattach failed: \(error)", notifyPeer: false)
                 }
+                endpoint.move(to: link)
+                link.add(endpoint)
+                self.logger.info("circuit reattached", metadata: ["circuit": "\(endpoint.id)", "router": "\(link.router.name)"])
             }
-        }
-    }
-
-    private func hostAddress(for host: TunnelerConfig.Host) -> SocketAddress? {
-        if let address = host.address { return address }
-        let config = grants[host.service]?.configs.first { $0.type == "host.v1" }
-        return config?.data["address"]?.stringValue.flatMap { try? SocketAddress(parsing: $0) }
-    }
-
-    private func incoming(circuitID: UInt64, service: String, caller: String, reply: @escaping ControlPeer.Reply) {
-        guard let host = config.hosts?.first(where: { $0.service == service }), let address = hostAddress(for: host) else {
-            return reply(.failure(message: "this tunneler does not host '\(service)'"))
-        }
-        TCPConnection.connect(loop: loop, to: address) { [weak self] result in
-            guard let self else { return }
-            switch result {
-            case .failure(let error):
-                self.logger.warning("hosted service unreachable", metadata: ["service": "\(service)", "address": "\(address)", "error": "\(error)"])
-                reply(.failure(message: "service '\(service)' is unreachable at its host: \(error)"))
-            case .success(let local):
-                guard let edge = self.edge else {
-                    local.close()
-                    return reply(.failure(message: "router connection lost"))
-                }
-                let wantsProxy = host.proxyProtocol ?? self.grants[service]?.configs.first { $0.type == "host.v1" }?.data["proxyProtocol"]?.boolValue ?? false
-                let prelude = wantsProxy ? ProxyProtocolHeader.encode(caller: caller, circuitID: circuitID) : nil
-                do {
-                    let endpoint = try CircuitEndpoint(id: circuitID, role: .host, service: service, peerIdentity: caller, local: local,
-                                                       edge: edge, identity: self.identity, prelude: prelude, logger: self.logger)
-                    edge.add(endpoint)
-                    reply(.ok)
-                } catch {
-                    local.close()
-                    reply(.failure(message: "cannot start circuit: \(error)"))
-                }
-            }
-        }
-    }
-
-    // MARK: intercepting
-
-    private func accepted(_ local: TCPConnection, for service: String) {
-        withDialSession(for: service) { [weak self] result in
-            guard let self else { return local.close() }
-            switch result {
-            case .failure(let error):
-                self.logger.error("connection refused", metadata: ["service": "\(service)", "error": "\(error)"])
-                local.close()
-            case .success(let token):
-                guard let edge = self.edge else {
-                    self.logger.error("connection refused: not connected to any router", metadata: ["service": "\(service)"])
-                    return local.close()
-                }
-                edge.request(.dial(session: token)) { [weak self] result in
-                    guard let self else { return local.close() }
-                    guard case .success(.dialed(let circuitID, let hostIdentity)) = result else {
-                        self.dialSessions.removeValue(forKey: service)
-                        self.logger.error("dial failed", metadata: ["service": "\(service)", "error": "\(result)"])
-                        return local.close()
-                    }
-                    guard !local.isClosed else {
-                        edge.channel?.send(.circuitClose, circuitID: circuitID, body: Array("client went away".utf8))
-                        return
-                    }
-                    do {
-                        let endpoint = try CircuitEndpoint(id: circuitID, role: .dialer, service: service, peerIdentity: hostIdentity,
-                                                           local: local, edge: edge, identity: self.identity, prelude: nil, logger: self.logger)
-                        edge.add(endpoint)
-                    } catch {
-                        self.logger.error("cannot start circuit", metadata: ["error": "\(error)"])
-                        local.close()
-                    }
-                }
-            }
-        }
-    }
-
-    private func withDialSession(for service: String, _ completion: @escaping (Result<String, Error>) -> Void) {
-        if let cached = dialSessions[service], cached.expires.timeIntervalSinceNow > 60 {
-            return completion(.success(cached.token))
-        }
-        controller.createSession(service: service, type: .dial) { [weak self] result in
-            if case .success(let token) = result, let claims = try? SignedToken.unverifiedClaims(token, as: SessionClaims.self) {
-                self?.dialSessions[service] = (token, claims.exp)
-            }
-            completion(result)
         }
     }
 }

@@ -1,0 +1,119 @@
+import Foundation
+import Logging
+import Shared
+
+// Hosting (binds and incoming circuits) and intercepting (dials).
+extension Tunnel {
+    func bindHosts(on edge: EdgeLink) {
+        let router = edge.router.name
+        for host in config.hosts ?? [] where !(bound[router]?.contains(host.service) ?? false) {
+            guard grants[host.service]?.canBind == true else {
+                logger.error("no Bind permission: not hosting", metadata: ["service": "\(host.service)", "identity": "\(identity.name)"])
+                continue
+            }
+            bound[router, default: []].insert(host.service)
+            controller.createSession(service: host.service, type: .bind) { [weak self, weak edge] result in
+                guard let self, let edge else { return }
+                switch result {
+                case .failure(let error):
+                    self.bound[router]?.remove(host.service)
+                    self.logger.error("bind session refused", metadata: ["service": "\(host.service)", "error": "\(error)"])
+                case .success(let token):
+                    edge.request(.bind(session: token)) { [weak self] result in
+                        guard let self else { return }
+                        if case .failure(let error) = result {
+                            self.bound[router]?.remove(host.service)
+                            self.logger.error("bind refused", metadata: ["service": "\(host.service)", "error": "\(error)"])
+                        } else {
+                            self.logger.info("hosting", metadata: ["service": "\(host.service)", "router": "\(router)"])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func hostAddress(for host: TunnelerConfig.Host) -> SocketAddress? {
+        if let address = host.address { return address }
+        let config = grants[host.service]?.configs.first { $0.type == "host.v1" }
+        return config?.data["address"]?.stringValue.flatMap { try? SocketAddress(parsing: $0) }
+    }
+
+    func incoming(circuitID: UInt64, service: String, caller: String, on edge: EdgeLink, reply: @escaping ControlPeer.Reply) {
+        guard let host = config.hosts?.first(where: { $0.service == service }), let address = hostAddress(for: host) else {
+            return reply(.failure(message: "this tunneler does not host '\(service)'"))
+        }
+        TCPConnection.connect(loop: loop, to: address) { [weak self, weak edge] result in
+            guard let self else { return }
+            switch result {
+            case .failure(let error):
+                self.logger.warning("hosted service unreachable", metadata: ["service": "\(service)", "address": "\(address)", "error": "\(error)"])
+                reply(.failure(message: "service '\(service)' is unreachable at its host: \(error)"))
+            case .success(let local):
+                guard let edge, edge.control != nil else {
+                    local.close()
+                    return reply(.failure(message: "router connection lost"))
+                }
+                let wantsProxy = host.proxyProtocol ?? self.grants[service]?.configs.first { $0.type == "host.v1" }?.data["proxyProtocol"]?.boolValue ?? false
+                let prelude = wantsProxy ? ProxyProtocolHeader.encode(caller: caller, circuitID: circuitID) : nil
+                do {
+                    let endpoint = try CircuitEndpoint(id: circuitID, role: .host, service: service, peerIdentity: caller, local: local,
+                                                       edge: edge, identity: self.identity, prelude: prelude, logger: self.logger)
+                    edge.add(endpoint)
+                    reply(.ok)
+                } catch {
+                    local.close()
+                    reply(.failure(message: "cannot start circuit: \(error)"))
+                }
+            }
+        }
+    }
+
+    func accepted(_ local: TCPConnection, for service: String) {
+        withDialSession(for: service) { [weak self] result in
+            guard let self else { return local.close() }
+            switch result {
+            case .failure(let error):
+                self.logger.error("connection refused", metadata: ["service": "\(service)", "error": "\(error)"])
+                local.close()
+            case .success(let token):
+                guard let edge = self.primaryEdge else {
+                    self.logger.error("connection refused: not connected to any router", metadata: ["service": "\(service)"])
+                    return local.close()
+                }
+                edge.request(.dial(session: token)) { [weak self] result in
+                    guard let self else { return local.close() }
+                    guard case .success(.dialed(let circuitID, let hostIdentity)) = result else {
+                        self.dialSessions.removeValue(forKey: service)
+                        self.logger.error("dial failed", metadata: ["service": "\(service)", "error": "\(result)"])
+                        return local.close()
+                    }
+                    guard !local.isClosed else {
+                        edge.channel?.send(.circuitClose, circuitID: circuitID, body: Array("client went away".utf8))
+                        return
+                    }
+                    do {
+                        let endpoint = try CircuitEndpoint(id: circuitID, role: .dialer, service: service, peerIdentity: hostIdentity,
+                                                           local: local, edge: edge, identity: self.identity, prelude: nil, logger: self.logger)
+                        edge.add(endpoint)
+                    } catch {
+                        self.logger.error("cannot start circuit", metadata: ["error": "\(error)"])
+                        local.close()
+                    }
+                }
+            }
+        }
+    }
+
+    private func withDialSession(for service: String, _ completion: @escaping (Result<String, Error>) -> Void) {
+        if let cached = dialSessions[service], cached.expires.timeIntervalSinceNow > 60 {
+            return completion(.success(cached.token))
+        }
+        controller.createSession(service: service, type: .dial) { [weak self] result in
+            if case .success(let token) = result, let claims = try? SignedToken.unverifiedClaims(token, as: SessionClaims.self) {
+                self?.dialSessions[service] = (token, claims.exp)
+            }
+            completion(result)
+        }
+    }
+}
