@@ -100,6 +100,8 @@ struct TopologyBundle {
                     lines.append("    address: \(address)")
                 }
                 if entry.proxy_protocol == true { lines.append("    proxy_protocol: true") }
+                if let precedence = entry.precedence { lines.append("    precedence: \(precedence.rawValue)") }
+                if let cost = entry.cost { lines.append("    cost: \(cost)") }
             }
             try add(host, "tunnelers/\(name)/tunnel.yaml", lines.joined(separator: "\n") + "\n")
             try add(host, "portless-tunnel-\(name).service", unit("Portless tunneler \(name)",

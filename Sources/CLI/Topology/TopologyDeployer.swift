@@ -126,6 +126,8 @@ struct TopologyDeployer {
             }
             let hostEntries: [JSONValue] = (tunneler.hosts ?? []).map { host in
                 var entry: [String: JSONValue] = ["service": .string(host.service), "proxy_protocol": .bool(host.proxy_protocol ?? false)]
+                if let precedence = host.precedence { entry["precedence"] = .string(precedence.rawValue) }
+                if let cost = host.cost { entry["cost"] = .number(cost) }
                 if let address = host.address?.description ?? host.app.flatMap({ appAddresses[$0] }) { entry["address"] = .string(address) }
                 return .object(entry)
             }

@@ -3,7 +3,8 @@ import Shared
 
 // Choosing a terminator and a path for a dial, and installing the path on its routers.
 extension ControlPlane {
-    func createCircuit(sessionID: String, service: String, dialer: String, router: String, reply: @escaping ControlPeer.Reply) {
+    func createCircuit(sessionID: String, service: String, dialer: String, router: String,
+                       excluding: Set<String> = [], reply: @escaping ControlPeer.Reply) {
         let snapshot = policies.snapshot
         // The router has verified the session's signature, holder and expiry; what only the
         // controller knows is whether it was revoked and whether policy still allows it.
@@ -13,16 +14,23 @@ extension ControlPlane {
         guard revoked[sessionID] == nil, snapshot.permits(dialer, .dial, service) else {
             return reply(.failure(message: "identity '\(dialer)' may no longer dial '\(service)' (session revoked)"))
         }
-        let candidates = terminators.values.filter { $0.service == service && routers[$0.router] != nil }
+        let candidates = terminators.values.filter { $0.service == service && routers[$0.router] != nil && !excluding.contains($0.id) }
         guard !candidates.isEmpty else {
-            return reply(.failure(message: "service '\(service)' has no terminator: no tunneler hosting it is connected"))
+            return reply(.failure(message: excluding.isEmpty
+                ? "service '\(service)' has no terminator: no tunneler hosting it is connected"
+                : "service '\(service)': every terminator refused the circuit (is the hosted service running?)"))
         }
-        // Cheapest path first; among equals, the terminator with fewer circuits.
+        // Best precedence first (required, default, failed); then the cheapest path plus the
+        // terminator's cost; among equals, the terminator with fewer circuits.
+        let now = Date()
         let load = Dictionary(grouping: circuits.values, by: \.terminatorID).mapValues(\.count)
         let routed = candidates.compactMap { terminator in
-            mesh.path(from: router, to: terminator.router).map { (terminator, $0.routers, $0.cost + Double(load[terminator.id, default: 0]) * 0.01) }
+            mesh.path(from: router, to: terminator.router).map {
+                (terminator, $0.routers, $0.cost + terminator.cost + Double(load[terminator.id, default: 0]) * 0.01)
+            }
         }
-        guard let (terminator, path, _) = routed.min(by: { $0.2 < $1.2 }) else {
+        let best = routed.map { $0.0.effectivePrecedence(at: now) }.min()
+        guard let (terminator, path, _) = routed.filter({ $0.0.effectivePrecedence(at: now) == best }).min(by: { $0.2 < $1.2 }) else {
             let hosts = Set(candidates.map(\.router)).sorted().joined(separator: ", ")
             return reply(.failure(message: "no path from router '\(router)' to the routers hosting '\(service)' (\(hosts)): links are down"))
         }
@@ -34,6 +42,12 @@ extension ControlPlane {
             if let error {
                 let installed = Array(path.dropFirst())
                 for name in installed { self.routers[name]?.notify(.revoke(sessionIDs: [], circuitIDs: [circuit.id], reason: "path setup failed")) }
+                // Another terminator may take it: a refusing one is skipped.
+                if candidates.count > 1 {
+                    self.terminators[terminator.id]?.failedUntil = Date().addingTimeInterval(Self.failedTerminatorPenalty)
+                    return self.createCircuit(sessionID: sessionID, service: service, dialer: dialer, router: router,
+                                              excluding: excluding.union([terminator.id]), reply: reply)
+                }
                 return reply(.failure(message: "could not set up the path \(path.joined(separator: " → ")): \(error)"))
             }
             self.circuits[circuit.id] = circuit

@@ -8,7 +8,18 @@ import Shared
 /// Invariant: every service session it signs is remembered until it expires, so a policy change
 /// can find and revoke exactly the sessions (and circuits and terminators) it no longer allows.
 final class ControlPlane {
-    struct Terminator { let id: String; let service: String; let identity: String; let router: String; let sessionID: String }
+    struct Terminator {
+        let id: String; let service: String; let identity: String; let router: String; let sessionID: String
+        var precedence: TerminatorPrecedence; var cost: Double
+        /// Set when its tunneler could not take a circuit: it ranks as failed until then.
+        var failedUntil: Date?
+
+        func effectivePrecedence(at now: Date) -> TerminatorPrecedence {
+            if let failedUntil, failedUntil > now { return .failed }
+            return precedence
+        }
+    }
+    static let failedTerminatorPenalty: TimeInterval = 30
     struct Circuit { let id: UInt64; let service: String; let dialer: String; let host: String; var router: String
                      let dialSessionID: String; let terminatorID: String; var path: [String] }
     struct IssuedSession { let claims: SessionClaims }
@@ -108,12 +119,16 @@ final class ControlPlane {
             enforcePolicies(reason: "policy changed while router '\(router)' was disconnected")
         case .linkState(let peerName, let up, let latencyMs):
             mesh.linkState(from: router, peer: peerName, up: up, latencyMs: latencyMs)
-        case .addTerminator(let id, let service, let identity, let sessionID):
+        case .terminatorFailed(let id, let reason):
+            terminators[id]?.failedUntil = Date().addingTimeInterval(Self.failedTerminatorPenalty)
+            logger.warning("terminator failed", metadata: ["terminator": "\(id)", "reason": "\(reason)"])
+        case .addTerminator(let id, let service, let identity, let sessionID, let precedence, let cost):
             guard policies.snapshot.permits(identity, .bind, service), revoked[sessionID] == nil else {
                 reply?(.failure(message: "identity '\(identity)' may not bind service '\(service)'"))
                 return
             }
-            terminators[id] = Terminator(id: id, service: service, identity: identity, router: router, sessionID: sessionID)
+            terminators[id] = Terminator(id: id, service: service, identity: identity, router: router, sessionID: sessionID,
+                                         precedence: precedence ?? .default, cost: cost ?? 0)
             logger.info("terminator added", metadata: ["service": "\(service)", "identity": "\(identity)", "router": "\(router)"])
             reply?(.ok)
         case .removeTerminator(let id):

@@ -68,4 +68,6 @@ struct RouterTerminator {
     let service: String
     let connection: EdgeConnection
     let sessionID: String
+    let precedence: TerminatorPrecedence?
+    let cost: Double?
 }

@@ -3,17 +3,20 @@ import Shared
 
 // Binding, dialing and installing circuits.
 extension RouterNode {
-    func bind(_ token: String, from connection: EdgeConnection, reply: @escaping ControlPeer.Reply) {
+    func bind(_ token: String, precedence: TerminatorPrecedence?, cost: Double?, from connection: EdgeConnection,
+              reply: @escaping ControlPeer.Reply) {
         let claims: SessionClaims
         do { claims = try verifier.verify(token, presentedBy: connection.identity, type: .bind) } catch {
             return reply(.failure(message: "bind refused: \(error)"))
         }
         let id = UUID().uuidString
-        controller.request(.addTerminator(id: id, service: claims.service, identity: connection.identity, sessionID: claims.sid)) { [weak self, weak connection] result in
+        controller.request(.addTerminator(id: id, service: claims.service, identity: connection.identity, sessionID: claims.sid,
+                                          precedence: precedence, cost: cost)) { [weak self, weak connection] result in
             guard let self, let connection, !connection.channel.isClosed else { return }
             switch result {
             case .success:
-                self.terminators[id] = RouterTerminator(id: id, service: claims.service, connection: connection, sessionID: claims.sid)
+                self.terminators[id] = RouterTerminator(id: id, service: claims.service, connection: connection, sessionID: claims.sid,
+                                                        precedence: precedence, cost: cost)
                 connection.terminators.insert(id)
                 self.logger.info("terminator bound", metadata: ["service": "\(claims.service)", "identity": "\(connection.identity)"])
                 reply(.bound(terminatorID: id))
@@ -24,8 +27,10 @@ extension RouterNode {
     }
 
     /// A tunneler dials: the controller picks the terminator and path and installs the routes
-    /// downstream of this router; this router joins the dialer to the first hop.
-    func dial(_ token: String, from dialer: EdgeConnection, reply: @escaping ControlPeer.Reply) {
+    /// downstream of this router; this router joins the dialer to the first hop. A local
+    /// terminator whose tunneler refuses is reported failed and the dial tried again once (the
+    /// controller then prefers another terminator).
+    func dial(_ token: String, from dialer: EdgeConnection, retry: Bool = true, reply: @escaping ControlPeer.Reply) {
         let claims: SessionClaims
         do { claims = try verifier.verify(token, presentedBy: dialer.identity, type: .dial) } catch {
             return reply(.failure(message: "dial refused: \(error)"))
@@ -57,8 +62,11 @@ extension RouterNode {
             } else {
                 self.offer(circuitID: circuitID, service: claims.service, caller: dialer.identity, terminatorID: terminatorID) { result in
                     switch result {
-                    case .success(let host): route(host)
-                    case .failure(let error): reply(.failure(message: "dial refused: \(error)"))
+                    case .success(let host):
+                        route(host)
+                    case .failure(let error):
+                        guard retry else { return reply(.failure(message: "dial refused: \(error)")) }
+                        self.dial(token, from: dialer, retry: false, reply: reply)
                     }
                 }
             }
@@ -136,6 +144,7 @@ extension RouterNode {
         terminator.connection.control.request(.incomingCircuit(circuitID: circuitID, service: service,
                                                                caller: caller, terminatorID: terminatorID)) { [weak self] answer in
             if case .failure(let error) = answer.unwrapped {
+                self?.controller.notify(.terminatorFailed(id: terminatorID, reason: "\(error)"))
                 self?.controller.notify(.circuitClosed(circuitID: circuitID, reason: "host refused: \(error)"))
                 return completion(.failure(ControlError.refused("the hosting tunneler refused: \(error)")))
             }

@@ -45,7 +45,8 @@ final class RouterNode {
             // Terminators bound and links made while the controller was away are announced again.
             for terminator in self.terminators.values {
                 self.controller.request(.addTerminator(id: terminator.id, service: terminator.service,
-                                                       identity: terminator.connection.identity, sessionID: terminator.sessionID)) { _ in }
+                                                       identity: terminator.connection.identity, sessionID: terminator.sessionID,
+                                                       precedence: terminator.precedence, cost: terminator.cost)) { _ in }
             }
             for link in self.linkManager.links.values { self.reportLink(link, up: true) }
         }
@@ -102,8 +103,8 @@ final class RouterNode {
 
     private func received(_ message: ControlMessage, from connection: EdgeConnection, reply: ControlPeer.Reply?) {
         switch message {
-        case .bind(let token):
-            bind(token, from: connection, reply: reply ?? { _ in })
+        case .bind(let token, let precedence, let cost):
+            bind(token, precedence: precedence, cost: cost, from: connection, reply: reply ?? { _ in })
         case .dial(let token):
             dial(token, from: connection, reply: reply ?? { _ in })
         case .reattach(let circuitID, let dialerSide):

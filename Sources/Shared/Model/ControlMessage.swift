@@ -26,6 +26,17 @@ public struct RouterEndpoint: Codable, Sendable, Equatable {
     }
 }
 
+/// How a terminator ranks when a dial picks one (OpenZiti's terms): `required` terminators are
+/// used while any is healthy, then `default` ones, then `failed` ones.
+public enum TerminatorPrecedence: String, Codable, Sendable, Comparable {
+    case required
+    case `default`
+    case failed
+
+    private var rank: Int { self == .required ? 0 : self == .default ? 1 : 2 }
+    public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
+}
+
 /// A router another router should keep a link to.
 public struct LinkTarget: Codable, Sendable, Equatable {
     public var name: String
@@ -66,7 +77,10 @@ public enum ControlMessage: Codable, Sendable {
     // router → controller
     case routerHello(edgeAddress: String, linkAddress: String?, circuits: [CircuitReport])
     case routerWelcome(revokedSessions: [String])
-    case addTerminator(id: String, service: String, identity: String, sessionID: String)
+    case addTerminator(id: String, service: String, identity: String, sessionID: String,
+                       precedence: TerminatorPrecedence?, cost: Double?)
+    /// The hosting tunneler behind a terminator could not take a circuit (its service is down).
+    case terminatorFailed(id: String, reason: String)
     case removeTerminator(id: String)
     case createCircuit(sessionID: String, service: String, dialer: String)
     /// `nextHop` is the router to send the circuit to, or nil when the terminator is local.
@@ -96,7 +110,7 @@ public enum ControlMessage: Codable, Sendable {
     case resumeCircuit(circuitID: UInt64)
 
     // tunneler → router
-    case bind(session: String)
+    case bind(session: String, precedence: TerminatorPrecedence?, cost: Double?)
     case bound(terminatorID: String)
     case dial(session: String)
     case dialed(circuitID: UInt64, hostIdentity: String)

@@ -70,6 +70,8 @@ public struct TopologyFile: Codable, Sendable {
         public var address: SocketAddress?
         public var app: String?
         public var proxy_protocol: Bool?
+        public var precedence: TerminatorPrecedence?
+        public var cost: Double?
     }
     public struct Tunneler: Codable, Sendable {
         public var name: String?
@@ -117,7 +119,7 @@ public struct TopologyFile: Codable, Sendable {
         "service_edge_router_policies[]": ["name", "services", "routers"],
         "tunnelers[]": ["name", "identity", "host", "intercepts", "hosts"],
         "tunnelers[].intercepts[]": ["service", "listen"],
-        "tunnelers[].hosts[]": ["service", "address", "app", "proxy_protocol"],
+        "tunnelers[].hosts[]": ["service", "address", "app", "proxy_protocol", "precedence", "cost"],
         "apps[]": ["name", "host", "command"],
     ]
 

@@ -12,9 +12,13 @@ struct TunnelerConfig: Codable {
         var service: String
         var address: SocketAddress?
         var proxyProtocol: Bool?
+        /// How this terminator ranks among the service's others (required, default, failed).
+        var precedence: TerminatorPrecedence?
+        /// Added to the path cost when a dial chooses among terminators.
+        var cost: Double?
 
         enum CodingKeys: String, CodingKey {
-            case service, address
+            case service, address, precedence, cost
             case proxyProtocol = "proxy_protocol"
         }
     }

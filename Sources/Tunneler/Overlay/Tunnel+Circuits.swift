@@ -19,7 +19,7 @@ extension Tunnel {
                     self.bound[router]?.remove(host.service)
                     self.logger.error("bind session refused", metadata: ["service": "\(host.service)", "error": "\(error)"])
                 case .success(let token):
-                    edge.request(.bind(session: token)) { [weak self] result in
+                    edge.request(.bind(session: token, precedence: host.precedence, cost: host.cost)) { [weak self] result in
                         guard let self else { return }
                         if case .failure(let error) = result {
                             self.bound[router]?.remove(host.service)
