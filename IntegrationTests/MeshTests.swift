@@ -51,9 +51,7 @@ final class MeshTests: XCTestCase {
         let (head, body) = try net.get("/bytes?n=\(size)")
         XCTAssertTrue(head.hasPrefix("HTTP/1.1 200"), head)
         XCTAssertEqual(body.count, size)
-        var expected = SHA256()
-        for _ in 0..<(size / DemoPayload.blockSize) { expected.update(data: DemoPayload.block) }
-        XCTAssertEqual(SHA256.hash(data: body), expected.finalize())
+        XCTAssertEqual(SHA256.hash(data: body), DemoPayload.digest(of: size))
     }
 
     private func residentBytes(_ pid: Int32) -> Int {
@@ -77,23 +75,10 @@ final class MeshTests: XCTestCase {
             let growth = residentBytes(pid) - before[index]
             XCTAssertLessThan(growth, bound, "router r\(index + 1) grew by \(growth) bytes for one stalled circuit")
         }
-        var hash = SHA256()
-        var header: [UInt8] = []
-        var body = 0
-        let (_, closed) = client.readToEnd { chunk in
-            if header.firstRange(of: [13, 10, 13, 10]) == nil {
-                header.append(contentsOf: chunk)
-                if let split = header.firstRange(of: [13, 10, 13, 10]) { hash.update(data: header[split.upperBound...]); body += header.count - split.upperBound }
-            } else {
-                hash.update(data: chunk)
-                body += chunk.count
-            }
-        }
+        let (body, digest, closed) = client.readHashedBody()
         XCTAssertTrue(closed)
         XCTAssertEqual(body, size)
-        var expected = SHA256()
-        for _ in 0..<(size / DemoPayload.blockSize) { expected.update(data: DemoPayload.block) }
-        XCTAssertEqual(hash.finalize(), expected.finalize())
+        XCTAssertEqual(digest, DemoPayload.digest(of: size))
     }
 
     /// Runs last: it kills the router in the middle of a live transfer.
@@ -106,23 +91,9 @@ final class MeshTests: XCTestCase {
         let middle = path[1]
         guard let pid = net.pid(of: middle) else { throw TestFailure("no pid for \(middle)") }
 
-        var hash = SHA256()
-        var header: [UInt8] = []
-        var body = 0
         var killed = false
-        let (_, closed) = client.readToEnd { chunk in
-            if header.isEmpty || header.firstRange(of: [13, 10, 13, 10]) == nil {
-                header.append(contentsOf: chunk)
-                if let split = header.firstRange(of: [13, 10, 13, 10]) {
-                    let rest = header[split.upperBound...]
-                    hash.update(data: rest)
-                    body += rest.count
-                }
-            } else {
-                hash.update(data: chunk)
-                body += chunk.count
-            }
-            if !killed && body >= 64 << 20 {
+        let (body, digest, closed) = client.readHashedBody { received in
+            if !killed && received >= 64 << 20 {
                 killed = true
                 kill(pid, SIGKILL)
             }
@@ -132,9 +103,7 @@ final class MeshTests: XCTestCase {
         XCTAssertTrue(killed, "the transfer ended before the router could be killed")
         XCTAssertTrue(closed, "the transfer did not finish")
         XCTAssertEqual(body, size, "bytes lost or added when \(middle) died")
-        var expected = SHA256()
-        for _ in 0..<(size / DemoPayload.blockSize) { expected.update(data: DemoPayload.block) }
-        XCTAssertEqual(hash.finalize(), expected.finalize(), "the bytes differ after \(middle) died")
+        XCTAssertEqual(digest, DemoPayload.digest(of: size), "the bytes differ after \(middle) died")
 
         let (_, newPath) = try heldCircuitPath()
         XCTAssertEqual(newPath.count, 3)

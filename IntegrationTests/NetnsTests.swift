@@ -19,19 +19,6 @@ final class NetnsTests: XCTestCase {
         super.tearDown()
     }
 
-    private func inHost(_ namespace: String, _ command: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "exec", namespace] + command
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     func test_enterpriseHostInANamespace_isUnreachable_yetServesThroughTheOverlay() throws {
         _ = try Portless.cli(["topology", "up", Portless.repoRoot + "/topology/quickstart.yaml", "--state", state, "--netns"])
         let status = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/topology.json"))) as? [String: Any]
@@ -41,40 +28,26 @@ final class NetnsTests: XCTestCase {
         let address = { (host: String) in "10.201.\(subnet).\(10 + (hosts.firstIndex(of: host) ?? 0))" }
         let intercept = try Portless.cli(["topology", "status", "--state", state, "--intercept", "hello"]).trimmingCharacters(in: .whitespacesAndNewlines)
 
-        let fetched = try inHost(namespace("laptop"), ["curl", "-sS", "-m", "10", "http://\(intercept)/"])
+        let fetched = try Namespace.run(namespace("laptop"), ["curl", "-sS", "-m", "10", "http://\(intercept)/"])
         XCTAssertTrue(fetched.output.contains("caller: laptop"), fetched.output)
 
         let scanner = Portless.repoRoot + "/IntegrationTests/Support/portscan.py"
-        let enterprise = try inHost(namespace("dmz"), ["python3", scanner, address("corp")])
+        let enterprise = try Namespace.run(namespace("dmz"), ["python3", scanner, address("corp")])
         XCTAssertEqual(enterprise.status, 0, enterprise.output)
         XCTAssertEqual(enterprise.output.trimmingCharacters(in: .whitespacesAndNewlines), "", "enterprise host accepted connections on: \(enterprise.output)")
         // The same scan finds the DMZ's listeners, so an empty result above is not the scanner's fault.
-        let dmz = try inHost(namespace("laptop"), ["python3", scanner, address("dmz")])
+        let dmz = try Namespace.run(namespace("laptop"), ["python3", scanner, address("dmz")])
         XCTAssertTrue(dmz.output.contains("1280") && dmz.output.contains("6262"), "scan of the dmz found: \(dmz.output)")
 
-        let listeners = try inHost(namespace("corp"), ["ss", "-ltnH"])
+        let listeners = try Namespace.run(namespace("corp"), ["ss", "-ltnH"])
         for line in listeners.output.split(separator: "\n") {
             let local = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.map(String.init) ?? ""
             XCTAssertTrue(local.hasPrefix("127.") || local.hasPrefix("[::1]"), "enterprise host listens on \(local)")
         }
 
         _ = try Portless.cli(["topology", "down", "--state", state])
-        let remaining = try ProcessLauncherProbe.namespaces()
+        let remaining = try Namespace.list()
         XCTAssertFalse(remaining.contains { $0.hasPrefix("pl\(id)-") }, "namespaces left behind: \(remaining)")
-    }
-}
-
-enum ProcessLauncherProbe {
-    static func namespaces() throws -> [String] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "list"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map { String($0.split(separator: " ").first ?? "") }
     }
 }
 
@@ -94,19 +67,6 @@ final class LossyLinkTests: XCTestCase {
         super.tearDown()
     }
 
-    private func inNamespace(_ namespace: String, _ command: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "exec", namespace] + command
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     func test_lossAndDelayOnALink_transfersCompleteCorrectly() throws {
         _ = try Portless.cli(["topology", "up", Portless.repoRoot + "/topology/mesh.yaml", "--state", state, "--netns"])
         let status = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/topology.json"))) as? [String: Any]
@@ -114,7 +74,7 @@ final class LossyLinkTests: XCTestCase {
         let edge = "pl\(id)-edge-a"
 
         // 2 % loss and 50 ms delay where the kernel offers netem; 2 % loss by nftables otherwise.
-        let netem = try inNamespace(edge, ["tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", "50ms", "loss", "2%"])
+        let netem = try Namespace.run(edge, ["tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", "50ms", "loss", "2%"])
         if netem.status != 0 {
             let rules = NSTemporaryDirectory() + "portless-loss-\(id).nft"
             let ruleset = """
@@ -131,19 +91,17 @@ final class LossyLinkTests: XCTestCase {
 
                 """
             try ruleset.write(toFile: rules, atomically: true, encoding: .utf8)
-            let loss = try inNamespace(edge, ["nft", "-f", rules])
+            let loss = try Namespace.run(edge, ["nft", "-f", rules])
             XCTAssertEqual(loss.status, 0, loss.output)
             print("sch_netem is not available in this kernel (\(netem.output.trimmingCharacters(in: .whitespacesAndNewlines))); emulating 2 % loss with nftables, without delay")
         }
 
         let intercept = try Portless.cli(["topology", "status", "--state", state, "--intercept", "hello"]).trimmingCharacters(in: .whitespacesAndNewlines)
         let size = 8 << 20
-        let fetched = try inNamespace("pl\(id)-laptop", ["/bin/sh", "-c", "curl -sS -m 120 http://\(intercept)/bytes?n=\(size) | sha256sum"])
-        var expected = SHA256()
-        for _ in 0..<(size / DemoPayload.blockSize) { expected.update(data: DemoPayload.block) }
-        let digest = expected.finalize().map { String(format: "%02x", $0) }.joined()
+        let fetched = try Namespace.run("pl\(id)-laptop", ["/bin/sh", "-c", "curl -sS -m 120 http://\(intercept)/bytes?n=\(size) | sha256sum"])
+        let digest = DemoPayload.digest(of: size).map { String(format: "%02x", $0) }.joined()
         XCTAssertTrue(fetched.output.hasPrefix(digest), "digest over the lossy link: \(fetched.output)")
-        let greeting = try inNamespace("pl\(id)-laptop", ["curl", "-sS", "-m", "30", "http://\(intercept)/"])
+        let greeting = try Namespace.run("pl\(id)-laptop", ["curl", "-sS", "-m", "30", "http://\(intercept)/"])
         XCTAssertTrue(greeting.output.contains("caller: laptop"), greeting.output)
     }
 }

@@ -44,25 +44,10 @@ final class QuickstartTests: XCTestCase {
         let size = 64 << 20
         let client = try TCPClient(interceptAddress, timeoutSeconds: 60)
         client.send("GET /bytes?n=\(size) HTTP/1.1\r\nHost: demo\r\n\r\n")
-        var received = SHA256()
-        var headerDone = false
-        var pending: [UInt8] = []
-        var count = 0
-        let (_, eof) = client.readToEnd { chunk in
-            if headerDone { received.update(data: chunk); count += chunk.count; return }
-            pending.append(contentsOf: chunk)
-            if let split = pending.firstRange(of: [13, 10, 13, 10]) {
-                headerDone = true
-                let rest = pending[split.upperBound...]
-                received.update(data: rest)
-                count += rest.count
-            }
-        }
-        XCTAssertTrue(eof)
+        let (count, digest, closed) = client.readHashedBody()
+        XCTAssertTrue(closed)
         XCTAssertEqual(count, size)
-        var expected = SHA256()
-        for _ in 0..<(size / DemoPayload.blockSize) { expected.update(data: DemoPayload.block) }
-        XCTAssertEqual(received.finalize(), expected.finalize())
+        XCTAssertEqual(digest, DemoPayload.digest(of: size))
     }
 
     func test_clientThatHalfClosesAfterItsRequest_stillReceivesTheWholeResponse() throws {

@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import XCTest
+@testable import Shared
 
 /// Locates the built binaries and runs them; starts and stops topologies.
 enum Portless {
@@ -75,16 +77,25 @@ final class TCPClient {
     func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
 
     /// Reads until the peer closes (FIN or RST) or a timeout; returns the bytes and whether it closed.
-    func readToEnd(limit: Int = 256 << 20, onChunk: ((ArraySlice<UInt8>) -> Void)? = nil) -> (data: [UInt8], eof: Bool) {
+    func readToEnd(limit: Int = 256 << 20) -> (data: [UInt8], eof: Bool) {
         var result: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-        while result.count < limit {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n == 0 { return (result, true) }
-            if n < 0 { return (result, errno == ECONNRESET) }
-            if let onChunk { onChunk(buffer[0..<n]) } else { result.append(contentsOf: buffer[0..<n]) }
+        let closed = stream { chunk in
+            result.append(contentsOf: chunk)
+            return result.count < limit
         }
-        return (result, false)
+        return (result, closed)
+    }
+
+    /// Hands each chunk read to `onChunk` until the peer closes (true), a timeout or error
+    /// (false), or `onChunk` returns false.
+    func stream(_ onChunk: (ArraySlice<UInt8>) -> Bool) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return true }
+            if n < 0 { return errno == ECONNRESET }
+            if !onChunk(buffer[0..<n]) { return false }
+        }
     }
 
     /// Reads until `marker` has arrived.
@@ -141,5 +152,62 @@ final class RunningTopology: @unchecked Sendable {
     func network() throws -> [String: Any] {
         let json = try Portless.cli(["network"] + profile)
         return (try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
+    }
+}
+
+/// Runs commands inside network namespaces (tests with `--netns`).
+enum Namespace {
+    static func run(_ namespace: String, _ command: [String]) throws -> (status: Int32, output: String) {
+        try capture("/usr/sbin/ip", ["netns", "exec", namespace] + command)
+    }
+
+    static func list() throws -> [String] {
+        try capture("/usr/sbin/ip", ["netns", "list"]).output.split(separator: "\n").map { String($0.split(separator: " ").first ?? "") }
+    }
+
+    private static func capture(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+extension TCPClient {
+    /// Reads an HTTP response to its end, hashing the body as it arrives; `onBody` sees the
+    /// running count of body bytes (to act in the middle of a transfer).
+    func readHashedBody(onBody: (Int) -> Void = { _ in }) -> (bytes: Int, digest: SHA256.Digest, closed: Bool) {
+        var hash = SHA256()
+        var header: [UInt8] = []
+        var body = 0
+        let closed = stream { chunk in
+            if header.firstRange(of: [13, 10, 13, 10]) == nil {
+                header.append(contentsOf: chunk)
+                guard let split = header.firstRange(of: [13, 10, 13, 10]) else { return true }
+                hash.update(data: header[split.upperBound...])
+                body += header.count - split.upperBound
+            } else {
+                hash.update(data: chunk)
+                body += chunk.count
+            }
+            onBody(body)
+            return true
+        }
+        return (body, hash.finalize(), closed)
+    }
+}
+
+extension DemoPayload {
+    /// The SHA-256 of the first `size` bytes the demo service serves (`size` a multiple of the block).
+    static func digest(of size: Int) -> SHA256.Digest {
+        var expected = SHA256()
+        for _ in 0..<(size / blockSize) { expected.update(data: block) }
+        return expected.finalize()
     }
 }

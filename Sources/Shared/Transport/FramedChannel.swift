@@ -313,12 +313,10 @@ public final class FramedChannel {
 
 public enum ChannelError: Error, CustomStringConvertible {
     case heartbeatTimeout
-    case closedByPeer(String)
 
     public var description: String {
         switch self {
         case .heartbeatTimeout: return "peer silent for \(TransportLimits.heartbeatMissesAllowed) heartbeat periods"
-        case .closedByPeer(let why): return "closed by peer: \(why)"
         }
     }
 }
