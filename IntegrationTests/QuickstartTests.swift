@@ -196,6 +196,10 @@ final class QuickstartTests: XCTestCase {
         _ = try Portless.cli(["policy", "create-service", "clients-dial-demo", "--type", "dial", "--identities", "#clients", "--services", "#demo"] + profile)
         let audit = try Portless.cli(["audit", "--type", "session.revoked"] + profile)
         XCTAssertTrue(audit.contains("laptop"), audit)
+        let laptop = try Portless.cli(["audit", "--identity", "laptop", "--type", "circuit.opened", "--limit", "1000"] + profile)
+        XCTAssertTrue(laptop.contains("host=enterprise"), laptop)
+        XCTAssertFalse(laptop.contains("\"identity\" : \"enterprise\""), "the identity filter let another identity through")
+        XCTAssertTrue(try Portless.cli(["audit", "--verify"] + profile).contains("intact"))
     }
 
     private func freePort() throws -> Int {

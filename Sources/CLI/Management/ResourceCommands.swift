@@ -244,14 +244,32 @@ struct NetworkCommand: AsyncParsableCommand {
 }
 
 struct AuditCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "audit", abstract: "Show the audit trail.")
+    static let configuration = CommandConfiguration(commandName: "audit", abstract: "Query the audit trail: what did an identity do, when, over which circuit.")
     @Option var limit = 100
     @Option(help: "Only this event type, e.g. circuit.opened") var type: String?
+    @Option(help: "Only events of this identity.") var identity: String?
+    @Option(help: "Only events of this service.") var service: String?
+    @Option(help: "Only events of this circuit.") var circuit: UInt64?
+    @Option(help: "From this time (ISO 8601).") var since: String?
+    @Option(help: "Until this time (ISO 8601).") var until: String?
+    @Flag(help: "Check the hash chain instead of listing events.") var verify = false
     @OptionGroup var options: ProfileOption
+
     func run() async throws {
-        var path = "/v1/audit?limit=\(limit)"
-        if let type { path += "&type=\(type)" }
-        printJSON(try await options.client().get(path, as: [AuditEvent].self))
+        if verify {
+            struct Verification: Codable { var rows: Int; var intact: Bool; var brokenAtSeq: Int64? }
+            let result = try await options.client().get("/v1/audit/verify", as: Verification.self)
+            print(result.intact ? "audit trail intact: \(result.rows) events, hash chain verified"
+                                : "AUDIT TRAIL BROKEN at event \(result.brokenAtSeq ?? 0) (of \(result.rows))")
+            if !result.intact { throw ExitCode(2) }
+            return
+        }
+        var query = ["limit=\(limit)"]
+        for (key, value) in [("type", type), ("identity", identity), ("service", service), ("circuit", circuit.map(String.init)),
+                             ("since", since), ("until", until)] {
+            if let value, let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) { query.append("\(key)=\(encoded)") }
+        }
+        printJSON(try await options.client().get("/v1/audit?" + query.joined(separator: "&"), as: [AuditEvent].self))
     }
 }
 

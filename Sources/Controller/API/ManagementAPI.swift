@@ -37,9 +37,22 @@ struct ManagementAPI: Sendable {
         registerLinks(admin)
         admin.get("network") { _, _ in try await networkStatus() }
         admin.get("audit") { request, _ in
-            let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 100
-            let type = request.uri.queryParameters.get("type")
-            return try audit.events(limit: min(max(limit, 1), 10_000), type: type)
+            let query = request.uri.queryParameters
+            let limit = query.get("limit", as: Int.self) ?? 100
+            func date(_ key: String) throws -> Date? {
+                guard let text = query.get(key) else { return nil }
+                guard let date = ISO8601DateFormatter().date(from: text) else {
+                    throw HTTPError(.badRequest, message: "\(key) must be an ISO 8601 time such as 2026-11-25T17:00:00Z")
+                }
+                return date
+            }
+            return try audit.events(limit: min(max(limit, 1), 10_000), type: query.get("type"), identity: query.get("identity"),
+                                    service: query.get("service"), circuit: query.get("circuit", as: UInt64.self),
+                                    since: try date("since"), until: try date("until"))
+        }
+        admin.get("audit/verify") { _, _ in
+            let (rows, brokenAt) = try audit.verifyChain()
+            return AuditVerification(rows: rows, intact: brokenAt == nil, brokenAtSeq: brokenAt)
         }
     }
 
@@ -322,6 +335,12 @@ extension EdgeRouterPolicySpec: ResponseEncodable {}
 extension ServiceEdgeRouterPolicySpec: ResponseEncodable {}
 extension NetworkStatus: ResponseEncodable {}
 extension LinkSpec: ResponseEncodable {}
+
+struct AuditVerification: Codable, ResponseEncodable {
+    var rows: Int
+    var intact: Bool
+    var brokenAtSeq: Int64?
+}
 extension LoginResponse: ResponseEncodable {}
 extension EnrollmentResponse: ResponseEncodable {}
 extension AuditEvent: ResponseEncodable {}
