@@ -4,7 +4,7 @@ APT_PACKAGES := libuv1-dev libssl-dev libsqlite3-dev openssh-server openssh-clie
 BIN_DIR = $(shell swift build --show-bin-path)
 DEMO_STATE := .state/demo
 
-.PHONY: setup build release demo test unit-test integration-test bench clean
+.PHONY: setup build release demo test fuzz bench clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -31,6 +31,16 @@ demo: build
 test: build
 	swift build --build-tests
 	PORTLESS_BIN_DIR=$(BIN_DIR) swift test --skip-build
+	$(MAKE) -s fuzz FUZZ_SECONDS=10
+
+# libFuzzer over the frame decoder (a pure function over bytes): FUZZ_SECONDS of random input.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@mkdir -p .build/fuzz
+	swiftc -sanitize=fuzzer,address -parse-as-library -O Sources/Shared/Wire/FrameDecoder.swift \
+	  Sources/Shared/Wire/FrameHeader.swift Sources/Shared/Transport/TransportLimits.swift Fuzz/FrameDecoderFuzz.swift \
+	  -o .build/fuzz/frame-decoder 2>/dev/null
+	set -o pipefail; .build/fuzz/frame-decoder -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY|Done"
 
 bench: setup
 	Benchmarks/run
