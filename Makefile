@@ -30,8 +30,13 @@ demo: build
 
 test: build
 	swift build --build-tests
-	PORTLESS_BIN_DIR=$(BIN_DIR) swift test --skip-build
+	@mkdir -p .build
+	set -o pipefail; PORTLESS_BIN_DIR=$(BIN_DIR) swift test --skip-build --disable-swift-testing 2>&1 | tee .build/test.log
 	$(MAKE) -s fuzz FUZZ_SECONDS=10
+	@# One plain closing line for whoever reads the end of the log.
+	@grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" .build/test.log | tail -1 | \
+	  sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/' | \
+	  awk '{ printf "tests: %d passed, %d failed\n", $$1 - $$2, $$2 }'
 
 # libFuzzer over the frame decoder (a pure function over bytes): FUZZ_SECONDS of random input.
 FUZZ_SECONDS ?= 60
