@@ -73,6 +73,7 @@ final class MeshTests: XCTestCase {
         let bound = 16 << 20
         for (index, pid) in routers.enumerated() {
             let growth = residentBytes(pid) - before[index]
+            print("router r\(index + 1) grew by \(growth) bytes while the reader stalled")
             XCTAssertLessThan(growth, bound, "router r\(index + 1) grew by \(growth) bytes for one stalled circuit")
         }
         let (body, digest, closed) = client.readHashedBody()
