@@ -98,4 +98,26 @@ final class TopologyOperationsTests: XCTestCase {
         XCTAssertFalse(try Portless.run("portless", ["topology", "bundle", dir + "/multi.yaml", "--out", dir + "/out"]).status == 0,
                        "bundle must refuse to overwrite")
     }
+
+    func test_serviceOnAUnixSocket_isHostedWithNoTCPPortAtAll() throws {
+        let dir = NSTemporaryDirectory() + "portless-unix-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let socket = dir + "/hello.sock"
+        let quickstart = try String(contentsOfFile: Portless.repoRoot + "/topology/quickstart.yaml", encoding: .utf8)
+        let onUnix = quickstart
+            .replacingOccurrences(of: "command: [portless, demo-http, --listen, \"127.0.0.1:{port}\"]",
+                                  with: "command: [portless, demo-http, --listen, \"unix:\(socket)\"]")
+            .replacingOccurrences(of: "        app: hello-http\n", with: "        address: unix:\(socket)\n")
+        XCTAssertNotEqual(onUnix, quickstart)
+        try onUnix.write(toFile: dir + "/unix.yaml", atomically: true, encoding: .utf8)
+        let state = dir + "/state"
+        _ = try Portless.cli(["topology", "up", dir + "/unix.yaml", "--state", state])
+        defer { _ = try? Portless.run("portless", ["topology", "down", "--state", state]) }
+        let address = try Portless.cli(["topology", "status", "--state", state, "--intercept", "hello"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let client = try TCPClient(address)
+        client.send("GET / HTTP/1.1\r\nHost: demo\r\n\r\n")
+        let answer = String(decoding: client.readToEnd().data, as: UTF8.self)
+        XCTAssertTrue(answer.contains("caller: laptop"), answer)
+    }
 }

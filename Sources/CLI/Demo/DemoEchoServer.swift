@@ -4,16 +4,16 @@ import Shared
 /// `portless demo-echo`: writes back every byte it reads. The benchmark's round-trip target.
 struct DemoEchoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "demo-echo", abstract: "Run a TCP echo service (for benchmarks).")
-    @Option(help: "Listen address (loopback).") var listen: String
+    @Option(help: "Listen address: 127.0.0.1:PORT or unix:/path.") var listen: String
 
     func run() throws {
-        let address = try SocketAddress(parsing: listen)
+        let address = try LocalAddress(parsing: listen)
         ResourceLimits.raiseOpenFileLimit()
         let loop = try EventLoop()
         SignalHandling.stopOnTermination(loop)
-        var listener: TCPListener?
+        var listener: AnyObject?
         try loop.run {
-            listener = try TCPListener(loop: loop, address: address) { connection in
+            listener = try LocalListener.listen(loop: loop, on: address) { connection in
                 connection.onRead = { [unowned connection] bytes in
                     connection.write(bytes)
                     if connection.queuedBytes > TransportLimits.writeHighWaterMark { connection.stopReading() }

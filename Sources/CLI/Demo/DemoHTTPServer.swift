@@ -8,16 +8,16 @@ import Shared
 /// (headers, then an open connection: for revocation tests).
 struct DemoHTTPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "demo-http", abstract: "Run the demo private HTTP service.")
-    @Option(help: "Listen address (loopback).") var listen: String
+    @Option(help: "Listen address: 127.0.0.1:PORT or unix:/path.") var listen: String
 
     func run() throws {
-        let address = try SocketAddress(parsing: listen)
+        let address = try LocalAddress(parsing: listen)
         ResourceLimits.raiseOpenFileLimit()
         let loop = try EventLoop()
         SignalHandling.stopOnTermination(loop)
-        var listener: TCPListener?
+        var listener: AnyObject?
         try loop.run {
-            listener = try TCPListener(loop: loop, address: address) { connection in DemoHTTPExchange.start(connection) }
+            listener = try LocalListener.listen(loop: loop, on: address) { connection in DemoHTTPExchange.start(connection) }
             print("demo-http listening on \(address)")
         }
         withExtendedLifetime(listener) {}
@@ -25,14 +25,14 @@ struct DemoHTTPCommand: ParsableCommand {
 }
 
 final class DemoHTTPExchange {
-    private let connection: TCPConnection
+    private let connection: StreamConnection
     private var buffer: [UInt8] = []
     private var caller: String?
     private var remaining = 0
     private var offset = 0
     private var retained: DemoHTTPExchange?
 
-    static func start(_ connection: TCPConnection) {
+    static func start(_ connection: StreamConnection) {
         let exchange = DemoHTTPExchange(connection: connection)
         exchange.retained = exchange
         connection.onRead = { [unowned exchange] bytes in exchange.received(bytes) }
@@ -40,7 +40,7 @@ final class DemoHTTPExchange {
         connection.startReading()
     }
 
-    private init(connection: TCPConnection) { self.connection = connection }
+    private init(connection: StreamConnection) { self.connection = connection }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
         buffer.append(contentsOf: bytes)

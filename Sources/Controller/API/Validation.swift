@@ -28,7 +28,9 @@ enum Validation {
         guard let address = spec.data["address"]?.stringValue else {
             throw HTTPError(.badRequest, message: "config '\(spec.name)' (\(spec.type)) needs data.address (host:port)")
         }
-        do { _ = try SocketAddress(parsing: address) } catch {
+        do {
+            if spec.type == "host.v1" { _ = try LocalAddress(parsing: address) } else { _ = try SocketAddress(parsing: address) }
+        } catch {
             throw HTTPError(.badRequest, message: "config '\(spec.name)': \(error)")
         }
     }

@@ -67,7 +67,8 @@ public struct TopologyFile: Codable, Sendable {
     }
     public struct Host: Codable, Sendable {
         public var service: String
-        public var address: SocketAddress?
+        /// `127.0.0.1:8080` or `unix:/run/service.sock`.
+        public var address: LocalAddress?
         public var app: String?
         public var proxy_protocol: Bool?
         public var precedence: TerminatorPrecedence?

@@ -15,7 +15,7 @@ import Logging
 public final class FramedChannel {
     public let loop: EventLoop
     public let maxFrame: Int
-    private let tcp: TCPConnection
+    private let tcp: StreamConnection
     private let tls: TLSEngine
     private let inbound: UnsafeMutableRawBufferPointer
     private var inboundStart = 0
@@ -44,7 +44,7 @@ public final class FramedChannel {
     /// before the handshake completes.
     public var heartbeatIntervalMs = TransportLimits.heartbeatIntervalMs
 
-    init(tcp: TCPConnection, context: TLSContext, maxFrame: Int) throws {
+    init(tcp: StreamConnection, context: TLSContext, maxFrame: Int) throws {
         self.loop = tcp.loop
         self.tcp = tcp
         self.maxFrame = maxFrame
@@ -62,7 +62,7 @@ public final class FramedChannel {
     }
 
     /// Wraps an accepted connection (server side). The handshake starts at once.
-    public static func accept(_ tcp: TCPConnection, context: TLSContext,
+    public static func accept(_ tcp: StreamConnection, context: TLSContext,
                               maxFrame: Int = TransportLimits.defaultMaxFrame) throws -> FramedChannel {
         let channel = try FramedChannel(tcp: tcp, context: context, maxFrame: maxFrame)
         channel.start()
@@ -74,7 +74,7 @@ public final class FramedChannel {
     public static func connect(loop: EventLoop, to address: SocketAddress, context: TLSContext,
                                maxFrame: Int = TransportLimits.defaultMaxFrame,
                                completion: @escaping (Result<FramedChannel, Error>) -> Void) {
-        TCPConnection.connect(loop: loop, to: address) { result in
+        StreamConnection.connect(loop: loop, to: address) { result in
             switch result {
             case .failure(let error):
                 completion(.failure(error))

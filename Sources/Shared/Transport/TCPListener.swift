@@ -4,11 +4,11 @@ import CLibUV
 public final class TCPListener {
     public let loop: EventLoop
     private let handle: UnsafeMutablePointer<uv_tcp_t>
-    private var onConnection: ((TCPConnection) -> Void)?
+    private var onConnection: ((StreamConnection) -> Void)?
     private var closed = false
     public private(set) var localAddress: SocketAddress
 
-    public init(loop: EventLoop, address: SocketAddress, onConnection: @escaping (TCPConnection) -> Void) throws {
+    public init(loop: EventLoop, address: SocketAddress, onConnection: @escaping (StreamConnection) -> Void) throws {
         loop.preconditionInEventLoop()
         self.loop = loop
         self.onConnection = onConnection
@@ -21,7 +21,7 @@ public final class TCPListener {
             try UVError.check(uv_listen(uvStream(handle), 511) { server, status in
                 guard let server, let data = server.pointee.data, status >= 0 else { return }
                 let listener = Unmanaged<TCPListener>.fromOpaque(data).takeUnretainedValue()
-                if let connection = TCPConnection.accept(from: server, loop: listener.loop) {
+                if let connection = StreamConnection.accept(from: server, loop: listener.loop) {
                     listener.onConnection?(connection)
                 }
             }, "listen \(address)")

@@ -24,7 +24,7 @@ final class CircuitEndpoint {
     let role: CircuitRole
     let service: String
     let peerIdentity: String
-    private let local: TCPConnection
+    private let local: StreamConnection
     /// The router connection carrying the circuit; nil between losing one and reattaching.
     private weak var edge: EdgeLink?
     private let handshake: E2EHandshake
@@ -49,7 +49,7 @@ final class CircuitEndpoint {
 
     var onClosed: ((CircuitEndpoint) -> Void)?
 
-    init(id: UInt64, role: CircuitRole, service: String, peerIdentity: String, local: TCPConnection, edge: EdgeLink,
+    init(id: UInt64, role: CircuitRole, service: String, peerIdentity: String, local: StreamConnection, edge: EdgeLink,
          identity: EnrolledIdentity, prelude: [UInt8]?, logger: Logger) throws {
         self.id = id
         self.role = role

@@ -10,7 +10,8 @@ struct TunnelerConfig: Codable {
     }
     struct Host: Codable {
         var service: String
-        var address: SocketAddress?
+        /// `127.0.0.1:8080` or `unix:/run/service.sock`.
+        var address: LocalAddress?
         var proxyProtocol: Bool?
         /// How this terminator ranks among the service's others (required, default, failed).
         var precedence: TerminatorPrecedence?

@@ -33,17 +33,17 @@ extension Tunnel {
         }
     }
 
-    private func hostAddress(for host: TunnelerConfig.Host) -> SocketAddress? {
+    private func hostAddress(for host: TunnelerConfig.Host) -> LocalAddress? {
         if let address = host.address { return address }
         let config = grants[host.service]?.configs.first { $0.type == "host.v1" }
-        return config?.data["address"]?.stringValue.flatMap { try? SocketAddress(parsing: $0) }
+        return config?.data["address"]?.stringValue.flatMap { try? LocalAddress(parsing: $0) }
     }
 
     func incoming(circuitID: UInt64, service: String, caller: String, on edge: EdgeLink, reply: @escaping ControlPeer.Reply) {
         guard let host = config.hosts?.first(where: { $0.service == service }), let address = hostAddress(for: host) else {
             return reply(.failure(message: "this tunneler does not host '\(service)'"))
         }
-        TCPConnection.connect(loop: loop, to: address) { [weak self, weak edge] result in
+        StreamConnection.connect(loop: loop, to: address) { [weak self, weak edge] result in
             guard let self else { return }
             switch result {
             case .failure(let error):
@@ -69,7 +69,7 @@ extension Tunnel {
         }
     }
 
-    func accepted(_ local: TCPConnection, for service: String) {
+    func accepted(_ local: StreamConnection, for service: String) {
         withDialSession(for: service) { [weak self] result in
             guard let self else { return local.close() }
             switch result {

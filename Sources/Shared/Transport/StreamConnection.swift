@@ -1,14 +1,17 @@
 import CLibUV
 import Foundation
 
-/// A TCP stream on one event loop. Loop-confined.
+/// A byte stream on one event loop — TCP, or a unix socket for services on the same machine.
+/// Loop-confined.
 ///
 /// Reads land in one buffer owned by the connection (no allocation per read). Writes go straight
 /// to the kernel with `uv_try_write`; only what the kernel refuses is copied and queued, and
 /// `queuedBytes` is what backpressure decisions read.
-public final class TCPConnection {
+public final class StreamConnection {
     public let loop: EventLoop
-    let handle: UnsafeMutablePointer<uv_tcp_t>
+    /// A uv_tcp_t or a uv_pipe_t; both begin with uv_stream_t, which is all reads and writes use.
+    let handle: UnsafeMutablePointer<uv_stream_t>
+    private let isTCP: Bool
     private let readBuffer: UnsafeMutableRawBufferPointer
     private var reading = false
     public private(set) var isClosed = false
@@ -28,26 +31,61 @@ public final class TCPConnection {
     private var closeWhenFlushed = false
     private var writeShutDown = false
 
-    init(loop: EventLoop) {
+    init(loop: EventLoop, unixSocket: Bool = false) {
         loop.preconditionInEventLoop()
         self.loop = loop
-        handle = .allocate(capacity: 1)
+        isTCP = !unixSocket
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(MemoryLayout<uv_tcp_t>.size, MemoryLayout<uv_pipe_t>.size),
+                                                   alignment: 16)
+        if unixSocket {
+            uv_pipe_init(loop.uvLoop, raw.assumingMemoryBound(to: uv_pipe_t.self), 0)
+        } else {
+            uv_tcp_init(loop.uvLoop, raw.assumingMemoryBound(to: uv_tcp_t.self))
+        }
+        handle = raw.assumingMemoryBound(to: uv_stream_t.self)
         readBuffer = .allocate(byteCount: TransportLimits.readChunk, alignment: 16)
-        uv_tcp_init(loop.uvLoop, handle)
         handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+    }
+
+    private var tcpHandle: UnsafeMutablePointer<uv_tcp_t> { UnsafeMutablePointer<uv_tcp_t>(OpaquePointer(handle)) }
+
+    /// Connects to a local service: a TCP address or a unix socket.
+    public static func connect(loop: EventLoop, to address: LocalAddress,
+                               completion: @escaping (Result<StreamConnection, Error>) -> Void) {
+        switch address {
+        case .tcp(let socket):
+            connect(loop: loop, to: socket, completion: completion)
+        case .unix(let path):
+            let connection = StreamConnection(loop: loop, unixSocket: true)
+            let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
+            final class Pending { let connection: StreamConnection; let path: String; let completion: (Result<StreamConnection, Error>) -> Void
+                init(_ c: StreamConnection, _ p: String, _ k: @escaping (Result<StreamConnection, Error>) -> Void) { connection = c; path = p; completion = k } }
+            request.pointee.data = Unmanaged.passRetained(Pending(connection, path, completion)).toOpaque()
+            uv_pipe_connect(request, UnsafeMutablePointer<uv_pipe_t>(OpaquePointer(connection.handle)), path) { req, status in
+                guard let req, let data = req.pointee.data else { return }
+                let pending = Unmanaged<Pending>.fromOpaque(data).takeRetainedValue()
+                req.deallocate()
+                if status < 0 {
+                    pending.connection.close()
+                    pending.completion(.failure(UVError(code: status, operation: "connect unix:\(pending.path)")))
+                } else {
+                    pending.completion(.success(pending.connection))
+                }
+            }
+        }
     }
 
     /// Connects to `address`; `completion` runs on the loop.
     public static func connect(loop: EventLoop, to address: SocketAddress,
-                               completion: @escaping (Result<TCPConnection, Error>) -> Void) {
-        let connection = TCPConnection(loop: loop)
+                               completion: @escaping (Result<StreamConnection, Error>) -> Void) {
+        let connection = StreamConnection(loop: loop)
         let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
-        final class Pending { let connection: TCPConnection; let completion: (Result<TCPConnection, Error>) -> Void
-            init(_ c: TCPConnection, _ k: @escaping (Result<TCPConnection, Error>) -> Void) { connection = c; completion = k } }
+        final class Pending { let connection: StreamConnection; let completion: (Result<StreamConnection, Error>) -> Void
+            init(_ c: StreamConnection, _ k: @escaping (Result<StreamConnection, Error>) -> Void) { connection = c; completion = k } }
         request.pointee.data = Unmanaged.passRetained(Pending(connection, completion)).toOpaque()
         do {
             try address.withSockaddr { sa in
-                try UVError.check(uv_tcp_connect(request, connection.handle, sa) { req, status in
+                try UVError.check(uv_tcp_connect(request, connection.tcpHandle, sa) { req, status in
                     guard let req, let data = req.pointee.data else { return }
                     let pending = Unmanaged<Pending>.fromOpaque(data).takeRetainedValue()
                     req.deallocate()
@@ -56,7 +94,7 @@ public final class TCPConnection {
                         pending.connection.close()
                         pending.completion(.failure(error))
                     } else {
-                        uv_tcp_nodelay(pending.connection.handle, 1)
+                        uv_tcp_nodelay(pending.connection.tcpHandle, 1)
                         pending.completion(.success(pending.connection))
                     }
                 }, "connect \(address)")
@@ -70,10 +108,11 @@ public final class TCPConnection {
     }
 
     public var peerAddress: SocketAddress? {
+        guard isTCP else { return nil }
         var storage = sockaddr_storage()
         var length = Int32(MemoryLayout<sockaddr_storage>.size)
         let rc = withUnsafeMutablePointer(to: &storage) { ptr in
-            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getpeername(handle, $0, &length) }
+            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getpeername(tcpHandle, $0, &length) }
         }
         return rc == 0 ? SocketAddress.from(storage) : nil
     }
@@ -81,14 +120,14 @@ public final class TCPConnection {
     public func startReading() {
         guard !reading, !isClosed else { return }
         reading = true
-        uv_read_start(uvStream(handle), { h, _, buf in
+        uv_read_start(handle, { h, _, buf in
             guard let h, let buf, let data = h.pointee.data else { return }
-            let connection = Unmanaged<TCPConnection>.fromOpaque(data).takeUnretainedValue()
+            let connection = Unmanaged<StreamConnection>.fromOpaque(data).takeUnretainedValue()
             buf.pointee = uv_buf_init(connection.readBuffer.baseAddress?.assumingMemoryBound(to: CChar.self),
                                       UInt32(connection.readBuffer.count))
         }, { stream, nread, _ in
             guard let stream, let data = stream.pointee.data else { return }
-            let connection = Unmanaged<TCPConnection>.fromOpaque(data).takeUnretainedValue()
+            let connection = Unmanaged<StreamConnection>.fromOpaque(data).takeUnretainedValue()
             if nread > 0 {
                 connection.onRead?(UnsafeRawBufferPointer(rebasing: connection.readBuffer[0..<nread]))
             } else if nread < 0 {
@@ -107,7 +146,7 @@ public final class TCPConnection {
     public func stopReading() {
         guard reading, !isClosed else { return }
         reading = false
-        uv_read_stop(uvStream(handle))
+        uv_read_stop(handle)
     }
 
     public var isReading: Bool { reading }
@@ -118,7 +157,7 @@ public final class TCPConnection {
         var offset = 0
         if queuedBytes == 0 {
             var buf = uv_buf_init(UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: CChar.self)), UInt32(bytes.count))
-            let written = uv_try_write(uvStream(handle), &buf, 1)
+            let written = uv_try_write(handle, &buf, 1)
             if written >= 0 {
                 offset = Int(written)
             } else if written != UV_EAGAIN.rawValue {
@@ -134,7 +173,7 @@ public final class TCPConnection {
         let request = WriteRequest(copying: bytes, connection: self)
         queuedBytes += bytes.count
         if queuedBytes > lowWaterMark { aboveLowWater = true }
-        let rc = uv_write(request.request, uvStream(handle), &request.buffer, 1) { req, status in
+        let rc = uv_write(request.request, handle, &request.buffer, 1) { req, status in
             guard let req, let data = req.pointee.data else { return }
             let request = Unmanaged<WriteRequest>.fromOpaque(data).takeRetainedValue()
             request.connection.writeCompleted(bytes: request.count, status: status)
@@ -163,7 +202,7 @@ public final class TCPConnection {
         guard !isClosed, !writeShutDown else { return }
         writeShutDown = true
         let request = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)
-        let rc = uv_shutdown(request, uvStream(handle)) { request, _ in request?.deallocate() }
+        let rc = uv_shutdown(request, handle) { request, _ in request?.deallocate() }
         if rc < 0 { request.deallocate() }
     }
 
@@ -184,23 +223,23 @@ public final class TCPConnection {
         onClose = nil
         onWritable = nil
         onEndOfStream = nil
-        uv_close(uvHandle(handle)) { h in
+        uv_close(UnsafeMutablePointer<uv_handle_t>(OpaquePointer(handle))) { h in
             guard let h, let data = h.pointee.data else { return }
-            let connection = Unmanaged<TCPConnection>.fromOpaque(data).takeRetainedValue()
+            let connection = Unmanaged<StreamConnection>.fromOpaque(data).takeRetainedValue()
             connection.readBuffer.deallocate()
-            UnsafeMutablePointer<uv_tcp_t>(OpaquePointer(h)).deallocate()
+            UnsafeMutableRawPointer(h).deallocate()
         }
         callback?(error)
     }
 
     /// Adopts an accepted socket from `server`.
-    static func accept(from server: UnsafeMutablePointer<uv_stream_t>, loop: EventLoop) -> TCPConnection? {
-        let connection = TCPConnection(loop: loop)
-        guard uv_accept(server, uvStream(connection.handle)) == 0 else {
+    static func accept(from server: UnsafeMutablePointer<uv_stream_t>, loop: EventLoop, unixSocket: Bool = false) -> StreamConnection? {
+        let connection = StreamConnection(loop: loop, unixSocket: unixSocket)
+        guard uv_accept(server, connection.handle) == 0 else {
             connection.close()
             return nil
         }
-        uv_tcp_nodelay(connection.handle, 1)
+        if !unixSocket { uv_tcp_nodelay(connection.tcpHandle, 1) }
         return connection
     }
 }
@@ -210,10 +249,10 @@ private final class WriteRequest {
     let request: UnsafeMutablePointer<uv_write_t>
     var buffer: uv_buf_t
     let storage: UnsafeMutableRawBufferPointer
-    let connection: TCPConnection
+    let connection: StreamConnection
     var count: Int { storage.count }
 
-    init(copying bytes: UnsafeRawBufferPointer, connection: TCPConnection) {
+    init(copying bytes: UnsafeRawBufferPointer, connection: StreamConnection) {
         storage = .allocate(byteCount: bytes.count, alignment: 16)
         storage.copyMemory(from: bytes)
         buffer = uv_buf_init(storage.baseAddress?.assumingMemoryBound(to: CChar.self), UInt32(bytes.count))
