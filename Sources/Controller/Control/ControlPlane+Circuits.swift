@@ -145,8 +145,13 @@ extension ControlPlane {
             reply(.reattached(report, via: dialerSide ? path[1] : path[path.count - 2]))
             let via = dialerSide ? path[path.count - 2] : path[1]
             self.routers[far]?.request(.reroute(circuitID: id, dialerSide: dialerSide, via: via)) { [weak self] result in
+                guard let self else { return }
                 if case .failure(let error) = result.unwrapped {
-                    self?.logger.warning("reattach could not move the far end", metadata: ["circuit": "\(id)", "error": "\(error)"])
+                    // Half a path helps nobody: end the circuit everywhere so neither side waits.
+                    self.logger.warning("reattach could not move the far end", metadata: ["circuit": "\(id)", "error": "\(error)"])
+                    self.circuits.removeValue(forKey: id)
+                    for peer in self.routers.values { peer.notify(.revoke(sessionIDs: [], circuitIDs: [id], reason: "reattach failed: \(error)")) }
+                    self.audit.record(.circuitClosed, identity: circuit.dialer, service: circuit.service, circuit: id, detail: "reattach failed: \(error)")
                     return
                 }
                 resume()

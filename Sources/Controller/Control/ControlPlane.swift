@@ -143,6 +143,13 @@ final class ControlPlane {
         case .circuitClosed(let circuitID, let reason):
             if let circuit = circuits.removeValue(forKey: circuitID) {
                 audit.record(.circuitClosed, identity: circuit.dialer, service: circuit.service, circuit: circuitID, detail: reason)
+                // A circuit ended by a failure at one router ends at the others too, so no
+                // tunneler waits on half a path. (Completed circuits end at each router by themselves.)
+                if reason != "completed" {
+                    for name in circuit.path where name != router {
+                        routers[name]?.notify(.revoke(sessionIDs: [], circuitIDs: [circuitID], reason: reason))
+                    }
+                }
             }
         default:
             reply?(.failure(message: "unexpected message from a router"))

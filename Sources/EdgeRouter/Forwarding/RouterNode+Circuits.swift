@@ -93,6 +93,7 @@ extension RouterNode {
             var circuit = self.circuits[circuitID] ?? RouterCircuit(
                 id: circuitID, service: report.service, dialer: report.dialer, host: report.host, dialSessionID: report.dialSessionID,
                 terminatorID: report.terminatorID, dialerSide: nil, hostSide: nil)
+            let replaced = circuit.sides
             if dialerSide {
                 circuit.dialerSide = connection.carrier
                 if let neighbour { circuit.hostSide = neighbour }
@@ -100,6 +101,7 @@ extension RouterNode {
                 circuit.hostSide = connection.carrier
                 if let neighbour { circuit.dialerSide = neighbour }
             }
+            for old in replaced where !circuit.isSide(old) { old.circuits.remove(circuitID) }
             self.circuits[circuitID] = circuit
             for side in circuit.sides { side.circuits.insert(circuitID) }
             reply(.ok)

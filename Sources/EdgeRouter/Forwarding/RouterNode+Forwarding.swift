@@ -49,7 +49,8 @@ extension RouterNode {
     /// a new path; where it was only a transit hop it forgets the circuit.
     func carrierLost(_ carrier: CircuitCarrier, reason: String) {
         for id in carrier.circuits {
-            guard var circuit = circuits[id] else { continue }
+            // A circuit already moved off this carrier (a reroute that arrived before the loss) is not its concern.
+            guard var circuit = circuits[id], circuit.isSide(carrier) else { continue }
             let other = circuit.otherSide(of: carrier)
             if carrier.isLink, let other, !other.isLink {
                 if circuit.dialerSide === carrier { circuit.dialerSide = nil } else { circuit.hostSide = nil }
@@ -76,6 +77,8 @@ extension RouterNode {
     func reroute(_ id: UInt64, dialerSide: Bool, via: String, reply: ControlPeer.Reply) {
         guard var circuit = circuits[id] else { return reply(.failure(message: "router '\(name)' has no circuit \(id)")) }
         guard let link = linkManager.links[via] else { return reply(.failure(message: "router '\(name)' has no link to '\(via)'")) }
+        let previous = dialerSide ? circuit.dialerSide : circuit.hostSide
+        if previous !== link.carrier { previous?.circuits.remove(id) }
         if dialerSide { circuit.dialerSide = link.carrier } else { circuit.hostSide = link.carrier }
         circuits[id] = circuit
         link.carrier.circuits.insert(id)

@@ -240,7 +240,9 @@ final class CircuitEndpoint {
         timer.start(after: Self.retransmitAfterMs, repeat: Self.retransmitAfterMs / 2) { [weak self] in
             guard let self, !self.closed else { return }
             let waiting = !self.unacknowledged.isEmpty || (self.endSentAt != nil && !self.peerAcknowledgedEnd)
-            if waiting && local.loop.nowMs - self.lastAckProgress >= Self.retransmitAfterMs { self.resendUnacknowledged() }
+            // No give-up here: a peer that stopped reading is alive, and a circuit that cannot be
+            // repaired is closed by its routers (the controller spreads that close along the path).
+            if waiting && self.local.loop.nowMs - self.lastAckProgress >= Self.retransmitAfterMs { self.resendUnacknowledged() }
         }
     }
 
