@@ -91,6 +91,7 @@ final class LossyLinkTests: XCTestCase {
 
                 """
             try ruleset.write(toFile: rules, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: rules) }
             let loss = try Namespace.run(edge, ["nft", "-f", rules])
             XCTAssertEqual(loss.status, 0, loss.output)
             print("sch_netem is not available in this kernel (\(netem.output.trimmingCharacters(in: .whitespacesAndNewlines))); emulating 2 % loss with nftables, without delay")

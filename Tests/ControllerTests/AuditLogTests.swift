@@ -3,9 +3,11 @@ import XCTest
 @testable import Controller
 
 final class AuditLogTests: XCTestCase {
+    /// A log in a fresh directory (the database, its WAL and shared-memory files), removed by the caller.
     private func makeLog() throws -> (AuditLog, String) {
-        let path = NSTemporaryDirectory() + "portless-audit-\(UUID().uuidString).db"
-        return (AuditLog(store: try Store(path: path)), path)
+        let directory = NSTemporaryDirectory() + "portless-audit-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return (AuditLog(store: try Store(path: directory + "/audit.db")), directory)
     }
 
     func test_chainVerifies_andFiltersSelect() throws {
