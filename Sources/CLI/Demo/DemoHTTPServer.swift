@@ -28,6 +28,7 @@ final class DemoHTTPExchange {
     private let connection: StreamConnection
     private var buffer: [UInt8] = []
     private var caller: String?
+    private var sawPreamble = false
     private var remaining = 0
     private var offset = 0
     private var retained: DemoHTTPExchange?
@@ -45,12 +46,16 @@ final class DemoHTTPExchange {
     private func received(_ bytes: UnsafeRawBufferPointer) {
         buffer.append(contentsOf: bytes)
         if buffer.count > 64 * 1024 { return respond(status: "431 Request Header Fields Too Large", body: "request too large\n") }
-        if buffer.starts(with: [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A]) {
-            guard buffer.count >= 16 else { return }
-            let length = Int(buffer[14]) << 8 | Int(buffer[15])
-            guard buffer.count >= 16 + length else { return }
-            caller = Self.identity(fromTLVs: Array(buffer[(16 + 12)..<(16 + length)]))
-            buffer.removeFirst(16 + length)
+        if !sawPreamble {
+            switch ProxyProtocol.parse(buffer) {
+            case .needMore: return
+            case .invalid(let why): return respond(status: "400 Bad Request", body: "bad PROXY header: \(why)\n")
+            case .absent: break
+            case .header(let header, let length):
+                caller = header.identity
+                buffer.removeFirst(length)
+            }
+            sawPreamble = true
         }
         guard let end = buffer.firstRange(of: [13, 10, 13, 10]) else { return }
         let head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
@@ -96,17 +101,5 @@ final class DemoHTTPExchange {
     private func respond(status: String, body: String) {
         write("HTTP/1.1 \(status)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
         connection.closeAfterFlush()
-    }
-
-    static func identity(fromTLVs tlvs: [UInt8]) -> String? {
-        var index = 0
-        while index + 3 <= tlvs.count {
-            let type = tlvs[index]
-            let length = Int(tlvs[index + 1]) << 8 | Int(tlvs[index + 2])
-            guard index + 3 + length <= tlvs.count else { return nil }
-            if type == 0xE0 { return String(decoding: tlvs[(index + 3)..<(index + 3 + length)], as: UTF8.self) }
-            index += 3 + length
-        }
-        return nil
     }
 }

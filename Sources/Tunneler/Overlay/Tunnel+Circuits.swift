@@ -55,7 +55,7 @@ extension Tunnel {
                     return reply(.failure(message: "router connection lost"))
                 }
                 let wantsProxy = host.proxyProtocol ?? self.grants[service]?.configs.first { $0.type == "host.v1" }?.data["proxyProtocol"]?.boolValue ?? false
-                let prelude = wantsProxy ? ProxyProtocolHeader.encode(caller: caller, circuitID: circuitID) : nil
+                let prelude = wantsProxy ? ProxyProtocol.encode(caller: caller, circuitID: circuitID) : nil
                 do {
                     let endpoint = try CircuitEndpoint(id: circuitID, role: .host, service: service, peerIdentity: caller, local: local,
                                                        edge: edge, identity: self.identity, prelude: prelude, logger: self.logger)
