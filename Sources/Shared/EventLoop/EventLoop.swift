@@ -51,6 +51,10 @@ public final class EventLoop: @unchecked Sendable {
         return loop
     }
 
+    /// Where every stream on this loop reads into. Reads are delivered one at a time on the loop
+    /// thread and consumed before the next, so one buffer serves them all.
+    lazy var readBuffer: UnsafeMutableRawBufferPointer = .allocate(byteCount: TransportLimits.readChunk, alignment: 16)
+
     /// The loop's clock in milliseconds (cached per loop iteration, as libuv does).
     public var nowMs: UInt64 { uv_now(uvLoop) }
 

@@ -4,7 +4,8 @@ import Foundation
 /// A byte stream on one event loop — TCP, or a unix socket for services on the same machine.
 /// Loop-confined.
 ///
-/// Reads land in one buffer owned by the connection (no allocation per read). Writes go straight
+/// Reads land in the loop's one read buffer (no allocation per read, and an idle connection
+/// holds none): a read is handled completely before the loop reads anything else. Writes go straight
 /// to the kernel with `uv_try_write`; only what the kernel refuses is copied and queued, and
 /// `queuedBytes` is what backpressure decisions read.
 public final class StreamConnection {
@@ -12,7 +13,6 @@ public final class StreamConnection {
     /// A uv_tcp_t or a uv_pipe_t; both begin with uv_stream_t, which is all reads and writes use.
     let handle: UnsafeMutablePointer<uv_stream_t>
     private let isTCP: Bool
-    private let readBuffer: UnsafeMutableRawBufferPointer
     private var reading = false
     public private(set) var isClosed = false
     public private(set) var queuedBytes = 0
@@ -43,7 +43,6 @@ public final class StreamConnection {
             uv_tcp_init(loop.uvLoop, raw.assumingMemoryBound(to: uv_tcp_t.self))
         }
         handle = raw.assumingMemoryBound(to: uv_stream_t.self)
-        readBuffer = .allocate(byteCount: TransportLimits.readChunk, alignment: 16)
         handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
     }
 
@@ -123,13 +122,13 @@ public final class StreamConnection {
         uv_read_start(handle, { h, _, buf in
             guard let h, let buf, let data = h.pointee.data else { return }
             let connection = Unmanaged<StreamConnection>.fromOpaque(data).takeUnretainedValue()
-            buf.pointee = uv_buf_init(connection.readBuffer.baseAddress?.assumingMemoryBound(to: CChar.self),
-                                      UInt32(connection.readBuffer.count))
+            let buffer = connection.loop.readBuffer
+            buf.pointee = uv_buf_init(buffer.baseAddress?.assumingMemoryBound(to: CChar.self), UInt32(buffer.count))
         }, { stream, nread, _ in
             guard let stream, let data = stream.pointee.data else { return }
             let connection = Unmanaged<StreamConnection>.fromOpaque(data).takeUnretainedValue()
             if nread > 0 {
-                connection.onRead?(UnsafeRawBufferPointer(rebasing: connection.readBuffer[0..<nread]))
+                connection.onRead?(UnsafeRawBufferPointer(rebasing: connection.loop.readBuffer[0..<nread]))
             } else if nread < 0 {
                 let error = UVError(code: Int32(nread), operation: "read")
                 if error.isEOF, let endOfStream = connection.onEndOfStream {
@@ -226,7 +225,6 @@ public final class StreamConnection {
         uv_close(UnsafeMutablePointer<uv_handle_t>(OpaquePointer(handle))) { h in
             guard let h, let data = h.pointee.data else { return }
             let connection = Unmanaged<StreamConnection>.fromOpaque(data).takeRetainedValue()
-            connection.readBuffer.deallocate()
             UnsafeMutableRawPointer(h).deallocate()
         }
         callback?(error)

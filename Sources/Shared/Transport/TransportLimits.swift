@@ -5,7 +5,7 @@ public enum TransportLimits {
     /// Application bytes carried per data frame.
     public static let dataChunk = 64 * 1024
     /// Bytes requested from the kernel per read.
-    public static let readChunk = 64 * 1024
+    public static let readChunk = 256 * 1024
     /// A connection whose queued writes exceed this makes its sources stop reading.
     public static let writeHighWaterMark = 1024 * 1024
     /// Sources resume once the queue drains to this.

@@ -36,7 +36,8 @@ final class CircuitEndpoint {
     private var peerEnded = false
     private let logger: Logger
 
-    private let unacknowledged = RetransmitBuffer(capacity: CircuitEndpoint.window + TransportLimits.dataChunk * 2)
+    // Room for a full window plus one more read from the local socket: reading stops only after it.
+    private let unacknowledged = RetransmitBuffer(capacity: CircuitEndpoint.window + 2 * TransportLimits.readChunk)
     private var windowFull = false
     private var routerBlocked = false
     private var endSentAt: UInt64?
