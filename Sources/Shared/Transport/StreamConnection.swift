@@ -148,7 +148,6 @@ public final class StreamConnection {
         uv_read_stop(handle)
     }
 
-
     /// Writes all of `bytes`, in order. Never blocks; what the kernel does not take is queued.
     public func write(_ bytes: UnsafeRawBufferPointer) {
         guard !isClosed, let base = bytes.baseAddress, bytes.count > 0 else { return }
