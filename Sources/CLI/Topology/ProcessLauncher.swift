@@ -5,6 +5,12 @@ import Glibc
 
 /// Starts detached processes (own session, output to a log file) and stops them.
 enum ProcessLauncher {
+    /// Where the Portless executables are: $PORTLESS_BIN_DIR, else beside this one.
+    static var binaryDirectory: String {
+        ProcessInfo.processInfo.environment["PORTLESS_BIN_DIR"]
+            ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+    }
+
     static func spawn(_ argv: [String], log: String) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

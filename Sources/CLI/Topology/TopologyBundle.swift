@@ -17,8 +17,7 @@ struct TopologyBundle {
     init(topology: TopologyFile, out: String) {
         self.topology = topology
         self.out = out
-        let ownDirectory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
-        binaries = ProcessInfo.processInfo.environment["PORTLESS_BIN_DIR"] ?? ownDirectory
+        binaries = ProcessLauncher.binaryDirectory
     }
 
     func write() async throws -> [String] {

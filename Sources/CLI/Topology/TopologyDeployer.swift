@@ -16,8 +16,7 @@ struct TopologyDeployer {
     init(topology: TopologyFile, state: String) {
         self.topology = topology
         self.state = state
-        let ownDirectory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
-        binaries = ProcessInfo.processInfo.environment["PORTLESS_BIN_DIR"] ?? ownDirectory
+        binaries = ProcessLauncher.binaryDirectory
         record = TopologyState.load(state) ?? TopologyState(processes: [], intercepts: [], controller: nil, ports: [:], launched: [:])
     }
 

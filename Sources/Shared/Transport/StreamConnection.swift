@@ -56,21 +56,9 @@ public final class StreamConnection {
             connect(loop: loop, to: socket, completion: completion)
         case .unix(let path):
             let connection = StreamConnection(loop: loop, unixSocket: true)
-            let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
-            final class Pending { let connection: StreamConnection; let path: String; let completion: (Result<StreamConnection, Error>) -> Void
-                init(_ c: StreamConnection, _ p: String, _ k: @escaping (Result<StreamConnection, Error>) -> Void) { connection = c; path = p; completion = k } }
-            request.pointee.data = Unmanaged.passRetained(Pending(connection, path, completion)).toOpaque()
-            uv_pipe_connect(request, UnsafeMutablePointer<uv_pipe_t>(OpaquePointer(connection.handle)), path) { req, status in
-                guard let req, let data = req.pointee.data else { return }
-                let pending = Unmanaged<Pending>.fromOpaque(data).takeRetainedValue()
-                req.deallocate()
-                if status < 0 {
-                    pending.connection.close()
-                    pending.completion(.failure(UVError(code: status, operation: "connect unix:\(pending.path)")))
-                } else {
-                    pending.completion(.success(pending.connection))
-                }
-            }
+            let request = PendingConnect.request(connection, target: address.description, completion)
+            uv_pipe_connect(request, UnsafeMutablePointer<uv_pipe_t>(OpaquePointer(connection.handle)), path,
+                            PendingConnect.completed)
         }
     }
 
@@ -78,32 +66,21 @@ public final class StreamConnection {
     public static func connect(loop: EventLoop, to address: SocketAddress,
                                completion: @escaping (Result<StreamConnection, Error>) -> Void) {
         let connection = StreamConnection(loop: loop)
-        let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
-        final class Pending { let connection: StreamConnection; let completion: (Result<StreamConnection, Error>) -> Void
-            init(_ c: StreamConnection, _ k: @escaping (Result<StreamConnection, Error>) -> Void) { connection = c; completion = k } }
-        request.pointee.data = Unmanaged.passRetained(Pending(connection, completion)).toOpaque()
+        let request = PendingConnect.request(connection, target: address.description, completion)
         do {
             try address.withSockaddr { sa in
-                try UVError.check(uv_tcp_connect(request, connection.tcpHandle, sa) { req, status in
-                    guard let req, let data = req.pointee.data else { return }
-                    let pending = Unmanaged<Pending>.fromOpaque(data).takeRetainedValue()
-                    req.deallocate()
-                    if status < 0 {
-                        let error = UVError(code: status, operation: "connect")
-                        pending.connection.close()
-                        pending.completion(.failure(error))
-                    } else {
-                        uv_tcp_nodelay(pending.connection.tcpHandle, 1)
-                        pending.completion(.success(pending.connection))
-                    }
-                }, "connect \(address)")
+                try UVError.check(uv_tcp_connect(request, connection.tcpHandle, sa, PendingConnect.completed), "connect \(address)")
             }
         } catch {
-            Unmanaged<Pending>.fromOpaque(request.pointee.data).release()
-            request.deallocate()
+            PendingConnect.abandon(request)
             connection.close()
             completion(.failure(error))
         }
+    }
+
+    /// A connect succeeded: TCP streams send small writes at once.
+    fileprivate func connected() {
+        if isTCP { uv_tcp_nodelay(tcpHandle, 1) }
     }
 
     public var peerAddress: SocketAddress? {
@@ -260,5 +237,44 @@ private final class WriteRequest {
     deinit {
         storage.deallocate()
         request.deallocate()
+    }
+}
+
+/// A connect in flight: the connection and who waits for it, owned by the `uv_connect_t`.
+private final class PendingConnect {
+    let connection: StreamConnection
+    let target: String
+    let completion: (Result<StreamConnection, Error>) -> Void
+
+    private init(_ connection: StreamConnection, _ target: String, _ completion: @escaping (Result<StreamConnection, Error>) -> Void) {
+        self.connection = connection
+        self.target = target
+        self.completion = completion
+    }
+
+    static func request(_ connection: StreamConnection, target: String,
+                        _ completion: @escaping (Result<StreamConnection, Error>) -> Void) -> UnsafeMutablePointer<uv_connect_t> {
+        let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
+        request.pointee.data = Unmanaged.passRetained(PendingConnect(connection, target, completion)).toOpaque()
+        return request
+    }
+
+    /// Frees a request libuv never took.
+    static func abandon(_ request: UnsafeMutablePointer<uv_connect_t>) {
+        if let data = request.pointee.data { Unmanaged<PendingConnect>.fromOpaque(data).release() }
+        request.deallocate()
+    }
+
+    static let completed: uv_connect_cb = { request, status in
+        guard let request, let data = request.pointee.data else { return }
+        let pending = Unmanaged<PendingConnect>.fromOpaque(data).takeRetainedValue()
+        request.deallocate()
+        if status < 0 {
+            pending.connection.close()
+            pending.completion(.failure(UVError(code: status, operation: "connect \(pending.target)")))
+        } else {
+            pending.connection.connected()
+            pending.completion(.success(pending.connection))
+        }
     }
 }
