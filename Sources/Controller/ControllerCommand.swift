@@ -49,17 +49,18 @@ struct ControllerCommand: AsyncParsableCommand {
             let store = try Store(path: files.database)
             let policies = try PolicyState(store: store)
             let audit = AuditLog(store: store)
+            let pins = try ToolPins(store: store, audit: audit)
             let loop = try EventLoop.startThread(name: "control")
             let plane = try await loop.submit {
                 let plane = ControlPlane(loop: loop, policies: policies, secrets: secrets, audit: audit,
-                                         records: SessionRecords(store: store))
+                                         records: SessionRecords(store: store), pins: pins)
                 try plane.listen(on: controlListen)
                 plane.reloadLinks(try store.pool.read { try LinkRow.fetchAll($0) })
                 return LoopBound(plane, loop: loop)
             }
             let api = ManagementAPI(store: store, policies: policies,
                                     enrollment: Enrollment(store: store, secrets: secrets, config: config, audit: audit),
-                                    audit: audit, admins: AdminSessions(store: store), plane: plane)
+                                    audit: audit, admins: AdminSessions(store: store), plane: plane, pins: pins)
             let router = Router()
             api.register(on: router)
             let app = Application(router: router,

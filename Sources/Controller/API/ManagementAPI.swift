@@ -13,6 +13,7 @@ struct ManagementAPI: Sendable {
     let audit: AuditLog
     let admins: AdminSessions
     let plane: LoopBound<ControlPlane>
+    let pins: ToolPins
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/health") { _, _ in ["status": "ok"] }
@@ -35,6 +36,18 @@ struct ManagementAPI: Sendable {
         registerServices(admin)
         registerPolicies(admin)
         registerLinks(admin)
+        admin.get("mcp/pins") { request, _ in pins.list(service: request.uri.queryParameters.get("service")) }
+        admin.post("mcp/approve") { request, context in
+            let body = try await request.decode(as: ToolApproval.self, context: context)
+            guard policies.snapshot.services[body.service] != nil else {
+                throw HTTPError(.notFound, message: "no service named '\(body.service)'")
+            }
+            let approved = try pins.approve(service: body.service, tools: body.tools ?? [], by: "operator")
+            guard !approved.isEmpty || (body.tools ?? []).isEmpty else {
+                throw HTTPError(.notFound, message: "none of \(body.tools ?? []) has a changed definition waiting for approval on '\(body.service)'; see GET /v1/mcp/pins")
+            }
+            return ToolApprovalResult(service: body.service, approved: approved)
+        }
         admin.get("network") { _, _ in try await networkStatus() }
         admin.get("audit") { request, _ in
             let query = request.uri.queryParameters
@@ -344,3 +357,5 @@ struct AuditVerification: Codable, ResponseEncodable {
 extension LoginResponse: ResponseEncodable {}
 extension EnrollmentResponse: ResponseEncodable {}
 extension AuditEvent: ResponseEncodable {}
+extension ToolPin: ResponseEncodable {}
+extension ToolApprovalResult: ResponseEncodable {}

@@ -25,6 +25,14 @@ enum Validation {
         guard ConfigSpec.knownTypes.contains(spec.type) else {
             throw HTTPError(.badRequest, message: "config type '\(spec.type)' is unknown; known types: \(ConfigSpec.knownTypes.joined(separator: ", "))")
         }
+        if spec.type == MCPToolPolicy.configType {
+            let policy: MCPToolPolicy
+            do { policy = try spec.data.decode(MCPToolPolicy.self) } catch {
+                throw HTTPError(.badRequest, message: "config '\(spec.name)' (\(spec.type)) needs data.rules: [{identities, allow, deny}]: \(error)")
+            }
+            if let problem = policy.problem() { throw HTTPError(.badRequest, message: "config '\(spec.name)': \(problem)") }
+            return
+        }
         guard let address = spec.data["address"]?.stringValue else {
             throw HTTPError(.badRequest, message: "config '\(spec.name)' (\(spec.type)) needs data.address (host:port)")
         }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import Shared
@@ -30,6 +31,7 @@ final class ControlPlane {
     let secrets: ControllerSecrets
     let audit: AuditLog
     let records: SessionRecords
+    let pins: ToolPins
     let logger = ControllerLog.logger
     static let sessionLifetime: TimeInterval = 3600
     static let apiSessionLifetime: TimeInterval = 3600
@@ -48,7 +50,8 @@ final class ControlPlane {
     let mesh = Mesh()
     var rerouting: Set<UInt64> = []
 
-    init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog, records: SessionRecords) {
+    init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog, records: SessionRecords, pins: ToolPins) {
+        self.pins = pins
         self.loop = loop
         self.policies = policies
         self.secrets = secrets
@@ -195,10 +198,59 @@ final class ControlPlane {
         case .createSession(let token, let service, let type):
             guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
             reply?(issueSession(identity: identity, service: service, type: type))
+        case .gatewayView(let token, let service, let known):
+            guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
+            guard policies.snapshot.permits(identity, .bind, service) else {
+                reply?(.failure(message: "identity '\(identity)' may not host '\(service)'")); return
+            }
+            let view = gatewayView(service: service)
+            reply?(view.generation == known ? .unchanged : .gatewayViewIs(view))
+        case .reportToolDefinitions(let token, let service, let hashes):
+            guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
+            guard policies.snapshot.permits(identity, .bind, service) else {
+                reply?(.failure(message: "identity '\(identity)' may not host '\(service)'")); return
+            }
+            do {
+                try pins.report(service: service, hashes: hashes, reporter: identity)
+                reply?(.ok)
+            } catch {
+                reply?(.failure(message: "could not store tool pins: \(error)"))
+            }
+        case .auditEvents(let token, let service, let events):
+            guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
+            guard policies.snapshot.permits(identity, .bind, service) else {
+                reply?(.failure(message: "identity '\(identity)' may not host '\(service)'")); return
+            }
+            for event in events {
+                guard let type = AuditLog.EventType(rawValue: event.type), AuditLog.EventType.reportedByGateways.contains(type) else { continue }
+                audit.record(type, identity: event.identity, service: service, circuit: event.circuit, detail: event.detail)
+            }
+            reply?(.ok)
         default:
             reply?(.failure(message: "unexpected message from a tunneler"))
         }
     }
+
+    /// What a gateway hosting `service` needs: its configs, its callers' attributes, its pins.
+    private func gatewayView(service: String) -> GatewayView {
+        let snapshot = policies.snapshot
+        let configs = snapshot.services[service]?.configs.compactMap { snapshot.configs[$0] }
+            .map { ConfigSpec(name: $0.name, type: $0.type, data: $0.data) } ?? []
+        let callers = snapshot.callers(of: service)
+        let approved = pins.approved(service: service)
+        var hasher = SHA256()
+        if let data = try? Self.canonicalEncoder.encode(GatewayView(generation: "", configs: configs, callers: callers, pins: approved)) {
+            hasher.update(data: data)
+        }
+        let generation = hasher.finalize().prefix(12).map { String(format: "%02x", $0) }.joined()
+        return GatewayView(generation: generation, configs: configs, callers: callers, pins: approved)
+    }
+
+    private static let canonicalEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }()
 
     private func validAPISession(_ token: String, for identity: String) -> Bool {
         guard let session = apiSessions[token] else { return false }

@@ -10,6 +10,7 @@ struct PermissionSnapshot: Sendable {
     private(set) var services: [String: ServiceRow] = [:]
     private(set) var configs: [String: ConfigRow] = [:]
     private(set) var identities: Set<String> = []
+    private(set) var identityRoles: [String: [String]] = [:]
     private(set) var routers: Set<String> = []
 
     init() {}
@@ -18,6 +19,7 @@ struct PermissionSnapshot: Sendable {
          servicePolicies: [ServicePolicyRow], edgeRouterPolicies: [EdgeRouterPolicyRow],
          serviceEdgeRouterPolicies: [ServiceEdgeRouterPolicyRow]) {
         self.identities = Set(identities.map(\.name))
+        self.identityRoles = Dictionary(uniqueKeysWithValues: identities.map { ($0.name, $0.roles) })
         self.routers = Set(routers.map(\.name))
         self.services = Dictionary(uniqueKeysWithValues: services.map { ($0.name, $0) })
         self.configs = Dictionary(uniqueKeysWithValues: configs.map { ($0.name, $0) })
@@ -57,6 +59,13 @@ struct PermissionSnapshot: Sendable {
     /// Routers this identity may use for this service: edge-router policies ∩ service-edge-router policies.
     func routers(for identity: String, service: String) -> Set<String> {
         (routersForIdentity[identity] ?? []).intersection(routersForService[service] ?? [])
+    }
+
+    /// Identity → role attributes, for every identity that may dial `service`.
+    func callers(of service: String) -> [String: [String]] {
+        var callers: [String: [String]] = [:]
+        for (identity, services) in dial where services.contains(service) { callers[identity] = identityRoles[identity] ?? [] }
+        return callers
     }
 
     func grants(for identity: String) -> [ServiceGrant] {

@@ -19,6 +19,15 @@ struct AuditLog: Sendable {
         case circuitClosed = "circuit.closed"
         case circuitRerouted = "circuit.rerouted"
         case policyChanged = "policy.changed"
+        case mcpRequest = "mcp.request"
+        case mcpToolPinned = "mcp.tool.pinned"
+        case mcpToolChanged = "mcp.tool.changed"
+        case mcpToolApproved = "mcp.tool.approved"
+        case mcpUpstream = "mcp.upstream"
+        case llmRequest = "llm.request"
+
+        /// The events a gateway may report; the rest only the controller writes.
+        static let reportedByGateways: Set<EventType> = [.mcpRequest, .mcpUpstream, .llmRequest]
     }
 
     func record(_ type: EventType, identity: String? = nil, service: String? = nil, circuit: UInt64? = nil, detail: String = "") {

@@ -126,6 +126,17 @@ final class Store: Sendable {
                 t.column("cost", .double).notNull()
             }
         }
+        migrator.registerMigration("v4-tool-pins") { db in
+            // MCP tool definitions as first approved, and changes that wait for an operator.
+            try db.create(table: "toolPin") { t in
+                t.column("service", .text).notNull()
+                t.column("tool", .text).notNull()
+                t.column("approvedHash", .text).notNull()
+                t.column("pendingHash", .text)
+                t.column("updatedAt", .datetime).notNull()
+                t.primaryKey(["service", "tool"])
+            }
+        }
         return migrator
     }
 }

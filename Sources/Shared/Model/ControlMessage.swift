@@ -73,6 +73,15 @@ public enum ControlMessage: Codable, Sendable {
     case services([ServiceGrant], routers: [RouterEndpoint])
     case createSession(apiSession: String, service: String, type: SessionType)
     case session(token: String)
+    /// A gateway hosting `service` asks what its callers may see; `.unchanged` when the view's
+    /// generation is still `known`.
+    case gatewayView(apiSession: String, service: String, known: String?)
+    case gatewayViewIs(GatewayView)
+    case unchanged
+    /// A gateway reports the tool definitions it sees (`server__tool` → hash). Unknown tools are
+    /// pinned as first seen; a changed hash waits for an operator's approval.
+    case reportToolDefinitions(apiSession: String, service: String, hashes: [String: String])
+    case auditEvents(apiSession: String, service: String, events: [GatewayAuditEvent])
 
     // router → controller
     case routerHello(edgeAddress: String, linkAddress: String?, circuits: [CircuitReport])

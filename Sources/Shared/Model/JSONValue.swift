@@ -1,3 +1,5 @@
+import Foundation
+
 /// Arbitrary JSON, for config payloads whose schema belongs to their config type.
 public enum JSONValue: Codable, Sendable, Equatable {
     case null
@@ -42,5 +44,10 @@ public enum JSONValue: Codable, Sendable, Equatable {
     public var boolValue: Bool? {
         if case .bool(let value) = self { return value }
         return nil
+    }
+
+    /// Reads this value as a Codable type (a config's typed payload).
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: JSONEncoder().encode(self))
     }
 }

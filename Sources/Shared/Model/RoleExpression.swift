@@ -1,7 +1,7 @@
 /// Matches a policy's role list against an entity: `#all` matches everything, `#attr` an entity
 /// carrying the attribute, `@name` the entity with that name. Any match in the list is a match.
-enum RoleExpression {
-    static func matches(_ expressions: [String], name: String, attributes: [String]) -> Bool {
+public enum RoleExpression {
+    public static func matches(_ expressions: [String], name: String, attributes: [String]) -> Bool {
         for expression in expressions {
             if expression == "#all" { return true }
             if expression.hasPrefix("@"), expression.dropFirst() == name { return true }
@@ -11,7 +11,7 @@ enum RoleExpression {
     }
 
     /// Why an expression list is not valid, or nil.
-    static func problem(in expressions: [String]) -> String? {
+    public static func problem(in expressions: [String]) -> String? {
         for expression in expressions where !(expression.hasPrefix("#") || expression.hasPrefix("@")) || expression.count < 2 {
             return "role expression '\(expression)' must be '#attribute', '@name' or '#all'"
         }
