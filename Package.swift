@@ -48,9 +48,18 @@ let package = Package(
             name: "EdgeRouter",
             dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .target(
+            name: "MCPGateway",
+            dependencies: [
+                "Shared",
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "Tunneler",
-            dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Shared", "MCPGateway", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "CLI",
@@ -58,10 +67,12 @@ let package = Package(
                 "Shared",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
-        .testTarget(name: "SharedTests", dependencies: ["Shared"]),
+        .testTarget(name: "SharedTests", dependencies: ["Shared", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Shared"]),
+        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "Shared"]),
         .testTarget(name: "EdgeRouterTests", dependencies: ["EdgeRouter", "Shared"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Shared"], path: "IntegrationTests"),
     ],

@@ -29,17 +29,21 @@ struct TunnelerCommand: ParsableCommand {
         func run() throws {
             PortlessLogging.bootstrap()
             ResourceLimits.raiseOpenFileLimit()
-            let settings = try TunnelerConfig.load(config)
+            var settings = try TunnelerConfig.load(config)
             try settings.validate()
             let identity = try EnrolledIdentity(directory: settings.identity)
             var logger = Logger(label: "portless.tunnel")
             logger[metadataKey: "identity"] = "\(identity.name)"
+            let gateways = try HostedGateways.start(hosts: &settings, identity: identity, logger: logger)
             let loop = try EventLoop()
             SignalHandling.stopOnTermination(loop)
             var tunnel: Tunnel?
             try loop.run {
-                tunnel = try Tunnel(config: settings, identity: identity, loop: loop, logger: logger)
+                let running = try Tunnel(config: settings, identity: identity, loop: loop, logger: logger)
+                gateways.attach(LoopBound(running.controller, loop: loop))
+                tunnel = running
             }
+            gateways.stop()
             withExtendedLifetime(tunnel) {}
         }
     }

@@ -1,3 +1,4 @@
+import Yams
 import XCTest
 @testable import Shared
 
@@ -50,5 +51,24 @@ final class TopologyFileTests: XCTestCase {
         let found = error("routers: [\n")
         XCTAssertNotNil(found)
         XCTAssertTrue(found?.message.contains("not valid YAML") ?? false)
+    }
+}
+
+final class ConfigDataTests: XCTestCase {
+    /// YAML mappings, lists and scalars all survive as JSON (a mapping once read as `false`).
+    func testNestedConfigDataDecodesFromYAML() throws {
+        let yaml = """
+        rules:
+          - identities: ["#support"]
+            allow: ["tickets/*", "resource:files/file:///docs/*"]
+            limit: 3
+            on: true
+        """
+        let value = try YAMLDecoder().decode(JSONValue.self, from: yaml)
+        let policy = try value.decode(MCPToolPolicy.self)
+        XCTAssertEqual(policy.rules.first?.identities, ["#support"])
+        XCTAssertEqual(policy.rules.first?.allow, ["tickets/*", "resource:files/file:///docs/*"])
+        XCTAssertEqual(value["rules"]?.arrayValue?.first?["limit"], .number(3))
+        XCTAssertEqual(value["rules"]?.arrayValue?.first?["on"], .bool(true))
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Shared
+import Yams
 
 struct ProfileOption: ParsableArguments {
     @Option(help: "Profile file written by 'portless login' (default ~/.portless/profile.json or $PORTLESS_PROFILE).")
@@ -125,16 +126,27 @@ struct ServiceCommand: AsyncParsableCommand {
 }
 
 struct ConfigCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "config", abstract: "Manage intercept.v1 / host.v1 configs.",
-                                                    subcommands: [Create.self, List.self, Delete.self])
+    static let configuration = CommandConfiguration(commandName: "config", abstract: "Manage intercept.v1, host.v1 and mcp-tools.v1 configs.",
+                                                    subcommands: [Create.self, Update.self, List.self, Delete.self])
     struct Create: AsyncParsableCommand {
         @Argument var name: String
-        @Option(help: "intercept.v1 or host.v1") var type: String
-        @Option(help: "JSON data, e.g. '{\"address\":\"127.0.0.1:8080\"}'") var data: String
+        @Option(help: "intercept.v1, host.v1 or mcp-tools.v1") var type: String
+        @Option(help: "JSON or YAML data, or @FILE, e.g. '{\"address\":\"127.0.0.1:8080\"}'") var data: String
         @OptionGroup var options: ProfileOption
         func run() async throws {
-            let value = try JSONDecoder().decode(JSONValue.self, from: Data(data.utf8))
+            let value = try ConfigData.read(data)
             printJSON(try await options.client().post("/v1/configs", ConfigSpec(name: name, type: type, data: value), as: ConfigSpec.self))
+        }
+    }
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Replace a config's data (a tool policy change reaches live MCP sessions at once).")
+        @Argument var name: String
+        @Option(help: "intercept.v1, host.v1 or mcp-tools.v1") var type: String
+        @Option(help: "JSON or YAML data, or @FILE") var data: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            let value = try ConfigData.read(data)
+            printJSON(try await options.client().put("/v1/configs/\(name)", ConfigSpec(name: name, type: type, data: value), as: ConfigSpec.self))
         }
     }
     struct List: AsyncParsableCommand {
@@ -277,4 +289,38 @@ func emitToken(_ token: String?, to file: String?) throws {
     guard let token else { throw ManagementError.unreadable(path: "enrollment token", detail: "missing") }
     if let file { try Files.write(token, to: file, privateFile: true); print("Enrollment token written to \(file)") }
     else { print(token) }
+}
+
+/// A config's data from the command line: JSON or YAML text, or `@FILE`.
+enum ConfigData {
+    static func read(_ argument: String) throws -> JSONValue {
+        let text = argument.hasPrefix("@") ? try Files.read(String(argument.dropFirst())) : argument
+        do { return try YAMLDecoder().decode(JSONValue.self, from: text) } catch {
+            throw ValidationError("config data is neither JSON nor YAML: \(error)")
+        }
+    }
+}
+
+struct MCPCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "mcp", abstract: "MCP gateway operations: tool definition pins.",
+                                                    subcommands: [Pins.self, Approve.self])
+    struct Pins: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Tool definitions as pinned; a pendingHash marks a change waiting for approval.")
+        @Option(help: "Only this gateway service.") var service: String?
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            let query = service.map { "?service=\($0)" } ?? ""
+            printJSON(try await options.client().get("/v1/mcp/pins" + query, as: [ToolPin].self))
+        }
+    }
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Approve changed tool definitions so the gateway shows them again.")
+        @Argument(help: "The gateway's service.") var service: String
+        @Argument(help: "Tools (server__tool) to approve; all pending ones when none are named.") var tools: [String] = []
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            printJSON(try await options.client().post("/v1/mcp/approve", ToolApproval(service: service, tools: tools.isEmpty ? nil : tools),
+                                                      as: ToolApprovalResult.self))
+        }
+    }
 }

@@ -29,7 +29,7 @@ struct ResourceReconciler {
         try await prune("services", desired.services.map(\.name), as: ServiceSpec.self, \.name, &outcome)
         try await prune("configs", desired.configs.map(\.name), as: ConfigSpec.self, \.name, &outcome)
 
-        try await converge("configs", desired.configs, \.name, &outcome)
+        try await converge("configs", desired.configs, \.name, replaceInPlace: true, &outcome)
         try await converge("services", desired.services, \.name, &outcome)
         let identities = try await client.get("/v1/identities", as: [IdentityRecord].self)
         for identity in desired.identities {
@@ -74,13 +74,20 @@ struct ResourceReconciler {
     }
 
     /// Creates missing items; replaces items whose definition differs.
+    /// `replaceInPlace`: update with PUT, so there is no moment without the item (a tool policy
+    /// briefly missing would hide every tool).
     private func converge<T: Codable & Equatable>(_ resource: String, _ desired: [T], _ name: KeyPath<T, String>,
-                                                  _ outcome: inout Outcome) async throws {
+                                                  replaceInPlace: Bool = false, _ outcome: inout Outcome) async throws {
         let current = try await client.get("/v1/\(resource)", as: [T].self)
         for item in desired {
             let key = item[keyPath: name]
             if let existing = current.first(where: { $0[keyPath: name] == key }) {
                 guard existing != item else { continue }
+                if replaceInPlace {
+                    _ = try await client.put("/v1/\(resource)/\(key)", item, as: T.self)
+                    outcome.changes.append("updated \(resource.singular) \(key)")
+                    continue
+                }
                 try await client.delete("/v1/\(resource)/\(key)")
                 _ = try await client.post("/v1/\(resource)", item, as: T.self)
                 outcome.changes.append("replaced \(resource.singular) \(key)")

@@ -14,7 +14,7 @@ struct TopologyCommand: AsyncParsableCommand {
 
         func run() async throws {
             let topology = try TopologyFile.load(file)
-            var deployer = TopologyDeployer(topology: topology, state: state)
+            var deployer = TopologyDeployer(topology: topology, state: state, file: file)
             let (status, _) = try await deployer.up(inNamespaces: netns)
             print("Portless network '\(topology.network ?? "portless")' is up (state: \(state))")
             print("  controller  \(status.controller ?? "?")   (admin profile: \(state)/profile.json)")
@@ -39,7 +39,7 @@ struct TopologyCommand: AsyncParsableCommand {
 
         func run() async throws {
             let topology = try TopologyFile.load(file)
-            var deployer = TopologyDeployer(topology: topology, state: state)
+            var deployer = TopologyDeployer(topology: topology, state: state, file: file)
             let (_, changes) = try await deployer.apply()
             if changes.isEmpty {
                 print("no changes: the network matches \(file)")

@@ -8,12 +8,14 @@ import Shared
 /// everything it started and reports where to look.
 struct TopologyDeployer {
     let topology: TopologyFile
+    let topologyDirectory: String
     let state: String
     let binaries: String
     private var record: TopologyState
     private var startedNow: [Int32] = []
 
-    init(topology: TopologyFile, state: String) {
+    init(topology: TopologyFile, state: String, file: String) {
+        self.topologyDirectory = URL(fileURLWithPath: file).deletingLastPathComponent().standardizedFileURL.path
         self.topology = topology
         self.state = state
         binaries = ProcessLauncher.binaryDirectory
@@ -102,7 +104,7 @@ struct TopologyDeployer {
             let address = try port("app/\(app.name)", nil)
             appAddresses[app.name] = address
             let portText = String(address.split(separator: ":").last ?? "")
-            try ensure(app.name, kind: "app", app.command.map { $0.replacingOccurrences(of: "{port}", with: portText) },
+            try ensure(app.name, kind: "app", app.command.map { placeholders($0).replacingOccurrences(of: "{port}", with: portText) },
                        host: app.host, &changes)
         }
 
@@ -128,6 +130,13 @@ struct TopologyDeployer {
                 if let precedence = host.precedence { entry["precedence"] = .string(precedence.rawValue) }
                 if let cost = host.cost { entry["cost"] = .number(cost) }
                 if let address = host.address?.description ?? host.app.flatMap({ appAddresses[$0] }) { entry["address"] = .string(address) }
+                if let kind = host.kind {
+                    entry["kind"] = .string(kind)
+                    entry["proxy_protocol"] = nil
+                    entry["upstreams"] = .array((host.upstreams ?? []).map { upstreamEntry($0, appAddresses: appAddresses) })
+                    if let separator = host.separator { entry["separator"] = .string(separator) }
+                    if let pageSize = host.page_size { entry["page_size"] = .number(Double(pageSize)) }
+                }
                 return .object(entry)
             }
             let config = JSONValue.object(["identity": .string(dir + "/identity"), "intercepts": .array(interceptEntries), "hosts": .array(hostEntries)])
@@ -164,6 +173,30 @@ struct TopologyDeployer {
         let chosen = try FreePort.resolve(requested).description
         record.ports = (record.ports ?? [:]).merging([key: chosen]) { $1 }
         return chosen
+    }
+
+    /// `{python}`: the interpreter with the MCP libraries (`$PORTLESS_PYTHON`, else python3);
+    /// `{topology}`: the directory of the topology file; `{state}`: the deployment's state directory.
+    private func placeholders(_ text: String) -> String {
+        text.replacingOccurrences(of: "{python}", with: ProcessInfo.processInfo.environment["PORTLESS_PYTHON"] ?? "python3")
+            .replacingOccurrences(of: "{topology}", with: topologyDirectory)
+            .replacingOccurrences(of: "{state}", with: state)
+    }
+
+    /// A gateway upstream as the tunneler reads it: `app` (+ `path`) becomes the app's URL.
+    private func upstreamEntry(_ upstream: JSONValue, appAddresses: [String: String]) -> JSONValue {
+        guard case .object(var entry) = upstream else { return upstream }
+        if let app = entry.removeValue(forKey: "app")?.stringValue, let address = appAddresses[app] {
+            let path = entry.removeValue(forKey: "path")?.stringValue ?? "/mcp"
+            entry["url"] = .string("http://\(address)\(path)")
+        }
+        if let command = entry["command"]?.arrayValue {
+            entry["command"] = .array(command.map { $0.stringValue.map { .string(placeholders($0)) } ?? $0 })
+        }
+        if let env = entry["env"]?.objectValue {
+            entry["env"] = .object(env.mapValues { $0.stringValue.map { .string(placeholders($0)) } ?? $0 })
+        }
+        return .object(entry)
     }
 
     private func canonical(_ value: JSONValue) -> String {

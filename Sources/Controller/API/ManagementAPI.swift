@@ -198,6 +198,23 @@ struct ManagementAPI: Sendable {
             try changed("config '\(spec.name)' created")
             return EditedResponse(status: .created, response: spec)
         }
+        group.put("configs/:name") { request, context in
+            let name = try context.parameters.require("name")
+            var decoded = try await request.decode(as: ConfigSpec.self, context: context)
+            decoded.name = name
+            let spec = decoded
+            try Validation.config(spec)
+            let updated = try await store.pool.write { db -> Bool in
+                guard var row = try ConfigRow.fetchOne(db, key: name) else { return false }
+                row.type = spec.type
+                row.data = spec.data
+                try row.update(db)
+                return true
+            }
+            guard updated else { throw HTTPError(.notFound, message: "no config named '\(name)'") }
+            try changed("config '\(name)' updated")
+            return spec
+        }
         group.get("configs") { _, _ in
             try store.pool.read { try ConfigRow.order(Column("name")).fetchAll($0) }
                 .map { ConfigSpec(name: $0.name, type: $0.type, data: $0.data) }

@@ -9,8 +9,8 @@
 /// ```
 /// A pattern is `server/item` with `*` and `?` wildcards; the item is a tool's or prompt's name,
 /// or a resource's URI (a template's URI template). A `tool:`, `resource:` or `prompt:` prefix
-/// limits it to that kind. Deny wins over allow, and anything no rule allows is denied: with a
-/// policy attached, the default is to show nothing.
+/// limits it to that kind. Deny wins over allow, and anything no rule allows is denied. A
+/// gateway whose service has no such config shows nothing at all.
 public struct MCPToolPolicy: Codable, Sendable, Equatable {
     public struct Rule: Codable, Sendable, Equatable {
         public var identities: [String]
@@ -50,7 +50,7 @@ public struct MCPToolPolicy: Codable, Sendable, Equatable {
         return grant
     }
 
-    /// What one caller may use. `everything` is the grant when the service has no policy.
+    /// What one caller may use.
     public struct Grant: Sendable, Equatable {
         var allow: [Pattern] = []
         var deny: [Pattern] = []

@@ -73,6 +73,12 @@ public struct TopologyFile: Codable, Sendable {
         public var proxy_protocol: Bool?
         public var precedence: TerminatorPrecedence?
         public var cost: Double?
+        /// `mcp-gateway`: the tunneler runs the MCP gateway over `upstreams` for this service.
+        public var kind: String?
+        /// Passed to the gateway as written, after `app:` and `{python}`/`{topology}` are resolved.
+        public var upstreams: [JSONValue]?
+        public var separator: String?
+        public var page_size: Int?
     }
     public struct Tunneler: Codable, Sendable {
         public var name: String?
@@ -120,7 +126,9 @@ public struct TopologyFile: Codable, Sendable {
         "service_edge_router_policies[]": ["name", "services", "routers"],
         "tunnelers[]": ["name", "identity", "host", "intercepts", "hosts"],
         "tunnelers[].intercepts[]": ["service", "listen"],
-        "tunnelers[].hosts[]": ["service", "address", "app", "proxy_protocol", "precedence", "cost"],
+        "tunnelers[].hosts[]": ["service", "address", "app", "proxy_protocol", "precedence", "cost", "kind", "upstreams", "separator", "page_size"],
+        "tunnelers[].hosts[].upstreams[]": ["name", "command", "env", "cwd", "url", "app", "path", "headers", "headers_from_env", "bearer_env",
+                                            "bearer_file", "prefix", "timeout_ms"],
         "apps[]": ["name", "host", "command"],
     ]
 
@@ -217,8 +225,26 @@ public struct TopologyFile: Codable, Sendable {
                 if let app = host.app, !appNames.contains(app) {
                     throw fail("tunnelers[\(i)].hosts[\(j)].app", "app '\(app)' is not declared under apps")
                 }
-                if host.app == nil && host.address == nil {
-                    throw fail("tunnelers[\(i)].hosts[\(j)]", "a host entry needs 'address' or 'app'")
+                if let kind = host.kind {
+                    guard kind == "mcp-gateway" else { throw fail("tunnelers[\(i)].hosts[\(j)].kind", "kind '\(kind)' is unknown; known kinds: mcp-gateway") }
+                    guard host.app == nil, host.address == nil else {
+                        throw fail("tunnelers[\(i)].hosts[\(j)]", "an mcp-gateway host has upstreams, not 'address' or 'app'")
+                    }
+                    let upstreams = host.upstreams ?? []
+                    if upstreams.isEmpty { throw fail("tunnelers[\(i)].hosts[\(j)].upstreams", "an mcp-gateway needs at least one upstream") }
+                    var names = Set<String>()
+                    for (k, upstream) in upstreams.enumerated() {
+                        let key = "tunnelers[\(i)].hosts[\(j)].upstreams[\(k)]"
+                        guard let name = upstream["name"]?.stringValue else { throw fail(key, "an upstream needs a name") }
+                        guard names.insert(name).inserted else { throw fail(key + ".name", "two upstreams are named '\(name)'") }
+                        let sources = ["command", "url", "app"].filter { upstream[$0] != nil }
+                        guard sources.count == 1 else { throw fail(key, "upstream '\(name)' needs exactly one of command (stdio), url or app (Streamable HTTP)") }
+                        if let app = upstream["app"]?.stringValue, !appNames.contains(app) {
+                            throw fail(key + ".app", "app '\(app)' is not declared under apps")
+                        }
+                    }
+                } else if host.app == nil && host.address == nil {
+                    throw fail("tunnelers[\(i)].hosts[\(j)]", "a host entry needs 'address', 'app' or 'kind: mcp-gateway'")
                 }
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import MCPGateway
 import Shared
 import Yams
 
@@ -17,10 +18,25 @@ struct TunnelerConfig: Codable {
         var precedence: TerminatorPrecedence?
         /// Added to the path cost when a dial chooses among terminators.
         var cost: Double?
+        /// `mcp-gateway`: the service is the tunneler's own MCP gateway over `upstreams`.
+        var kind: String?
+        var upstreams: [UpstreamConfig]?
+        var separator: String?
+        var pageSize: Int?
+        var allowedOrigins: [String]?
 
         enum CodingKeys: String, CodingKey {
-            case service, address, precedence, cost
+            case service, address, precedence, cost, kind, upstreams, separator
             case proxyProtocol = "proxy_protocol"
+            case pageSize = "page_size"
+            case allowedOrigins = "allowed_origins"
+        }
+
+        static let mcpGatewayKind = "mcp-gateway"
+
+        var mcpGateway: MCPGatewayConfig? {
+            guard kind == Self.mcpGatewayKind else { return nil }
+            return MCPGatewayConfig(upstreams: upstreams ?? [], separator: separator, pageSize: pageSize, allowedOrigins: allowedOrigins)
         }
     }
 
@@ -41,13 +57,28 @@ struct TunnelerConfig: Codable {
         for intercept in intercepts ?? [] where !intercept.listen.isLoopback {
             throw ConfigError.nonLoopbackIntercept(intercept.listen)
         }
+        for host in hosts ?? [] {
+            if let kind = host.kind, kind != Host.mcpGatewayKind {
+                throw ConfigError.invalidHost(host.service, "kind '\(kind)' is unknown; known kinds: \(Host.mcpGatewayKind)")
+            }
+            if let gateway = host.mcpGateway {
+                if host.address != nil { throw ConfigError.invalidHost(host.service, "an mcp-gateway host has upstreams, not an address") }
+                if let problem = gateway.problem() { throw ConfigError.invalidHost(host.service, problem) }
+            } else if host.upstreams != nil {
+                throw ConfigError.invalidHost(host.service, "upstreams need kind: mcp-gateway")
+            }
+        }
     }
 }
 
 enum ConfigError: Error, CustomStringConvertible {
     case nonLoopbackIntercept(SocketAddress)
+    case invalidHost(String, String)
     var description: String {
         switch self {
+        case .invalidHost(let service, let problem):
+            return "host '\(service)': \(problem)"
+
         case .nonLoopbackIntercept(let address):
             return "intercept address \(address) is not loopback; a tunneler listens only on 127.0.0.1 or ::1"
         }

@@ -43,6 +43,27 @@ final class ControllerClient {
         }
     }
 
+    /// What the gateway hosting `service` shows each caller; nil when still `known`.
+    func gatewayView(service: String, known: String?, _ completion: @escaping (Result<GatewayView?, Error>) -> Void) {
+        call({ .gatewayView(apiSession: $0, service: service, known: known) }) { result in
+            completion(result.flatMap { message in
+                switch message {
+                case .gatewayViewIs(let view): return .success(view)
+                case .unchanged: return .success(nil)
+                default: return .failure(ControlError.unexpectedReply("\(message)"))
+                }
+            })
+        }
+    }
+
+    func reportToolDefinitions(service: String, hashes: [String: String], _ completion: @escaping (Result<Void, Error>) -> Void) {
+        call({ .reportToolDefinitions(apiSession: $0, service: service, hashes: hashes) }) { completion($0.map { _ in () }) }
+    }
+
+    func auditEvents(service: String, events: [GatewayAuditEvent], _ completion: @escaping (Result<Void, Error>) -> Void) {
+        call({ .auditEvents(apiSession: $0, service: service, events: events) }) { completion($0.map { _ in () }) }
+    }
+
     private func call(_ make: (String) -> ControlMessage, completion: @escaping (Result<ControlMessage, Error>) -> Void) {
         guard let control, let apiSession else {
             return completion(.failure(ControlError.refused("controller unreachable at \(address)")))

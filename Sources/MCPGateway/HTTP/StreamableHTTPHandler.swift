@@ -1,0 +1,263 @@
+import Foundation
+import HTTPTypes
+import HummingbirdCore
+import NIOCore
+import Shared
+
+/// MCP's Streamable HTTP transport, both generations, in front of `MCPGateway`:
+/// - 2025-06-18 and 2025-11-25: `initialize` opens a session named by `Mcp-Session-Id`; POSTs
+///   answer with JSON (or SSE when the request asks for progress); GET is the session's stream
+///   of server messages; DELETE ends it.
+/// - 2026-07-28: every POST stands alone, its `_meta` carrying the protocol version and client
+///   capabilities, mirrored in `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers;
+///   `server/discover` describes the server and `subscriptions/listen` is the stream.
+struct StreamableHTTPHandler: Sendable {
+    static let maxBody = 4 << 20
+    let gateway: MCPGateway
+    let callers: CallerRegistry
+    let allowedOrigins: [String]
+
+    private static let sessionHeader = HTTPField.Name("Mcp-Session-Id")!
+    private static let versionHeader = HTTPField.Name("MCP-Protocol-Version")!
+    private static let methodHeader = HTTPField.Name("Mcp-Method")!
+    private static let nameHeader = HTTPField.Name("Mcp-Name")!
+    private static let nameBearing = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"]
+
+    func respond(_ request: Request, _ writer: consuming ResponseWriter, _ channel: any Channel) async throws {
+        var request = request
+        guard let caller = callers.caller(of: channel) else {
+            return try await writer.error(.forbidden, RPCError(code: JSONRPC.invalidRequest,
+                message: "no caller identity: this gateway is reached only through the Portless overlay"))
+        }
+        if let origin = request.headers[.origin], !originAllowed(origin) {
+            return try await writer.error(.forbidden, RPCError(code: JSONRPC.invalidRequest, message: "Origin '\(origin)' is not allowed"))
+        }
+        switch request.method {
+        case .post:
+            let body: ByteBuffer
+            do { body = try await request.collectBody(upTo: Self.maxBody) } catch {
+                return try await writer.error(.contentTooLarge, RPCError(code: JSONRPC.invalidRequest, message: "request body over \(Self.maxBody >> 20) MiB"))
+            }
+            try await post(request, body: body, caller: caller, writer: writer)
+        case .get:
+            guard let id = request.headers[Self.sessionHeader] else {
+                return try await writer.error(.methodNotAllowed, RPCError(code: JSONRPC.invalidRequest,
+                    message: "GET needs an Mcp-Session-Id (2025-11-25); with 2026-07-28 use subscriptions/listen"))
+            }
+            guard let session = await gateway.session(id), session.caller.identity == caller.identity,
+                  let stream = await gateway.attachStream(session: id) else {
+                return try await writer.error(.notFound, RPCError(code: JSONRPC.invalidRequest, message: "session not found: initialize again"))
+            }
+            try await writer.sse(stream)
+        case .delete:
+            guard let id = request.headers[Self.sessionHeader], await gateway.closeSession(id, caller: caller) else {
+                return try await writer.error(.notFound, RPCError(code: JSONRPC.invalidRequest, message: "session not found"))
+            }
+            try await writer.writeResponse(HTTPResponse(status: .ok))
+        default:
+            try await writer.error(.methodNotAllowed, RPCError(code: JSONRPC.invalidRequest, message: "use POST, GET or DELETE"))
+        }
+    }
+
+    private func originAllowed(_ origin: String) -> Bool {
+        guard let host = URL(string: origin)?.host else { return false }
+        return ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host) || allowedOrigins.contains(origin)
+    }
+
+    private func post(_ request: Request, body: ByteBuffer, caller: Caller, writer: consuming ResponseWriter) async throws {
+        let value: JSONValue
+        do { value = try JSONValue.parse(Data(body.readableBytesView)) } catch {
+            return try await writer.error(.badRequest, RPCError(code: JSONRPC.parseError, message: "Parse error: the body is not JSON"))
+        }
+        if value.arrayValue != nil {
+            return try await writer.error(.badRequest, RPCError(code: JSONRPC.invalidRequest, message: "JSON-RPC batches are not supported; send one message per POST"))
+        }
+        let message: JSONRPC.Message
+        do { message = try JSONRPC.Message(value) } catch let error as RPCError {
+            return try await writer.error(.badRequest, error, id: value["id"] ?? .null)
+        }
+        let headers = request.headers
+        let meta = paramsOf(message)?["_meta"]
+        let modern = headers[Self.sessionHeader] == nil
+            && (meta?["io.modelcontextprotocol/protocolVersion"] != nil || headers[Self.versionHeader].map(MCPGateway.modernVersions.contains) == true)
+        if modern { return try await modernPost(message, headers: headers, caller: caller, writer: writer) }
+
+        if case .request(let id, "initialize", let params) = message {
+            let (session, version) = await gateway.openSession(caller: caller, requestedVersion: params?["protocolVersion"]?.stringValue)
+            let result: JSONValue = .object([
+                "protocolVersion": .string(version),
+                "capabilities": await gateway.capabilities(),
+                "serverInfo": MCPGateway.serverInfo,
+                "instructions": .string(await gateway.instructions),
+            ])
+            var fields = HTTPFields()
+            fields[Self.sessionHeader] = session
+            return try await writer.json(JSONRPC.response(id: id, result: result).encoded(), extra: fields)
+        }
+        guard let sessionID = headers[Self.sessionHeader] else {
+            return try await writer.error(.badRequest, RPCError(code: JSONRPC.invalidRequest,
+                message: "Bad Request: no Mcp-Session-Id; send initialize first (2025-11-25) or put the protocol version in params._meta (2026-07-28)"))
+        }
+        guard let session = await gateway.session(sessionID), session.caller.identity == caller.identity else {
+            return try await writer.error(.notFound, RPCError(code: JSONRPC.invalidRequest, message: "session not found: initialize again"))
+        }
+        if let version = headers[Self.versionHeader], !MCPGateway.handshakeVersions.contains(version) {
+            return try await writer.error(.badRequest, RPCError(code: JSONRPC.invalidRequest,
+                message: "unsupported MCP-Protocol-Version '\(version)'; this session speaks \(session.protocolVersion)"))
+        }
+        switch message {
+        case .notification(let method, let params):
+            if method == "notifications/cancelled", let requestID = params?["requestId"] {
+                await gateway.cancel(session: sessionID, request: requestID)
+            }
+            try await writer.writeResponse(HTTPResponse(status: .accepted))
+        case .response, .error:
+            try await writer.writeResponse(HTTPResponse(status: .accepted))
+        case .request(let id, let method, let params):
+            let wantsStream = params?["_meta"]?["progressToken"] != nil && (headers[.accept] ?? "").contains("text/event-stream")
+            try await answer(id: id, method: method, params: params, caller: caller, session: sessionID, modern: false,
+                             stream: wantsStream, writer: writer)
+        }
+    }
+
+    private func modernPost(_ message: JSONRPC.Message, headers: HTTPFields, caller: Caller, writer: consuming ResponseWriter) async throws {
+        let id: JSONValue
+        let method: String
+        let params: JSONValue?
+        switch message {
+        case .notification:
+            return try await writer.writeResponse(HTTPResponse(status: .accepted))
+        case .response, .error:
+            return try await writer.writeResponse(HTTPResponse(status: .accepted))
+        case .request(let requestID, let name, let requestParams):
+            id = requestID; method = name; params = requestParams
+        }
+        let meta = params?["_meta"]
+        guard let version = meta?["io.modelcontextprotocol/protocolVersion"], meta?["io.modelcontextprotocol/clientCapabilities"] != nil else {
+            return try await writer.error(.badRequest, RPCError(code: JSONRPC.invalidParams,
+                message: "params._meta needs io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities"), id: id)
+        }
+        if headers[Self.versionHeader] != version.stringValue || headers[Self.methodHeader] != method {
+            return try await writer.error(.badRequest, RPCError(code: JSONRPC.headerMismatch,
+                message: "MCP-Protocol-Version and Mcp-Method headers must equal the body's protocol version and method"), id: id)
+        }
+        if let key = Self.nameBearing[method], headers[Self.nameHeader] != params?[key]?.stringValue {
+            return try await writer.error(.badRequest, RPCError(code: JSONRPC.headerMismatch, message: "Mcp-Name header must equal params.\(key)"), id: id)
+        }
+        guard let versionText = version.stringValue else {
+            return try await writer.error(.badRequest, RPCError(code: JSONRPC.invalidParams, message: "the protocol version must be a string"), id: id)
+        }
+        guard MCPGateway.modernVersions.contains(versionText) else {
+            return try await writer.error(.badRequest, RPCError(code: JSONRPC.unsupportedProtocolVersion, message: "Unsupported protocol version",
+                data: .object(["supported": .array(MCPGateway.modernVersions.map { .string($0) }), "requested": .string(versionText)])), id: id)
+        }
+        switch method {
+        case "server/discover":
+            let result: JSONValue = .object([
+                "supportedVersions": .array((MCPGateway.handshakeVersions + MCPGateway.modernVersions).map { .string($0) }),
+                "capabilities": await gateway.capabilities(),
+                "instructions": .string(await gateway.instructions),
+                "ttlMs": .number(0),
+                "cacheScope": .string("private"),
+                "resultType": .string("complete"),
+                "_meta": .object(["io.modelcontextprotocol/serverInfo": MCPGateway.serverInfo]),
+            ])
+            try await writer.json(JSONRPC.response(id: id, result: result).encoded())
+        case "subscriptions/listen":
+            let stream = await gateway.listen(caller: caller, subscriptionID: id, filter: params?["notifications"])
+            try await writer.sse(stream)
+        default:
+            let wantsStream = meta?["progressToken"] != nil && (headers[.accept] ?? "").contains("text/event-stream")
+            try await answer(id: id, method: method, params: params, caller: caller, session: nil, modern: true, stream: wantsStream, writer: writer)
+        }
+    }
+
+    private func answer(id: JSONValue, method: String, params: JSONValue?, caller: Caller, session: String?, modern: Bool, stream: Bool,
+                        writer: consuming ResponseWriter) async throws {
+        let gateway = self.gateway
+        if !stream {
+            let task = Task { await gateway.handle(method: method, params: params, caller: caller, session: session, modern: modern, onProgress: nil) }
+            if let session { await gateway.track(session: session, request: id, cancel: { task.cancel() }) }
+            let reply = await task.value
+            if let session { await gateway.untrack(session: session, request: id) }
+            return try await writer.reply(reply, id: id, modern: modern)
+        }
+        let (events, continuation) = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)
+        let task = Task {
+            let reply = await gateway.handle(method: method, params: params, caller: caller, session: session, modern: modern) { progress in
+                continuation.yield(JSONRPC.notification("notifications/progress", params: progress).encoded())
+            }
+            continuation.yield(Self.envelope(reply, id: id))
+            continuation.finish()
+            if let session { await gateway.untrack(session: session, request: id) }
+        }
+        if let session { await gateway.track(session: session, request: id, cancel: { task.cancel() }) }
+        try await writer.sse(events)
+    }
+
+    private func paramsOf(_ message: JSONRPC.Message) -> JSONValue? {
+        switch message {
+        case .request(_, _, let params), .notification(_, let params): return params
+        default: return nil
+        }
+    }
+
+    /// A whole JSON-RPC response for `reply`, splicing a pre-encoded result in without re-encoding.
+    static func envelope(_ reply: MCPGateway.Reply, id: JSONValue) -> Data {
+        switch reply {
+        case .value(let result): return JSONRPC.response(id: id, result: result).encoded()
+        case .error(let error): return JSONRPC.response(id: id, error: error).encoded()
+        case .encoded(let result):
+            var data = Data("{\"jsonrpc\":\"2.0\",\"id\":".utf8)
+            data.append(id.encoded())
+            data.append(contentsOf: Array(",\"result\":".utf8))
+            data.append(result)
+            data.append(UInt8(ascii: "}"))
+            return data
+        }
+    }
+
+    static func status(for error: RPCError) -> HTTPResponse.Status {
+        switch error.code {
+        case JSONRPC.parseError, JSONRPC.invalidRequest, JSONRPC.invalidParams, JSONRPC.headerMismatch, JSONRPC.unsupportedProtocolVersion: return .badRequest
+        case JSONRPC.methodNotFound: return .notFound
+        default: return .ok
+        }
+    }
+}
+
+extension ResponseWriter {
+    consuming func json(_ body: Data, status: HTTPResponse.Status = .ok, extra: HTTPFields = HTTPFields()) async throws {
+        var fields = extra
+        fields[.contentType] = "application/json"
+        fields[.contentLength] = String(body.count)
+        try await write(response: HTTPResponse(status: status, headerFields: fields), body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    consuming func error(_ status: HTTPResponse.Status, _ error: RPCError, id: JSONValue = .null) async throws {
+        try await json(JSONRPC.response(id: id, error: error).encoded(), status: status)
+    }
+
+    /// The 2026-07-28 revision maps error codes to HTTP statuses; the session revisions answer 200.
+    consuming func reply(_ reply: MCPGateway.Reply, id: JSONValue, modern: Bool) async throws {
+        var status = HTTPResponse.Status.ok
+        if modern, case .error(let error) = reply { status = StreamableHTTPHandler.status(for: error) }
+        try await json(StreamableHTTPHandler.envelope(reply, id: id), status: status)
+    }
+
+    /// An SSE response: one `message` event per JSON-RPC message, until the stream ends.
+    consuming func sse(_ messages: AsyncStream<Data>) async throws {
+        var fields = HTTPFields()
+        fields[.contentType] = "text/event-stream"
+        fields[.cacheControl] = "no-cache"
+        var body = try await writeHead(HTTPResponse(status: .ok, headerFields: fields))
+        for await message in messages {
+            var buffer = ByteBuffer()
+            buffer.writeString("event: message\ndata: ")
+            buffer.writeBytes(message)
+            buffer.writeString("\n\n")
+            try await body.write(buffer)
+        }
+        try await body.finish(nil)
+    }
+}

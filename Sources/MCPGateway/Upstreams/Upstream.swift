@@ -1,0 +1,216 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import Shared
+
+/// One upstream MCP server under supervision: connects (starting the process for stdio),
+/// negotiates the newest protocol version both sides speak, lists everything it offers (all
+/// pages), follows its list-change notifications, and reconnects with backoff when it goes away.
+actor Upstream {
+    enum Status: Sendable, Equatable {
+        case starting
+        case up(protocolVersion: String)
+        case down(reason: String)
+
+        var text: String {
+            switch self {
+            case .starting: return "starting"
+            case .up(let version): return "up (\(version))"
+            case .down(let reason): return "down: \(reason)"
+            }
+        }
+    }
+
+    /// What the server offers, as it sent it.
+    struct Offer: Sendable {
+        var tools: [JSONValue] = []
+        var resources: [JSONValue] = []
+        var templates: [JSONValue] = []
+        var prompts: [JSONValue] = []
+    }
+
+    static let newestHandshakeVersion = "2025-11-25"
+    static let handshakeVersions = ["2025-06-18", "2025-11-25"]
+    static let modernVersion = "2026-07-28"
+    private static let maxPages = 1_000
+
+    nonisolated let config: UpstreamConfig
+    private let httpClient: HTTPClient
+    private let logger: Logger
+    private let onChange: @Sendable () -> Void
+    private let onNotification: @Sendable (_ upstream: String, _ method: String, _ params: JSONValue?) -> Void
+    private(set) var status: Status = .starting
+    private(set) var offer = Offer()
+    private var client: RPCClient?
+    private var capabilities: JSONValue = .object([:])
+    private var generation = 0
+    private var backoff: Duration = .milliseconds(250)
+    private var stopped = false
+    private var refreshing = false
+    private var refreshAgain = false
+    private var listenTask: Task<Void, Never>?
+
+    init(config: UpstreamConfig, httpClient: HTTPClient, logger: Logger, onChange: @escaping @Sendable () -> Void,
+         onNotification: @escaping @Sendable (String, String, JSONValue?) -> Void) {
+        self.config = config
+        self.httpClient = httpClient
+        self.logger = logger
+        self.onChange = onChange
+        self.onNotification = onNotification
+    }
+
+    func start() { connect() }
+
+    func stop() async {
+        stopped = true
+        listenTask?.cancel()
+        await client?.close()
+        client = nil
+    }
+
+    /// One request to this server, on behalf of a caller.
+    func call(_ method: String, params: JSONValue?, name: String?, onProgress: RPCClient.ProgressHandler?) async throws -> JSONValue {
+        guard let client, case .up = status else {
+            throw RPCError(code: JSONRPC.connectionClosed, message: "upstream '\(config.name)' is unavailable: \(status.text)")
+        }
+        return try await client.request(method, params: params, timeout: config.timeout, name: name, onProgress: onProgress)
+    }
+
+    private func connect() {
+        guard !stopped else { return }
+        generation += 1
+        let generation = self.generation
+        let transport: UpstreamTransport = config.command != nil
+            ? StdioTransport(config: config, logger: logger)
+            : HTTPTransport(config: config, client: httpClient, logger: logger)
+        let name = config.name
+        let client = RPCClient(name: name, transport: transport) { [weak self] method, params in
+            guard let self else { return }
+            Task { await self.notification(method, params, generation: generation) }
+        }
+        self.client = client
+        status = .starting
+        Task {
+            do {
+                try await client.open { [weak self] reason in
+                    guard let self else { return }
+                    Task { await self.lost(reason, generation: generation) }
+                }
+                let version = try await self.handshake(client)
+                guard generation == self.generation else { return }
+                self.status = .up(protocolVersion: version)
+                self.backoff = .milliseconds(250)
+                self.logger.info("upstream up", metadata: ["upstream": "\(name)", "protocol": "\(version)"])
+                if version == Self.modernVersion { self.listen(client) }
+                await self.refresh()
+            } catch {
+                await client.close()
+                self.lost("\(error)", generation: generation)
+            }
+        }
+    }
+
+    /// The stateless revision's stream of list changes: one long `subscriptions/listen` request.
+    private func listen(_ client: RPCClient) {
+        listenTask = Task {
+            _ = try? await client.request("subscriptions/listen", params: .object(["notifications": .object([
+                "toolsListChanged": .bool(true), "resourcesListChanged": .bool(true), "promptsListChanged": .bool(true),
+            ])]), timeout: .seconds(365 * 24 * 3600))
+        }
+    }
+
+    private func lost(_ reason: String, generation: Int) {
+        guard generation == self.generation, !stopped else { return }
+        self.generation += 1
+        listenTask?.cancel()
+        status = .down(reason: reason)
+        offer = Offer()
+        logger.warning("upstream down; reconnecting", metadata: ["upstream": "\(config.name)", "reason": "\(reason)", "in": "\(backoff)"])
+        onChange()
+        let delay = backoff
+        backoff = min(backoff * 2, .seconds(30))
+        let old = client
+        client = nil
+        Task {
+            await old?.close()
+            try? await Task.sleep(for: delay)
+            self.connect()
+        }
+    }
+
+    /// `server/discover` first for HTTP servers (the stateless revision); `initialize` otherwise.
+    private func handshake(_ client: RPCClient) async throws -> String {
+        let timeout = min(config.timeout, .seconds(10))
+        if config.url != nil {
+            client.useModernEnvelope(protocolVersion: Self.modernVersion)
+            if let discovered = try? await client.request("server/discover", params: nil, timeout: timeout),
+               discovered["supportedVersions"]?.arrayValue?.contains(.string(Self.modernVersion)) == true {
+                capabilities = discovered["capabilities"] ?? .object([:])
+                return Self.modernVersion
+            }
+            client.useHandshake()
+        }
+        return try await initialize(client, timeout: timeout)
+    }
+
+    private func initialize(_ client: RPCClient, timeout: Duration) async throws -> String {
+        let result = try await client.request("initialize", params: .object([
+            "protocolVersion": .string(Self.newestHandshakeVersion),
+            "capabilities": .object([:]),
+            "clientInfo": .object(["name": .string("portless-mcp-gateway"), "version": .string("1.0")]),
+        ]), timeout: timeout)
+        let version = result["protocolVersion"]?.stringValue ?? Self.newestHandshakeVersion
+        client.settle(protocolVersion: version)
+        capabilities = result["capabilities"] ?? .object([:])
+        try await client.notify("notifications/initialized", params: nil)
+        return version
+    }
+
+    private func notification(_ method: String, _ params: JSONValue?, generation: Int) async {
+        guard generation == self.generation else { return }
+        switch method {
+        case "notifications/tools/list_changed", "notifications/resources/list_changed", "notifications/prompts/list_changed":
+            await refresh()
+        default:
+            onNotification(config.name, method, params)
+        }
+    }
+
+    /// Lists everything again and tells the gateway. Coalesces bursts of change notifications.
+    func refresh() async {
+        if refreshing { refreshAgain = true; return }
+        refreshing = true
+        defer { refreshing = false }
+        repeat {
+            refreshAgain = false
+            guard let client, case .up = status else { return }
+            var next = Offer()
+            do {
+                if capabilities["tools"] != nil { next.tools = try await listAll(client, "tools/list", key: "tools") }
+                if capabilities["resources"] != nil {
+                    next.resources = try await listAll(client, "resources/list", key: "resources")
+                    next.templates = (try? await listAll(client, "resources/templates/list", key: "resourceTemplates")) ?? []
+                }
+                if capabilities["prompts"] != nil { next.prompts = try await listAll(client, "prompts/list", key: "prompts") }
+            } catch {
+                logger.warning("listing upstream failed", metadata: ["upstream": "\(config.name)", "error": "\(error)"])
+                continue
+            }
+            offer = next
+            onChange()
+        } while refreshAgain
+    }
+
+    private func listAll(_ client: RPCClient, _ method: String, key: String) async throws -> [JSONValue] {
+        var items: [JSONValue] = []
+        var cursor: JSONValue?
+        for _ in 0..<Self.maxPages {
+            let params: JSONValue = cursor.map { .object(["cursor": $0]) } ?? .object([:])
+            let page = try await client.request(method, params: params, timeout: config.timeout)
+            items += page[key]?.arrayValue ?? []
+            guard let next = page["nextCursor"], next != .null else { return items }
+            cursor = next
+        }
+        return items
+    }
+}

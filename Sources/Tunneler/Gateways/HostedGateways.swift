@@ -1,0 +1,65 @@
+import Foundation
+import Logging
+import MCPGateway
+import Shared
+
+/// The gateways this tunneler hosts, each behind its own private unix socket in a directory
+/// only this user can enter. Their hosts' addresses are pointed at those sockets, with the
+/// PROXY header on, so every request reaches a gateway with the caller's verified identity.
+final class HostedGateways: Sendable {
+    private let servers: [MCPGatewayServer]
+    private let controls: [OverlayGatewayControl]
+
+    private init(servers: [MCPGatewayServer], controls: [OverlayGatewayControl]) {
+        self.servers = servers
+        self.controls = controls
+    }
+
+    static func start(hosts config: inout TunnelerConfig, identity: EnrolledIdentity, logger: Logger) throws -> HostedGateways {
+        var servers: [MCPGatewayServer] = []
+        var controls: [OverlayGatewayControl] = []
+        guard var hosts = config.hosts, hosts.contains(where: { $0.mcpGateway != nil }) else { return HostedGateways(servers: [], controls: []) }
+        signal(SIGPIPE, SIG_IGN)
+        let directory = URL(fileURLWithPath: config.identity).appendingPathComponent("gateways").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for index in hosts.indices {
+            guard let gatewayConfig = hosts[index].mcpGateway else { continue }
+            let service = hosts[index].service
+            let control = OverlayGatewayControl(service: service)
+            var gatewayLogger = logger
+            gatewayLogger[metadataKey: "gateway"] = "\(service)"
+            let gateway = MCPGateway(service: service, config: gatewayConfig, control: control, logger: gatewayLogger)
+            let path = "\(directory)/mcp-\(service).sock"
+            let server = MCPGatewayServer(gateway: gateway, socketPath: path, logger: gatewayLogger)
+            try Self.wait { try await server.start() }
+            hosts[index].address = try LocalAddress(parsing: "unix:\(path)")
+            hosts[index].proxyProtocol = true
+            servers.append(server)
+            controls.append(control)
+            logger.info("MCP gateway serving", metadata: ["service": "\(service)", "upstreams": "\(gatewayConfig.upstreams.map(\.name))"])
+        }
+        config.hosts = hosts
+        return HostedGateways(servers: servers, controls: controls)
+    }
+
+    func attach(_ controller: LoopBound<ControllerClient>) {
+        for control in controls { control.attach(controller) }
+    }
+
+    /// Stops the gateways and the upstream processes they run.
+    func stop() {
+        for server in servers { try? Self.wait { await server.stop() } }
+    }
+
+    /// Runs async work to completion from synchronous start-up code (not from a task).
+    private static func wait(_ work: @escaping @Sendable () async throws -> Void) throws {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Locked<Error?>(nil)
+        Task {
+            do { try await work() } catch { outcome.withLock { $0 = error } }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.current { throw error }
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import MCPGateway
+import Shared
+
+/// A hosted gateway's line to the controller: the tunneler's own client-API connection,
+/// reached on the tunneler's loop.
+final class OverlayGatewayControl: GatewayControl {
+    private let service: String
+    private let client = Locked<LoopBound<ControllerClient>?>(nil)
+
+    init(service: String) { self.service = service }
+
+    /// Set once the tunnel (and its controller connection) exists.
+    func attach(_ controller: LoopBound<ControllerClient>) { client.withLock { $0 = controller } }
+
+    func fetchView(known: String?) async throws -> GatewayView? {
+        let service = self.service
+        return try await onLoop { client, done in client.gatewayView(service: service, known: known, done) }
+    }
+
+    func reportDefinitions(_ hashes: [String: String]) async throws {
+        let service = self.service
+        try await onLoop { client, done in client.reportToolDefinitions(service: service, hashes: hashes, done) }
+    }
+
+    func audit(_ events: [GatewayAuditEvent]) async throws {
+        let service = self.service
+        try await onLoop { client, done in client.auditEvents(service: service, events: events, done) }
+    }
+
+    private func onLoop<T: Sendable>(_ body: @escaping @Sendable (ControllerClient, @escaping (Result<T, Error>) -> Void) -> Void) async throws -> T {
+        guard let bound = client.current else { throw ControlError.refused("the tunneler is not connected to the controller yet") }
+        return try await withCheckedThrowingContinuation { continuation in
+            bound.loop.execute {
+                body(bound.value) { continuation.resume(with: $0) }
+            }
+        }
+    }
+}
