@@ -11,13 +11,14 @@ Every command prints one JSON object on stdout; the Swift integration tests asse
                                         print {"changed": true, "tools": [...]} or {"changed": false}
 
 M is "legacy" (2025-11-25 session, the default) or "2026-07-28" (stateless).
+URL may be stdio:IDENTITY_DIR:SERVICE to go through `portless-tunnel mcp-stdio` instead.
 """
 import asyncio
 import json
 import sys
 
 import mcp_types as types
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
 
@@ -70,7 +71,11 @@ async def main() -> None:
         if isinstance(root, types.ToolListChangedNotification) or getattr(root, "method", "") == "notifications/tools/list_changed":
             changed.set()
 
-    async with Client(url, mode=mode, message_handler=on_message) as client:
+    server = url
+    if url.startswith("stdio:"):
+        _, identity, service = url.split(":", 2)
+        server = StdioServerParameters(command="portless-tunnel", args=["mcp-stdio", "--identity", identity, "--service", service])
+    async with Client(server, mode=mode, message_handler=on_message) as client:
         try:
             if command == "inventory":
                 emit(await inventory(client))
@@ -100,7 +105,7 @@ async def main() -> None:
                         async with client.listen(tools_list_changed=True) as events:
                             async for _ in events:
                                 changed.set()
-                    asyncio.get_running_loop().create_task(listen())
+                    listener = asyncio.get_running_loop().create_task(listen())
                     await asyncio.sleep(0.3)
                 emit({"ready": before["tools"]})
                 try:
@@ -109,6 +114,8 @@ async def main() -> None:
                     emit({"changed": False})
                     return
                 emit({"changed": True, "tools": (await inventory(client))["tools"]})
+                if mode != "legacy":
+                    listener.cancel()
             else:
                 raise SystemExit(f"unknown command {command}")
         except MCPError as exc:

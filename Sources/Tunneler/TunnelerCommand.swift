@@ -8,7 +8,7 @@ struct TunnelerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portless-tunnel",
         abstract: "A Portless tunneler: intercepts and hosts services over outbound connections only.",
-        subcommands: [Enroll.self, Run.self])
+        subcommands: [Enroll.self, Run.self, MCPStdio.self])
 
     struct Enroll: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enroll an identity with a one-time token.")
@@ -44,6 +44,36 @@ struct TunnelerCommand: ParsableCommand {
                 tunnel = running
             }
             gateways.stop()
+            withExtendedLifetime(tunnel) {}
+        }
+    }
+
+    struct MCPStdio: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "mcp-stdio",
+            abstract: "Serve an MCP gateway service on stdin/stdout, over the overlay (for desktop MCP clients).")
+        @Option(help: "The enrolled identity directory (what 'enroll --state' wrote).") var identity: String
+        @Option(help: "The MCP gateway's service name.") var service: String
+
+        func run() throws {
+            PortlessLogging.bootstrap()
+            let enrolled = try EnrolledIdentity(directory: identity)
+            var logger = Logger(label: "portless.mcp-stdio")
+            logger[metadataKey: "identity"] = "\(enrolled.name)"
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portless-mcp-\(getpid())").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let socket = directory + "/gateway.sock"
+            let loop = try EventLoop()
+            SignalHandling.stopOnTermination(loop)
+            var tunnel: Tunnel?
+            let bridge = MCPStdioBridge(socketPath: socket, logger: logger)
+            try loop.run {
+                let running = try Tunnel(config: TunnelerConfig(identity: identity, intercepts: nil, hosts: nil), identity: enrolled, loop: loop, logger: logger)
+                try running.interceptPrivately(service, path: socket)
+                tunnel = running
+                bridge.run { loop.execute { loop.stop() } }
+            }
             withExtendedLifetime(tunnel) {}
         }
     }

@@ -59,7 +59,7 @@ public actor MCPGateway {
         self.control = control
         self.logger = logger
         self.audit = AuditReporter(control: control, logger: logger)
-        self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+        self.httpClient = HTTPClient.shared
     }
 
     public func start() {
@@ -86,7 +86,6 @@ public actor MCPGateway {
         for session in sessions.values { for stream in session.streams.values { stream.continuation.finish() } }
         for listener in listeners.values { listener.stream.continuation.finish() }
         await audit.flush()
-        try? await httpClient.shutdown()
     }
 
     // MARK: controller view and catalog

@@ -2,7 +2,7 @@ import Foundation
 import Shared
 
 /// JSON-RPC 2.0 as MCP uses it: requests, notifications and responses, with MCP's error codes.
-enum JSONRPC {
+public enum JSONRPC {
     static let decoder = JSONDecoder()
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -17,7 +17,7 @@ enum JSONRPC {
     static let internalError = -32603
     /// MCP: the request timed out (a gateway upstream did not answer in time).
     static let requestTimeout = -32001
-    static let connectionClosed = -32000
+    public static let connectionClosed = -32000
     static let resourceNotFound = -32002
     static let headerMismatch = -32020
     static let unsupportedProtocolVersion = -32022
@@ -75,7 +75,7 @@ enum JSONRPC {
         .object(["jsonrpc": .string("2.0"), "id": id, "result": result])
     }
 
-    static func response(id: JSONValue, error: RPCError) -> JSONValue {
+    public static func response(id: JSONValue, error: RPCError) -> JSONValue {
         var body: [String: JSONValue] = ["code": .number(Double(error.code)), "message": .string(error.message)]
         if let data = error.data { body["data"] = data }
         return .object(["jsonrpc": .string("2.0"), "id": id, "error": .object(body)])
@@ -83,16 +83,16 @@ enum JSONRPC {
 }
 
 /// A JSON-RPC error, from an upstream or made by the gateway.
-struct RPCError: Error, Equatable, CustomStringConvertible {
-    var code: Int
-    var message: String
-    var data: JSONValue?
+public struct RPCError: Error, Equatable, CustomStringConvertible {
+    public var code: Int
+    public var message: String
+    public var data: JSONValue?
 
-    init(code: Int, message: String, data: JSONValue? = nil) {
+    public init(code: Int, message: String, data: JSONValue? = nil) {
         self.code = code
         self.message = message
         self.data = data
     }
 
-    var description: String { "\(message) (\(code))" }
+    public var description: String { "\(message) (\(code))" }
 }

@@ -2,11 +2,11 @@ import Foundation
 import Shared
 
 extension JSONValue {
-    static func parse(_ data: Data) throws -> JSONValue {
+    public static func parse(_ data: Data) throws -> JSONValue {
         try JSONRPC.decoder.decode(JSONValue.self, from: data)
     }
 
-    func encoded() -> Data {
+    public func encoded() -> Data {
         (try? JSONRPC.encoder.encode(self)) ?? Data("null".utf8)
     }
 

@@ -3,7 +3,8 @@ import Foundation
 /// Server-Sent Events (the WHATWG format) decoded incrementally: feed bytes as they arrive,
 /// get each complete event's data. Only `data:` lines matter to MCP; `event:`, `id:` and
 /// comments are skipped.
-struct SSEDecoder {
+public struct SSEDecoder {
+    public init() {}
     static let maxEventBytes = 16 << 20
     private var buffer: [UInt8] = []
     private var data: [UInt8] = []
@@ -11,7 +12,7 @@ struct SSEDecoder {
 
     enum DecodeError: Error { case eventTooLarge }
 
-    mutating func feed(_ bytes: some Sequence<UInt8>) throws -> [Data] {
+    public mutating func feed(_ bytes: some Sequence<UInt8>) throws -> [Data] {
         buffer.append(contentsOf: bytes)
         var events: [Data] = []
         var start = 0

@@ -23,7 +23,7 @@ final class Tunnel {
     private var routerOrder: [String] = []
     private var connecting: Set<String> = []
     var grants: [String: ServiceGrant] = [:]
-    private var listeners: [TCPListener] = []
+    private var listeners: [AnyObject] = []
     var dialSessions: [String: (token: String, expires: Date)] = [:]
     /// Services bound, per router.
     var bound: [String: Set<String>] = [:]
@@ -43,6 +43,11 @@ final class Tunnel {
         }
         controller.onReady = { [unowned self] in self.refresh() }
         controller.start()
+    }
+
+    /// Intercepts `service` on a unix socket (the stdio bridge's private one): no port at all.
+    func interceptPrivately(_ service: String, path: String) throws {
+        listeners.append(try UnixListener(loop: loop, path: path) { [unowned self] local in self.accepted(local, for: service) })
     }
 
     /// The router dials go through: the first connected one in the controller's order.
