@@ -1,10 +1,14 @@
 # Portless: `make demo` and `make test` are all a newcomer needs (Debian, Swift 6.3 toolchain).
 SHELL := /bin/bash
-APT_PACKAGES := libuv1-dev libssl-dev libsqlite3-dev openssh-server openssh-client curl iproute2 nftables
+APT_PACKAGES := libuv1-dev libssl-dev libsqlite3-dev openssh-server openssh-client curl iproute2 nftables python3 python3-venv
 BIN_DIR = $(shell swift build --show-bin-path)
 DEMO_STATE := .state/demo
+# The official MCP and OpenAI Python clients (and fastmcp for the demo's MCP servers), from PyPI.
+VENV := .build/venv
+PYTHON_PACKAGES := mcp==2.3.0 fastmcp==4.2.3 openai==3.57.0
+export PORTLESS_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: setup build release demo test fuzz bench clean
+.PHONY: setup venv build release demo test fuzz bench clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -14,7 +18,14 @@ setup:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-build: setup
+venv: setup $(VENV)/.installed
+
+$(VENV)/.installed: Makefile
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q $(PYTHON_PACKAGES)
+	@touch $@
+
+build: venv
 	swift build
 
 release: setup
@@ -26,7 +37,8 @@ demo: build
 	$(BIN_DIR)/portless topology up topology/quickstart.yaml --state $(DEMO_STATE) && \
 	address=$$($(BIN_DIR)/portless topology status --state $(DEMO_STATE) --intercept hello) && \
 	echo && echo "$$ curl http://$$address/   # laptop tunneler → edge router → enterprise tunneler → private service" && \
-	curl -sS --max-time 10 http://$$address/
+	curl -sS --max-time 10 http://$$address/ && \
+	PATH=$(BIN_DIR):$$PATH DEMO_STATE=$(DEMO_STATE) topology/mcp/demo.sh
 
 test: build
 	swift build --build-tests
@@ -47,7 +59,7 @@ fuzz:
 	  -o .build/fuzz/frame-decoder 2>/dev/null
 	set -o pipefail; .build/fuzz/frame-decoder -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY|Done"
 
-bench: setup
+bench: build
 	Benchmarks/run
 
 clean:

@@ -15,8 +15,20 @@ enum Portless {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
     }
 
+    /// The interpreter with the official MCP and OpenAI client libraries (`make venv`).
+    static var python: String {
+        ProcessInfo.processInfo.environment["PORTLESS_PYTHON"] ?? repoRoot + "/.build/venv/bin/python"
+    }
+
+    /// Topologies start MCP servers with `{python}`: make sure they get the one with the libraries.
+    static let environmentReady: Void = {
+        setenv("PORTLESS_PYTHON", python, 0)
+        setenv("PATH", binDir + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"), 1)
+    }()
+
     @discardableResult
     static func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        _ = environmentReady
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binDir + "/" + program)
         process.arguments = arguments
@@ -27,6 +39,19 @@ enum Portless {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// A shell command line (for `ps`, `pgrep` and the like); returns its stdout.
+    static func shell(_ command: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func cli(_ arguments: [String]) throws -> String {
