@@ -176,10 +176,15 @@ struct StreamableHTTPHandler: Sendable {
                         writer: consuming ResponseWriter) async throws {
         let gateway = self.gateway
         if !stream {
+            guard let session else {
+                // Stateless: a cancelled request is a closed connection; nothing to track.
+                let reply = await gateway.handle(method: method, params: params, caller: caller, session: nil, modern: modern, onProgress: nil)
+                return try await writer.reply(reply, id: id, modern: modern)
+            }
             let task = Task { await gateway.handle(method: method, params: params, caller: caller, session: session, modern: modern, onProgress: nil) }
-            if let session { await gateway.track(session: session, request: id, cancel: { task.cancel() }) }
+            await gateway.track(session: session, request: id, cancel: { task.cancel() })
             let reply = await task.value
-            if let session { await gateway.untrack(session: session, request: id) }
+            await gateway.untrack(session: session, request: id)
             return try await writer.reply(reply, id: id, modern: modern)
         }
         let (events, continuation) = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)

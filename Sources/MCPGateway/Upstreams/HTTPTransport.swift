@@ -9,7 +9,7 @@ import Shared
 /// comes back as JSON or as an SSE stream that may carry notifications first. In the session
 /// revisions the server's `Mcp-Session-Id` is sent back on every POST, and a GET stream carries
 /// the server's own messages (list changes) when the server offers one.
-final class HTTPTransport: UpstreamTransport, @unchecked Sendable {
+final class HTTPTransport: ExchangeTransport, @unchecked Sendable {
     private let config: UpstreamConfig
     private let url: String
     private let client: HTTPClient
@@ -47,9 +47,40 @@ final class HTTPTransport: UpstreamTransport, @unchecked Sendable {
     }
 
     func send(_ message: JSONValue, method: String?, name: String?) async throws {
+        let deliver = lock.withLock { self.onMessage }
+        _ = try await post(message, method: method, name: name, deadline: .now() + .hours(1)) { deliver?($0) }
+    }
+
+    func exchange(_ message: JSONValue, id: Int, method: String, name: String?, timeout: Duration,
+                  onMessage: @escaping @Sendable (JSONValue) -> Void) async throws -> JSONValue {
+        var answer: Result<JSONValue, RPCError>?
+        do {
+            try await post(message, method: method, name: name, deadline: .now() + .nanoseconds(Int64(timeout.milliseconds) * 1_000_000)) { value in
+                if value["id"]?.numberValue == Double(id), answer == nil, let parsed = try? JSONRPC.Message(value) {
+                    switch parsed {
+                    case .response(_, let result): answer = .success(result)
+                    case .error(_, let error): answer = .failure(error)
+                    default: onMessage(value)
+                    }
+                } else {
+                    onMessage(value)
+                }
+            }
+        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            throw RPCError(code: JSONRPC.requestTimeout, message: "upstream '\(config.name)' did not answer \(method) within \(timeout.milliseconds) ms")
+        }
+        guard let answer else {
+            throw RPCError(code: JSONRPC.internalError, message: "upstream '\(config.name)' answered \(method) without a JSON-RPC response")
+        }
+        return try answer.get()
+    }
+
+    /// One POST; every JSON-RPC message of the answer (JSON, a JSON batch, or SSE) goes to `each`.
+    private func post(_ message: JSONValue, method: String?, name: String?, deadline: NIODeadline,
+                      each: (JSONValue) -> Void) async throws {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
-        let (headers, sessionID, version, modern, deliver) = lock.withLock { (self.headers, self.sessionID, self.protocolVersion, self.modern, self.onMessage) }
+        let (headers, sessionID, version, modern) = lock.withLock { (self.headers, self.sessionID, self.protocolVersion, self.modern) }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "application/json, text/event-stream")
@@ -60,7 +91,7 @@ final class HTTPTransport: UpstreamTransport, @unchecked Sendable {
             if let name { request.headers.add(name: "Mcp-Name", value: name) }
         }
         request.body = .bytes(ByteBuffer(bytes: message.encoded()))
-        let response = try await client.execute(request, timeout: .seconds(3600))
+        let response = try await client.execute(request, deadline: deadline)
         if let id = response.headers.first(name: "Mcp-Session-Id") { lock.withLock { self.sessionID = id } }
         let contentType = response.headers.first(name: "Content-Type") ?? ""
         if response.status == .accepted { return }
@@ -68,14 +99,14 @@ final class HTTPTransport: UpstreamTransport, @unchecked Sendable {
             var decoder = SSEDecoder()
             for try await chunk in response.body {
                 for event in try decoder.feed(chunk.readableBytesView) {
-                    if let value = try? JSONValue.parse(event) { deliver?(value) }
+                    if let value = try? JSONValue.parse(event) { each(value) }
                 }
             }
             return
         }
         let body = try await response.body.collect(upTo: 64 << 20)
         if contentType.hasPrefix("application/json"), let value = try? JSONValue.parse(Data(body.readableBytesView)) {
-            if let batch = value.arrayValue { batch.forEach { deliver?($0) } } else { deliver?(value) }
+            if let batch = value.arrayValue { batch.forEach(each) } else { each(value) }
             return
         }
         if response.status == .notFound, sessionID != nil {

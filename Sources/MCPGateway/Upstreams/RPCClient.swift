@@ -94,6 +94,17 @@ final class RPCClient: Sendable {
             params = params.setting("_meta", .object(meta))
         }
         let message = JSONRPC.request(id: .number(Double(id)), method: method, params: params)
+        if let exchange = transport as? ExchangeTransport {
+            defer { if let progressToken { state.withLock { _ = $0.progress.removeValue(forKey: progressToken) } } }
+            do {
+                return try await exchange.exchange(message, id: id, method: method, name: itemName, timeout: timeout) { [weak self] in self?.receive($0) }
+            } catch let error as RPCError {
+                throw error
+            } catch {
+                if Task.isCancelled { throw RPCError(code: JSONRPC.requestTimeout, message: "cancelled") }
+                throw RPCError(code: JSONRPC.connectionClosed, message: "upstream '\(name)' is unreachable: \(error)")
+            }
+        }
         let timeoutTask = Task { [weak self] in
             try await Task.sleep(for: timeout)
             self?.fail(id, RPCError(code: JSONRPC.requestTimeout,

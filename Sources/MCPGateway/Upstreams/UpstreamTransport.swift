@@ -12,3 +12,12 @@ protocol UpstreamTransport: AnyObject, Sendable {
     func settle(protocolVersion: String?, modern: Bool)
     func close() async
 }
+
+/// A transport whose every request gets its answer on its own exchange (Streamable HTTP): the
+/// client awaits it directly instead of correlating it with a pending request.
+protocol ExchangeTransport: UpstreamTransport {
+    /// Sends request `id` and returns its result; other messages of the exchange (progress,
+    /// logs) go to `onMessage` as they arrive.
+    func exchange(_ message: JSONValue, id: Int, method: String, name: String?, timeout: Duration,
+                  onMessage: @escaping @Sendable (JSONValue) -> Void) async throws -> JSONValue
+}
