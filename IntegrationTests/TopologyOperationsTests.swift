@@ -95,6 +95,10 @@ final class TopologyOperationsTests: XCTestCase {
         XCTAssertEqual(claims.ctrl, "192.0.2.10:6262")
         let readme = try String(contentsOfFile: dir + "/out/corp/README.md", encoding: .utf8)
         XCTAssertTrue(readme.contains("needs no inbound port"), readme)
+        let gateway = try String(contentsOfFile: dir + "/out/corp/tunnelers/enterprise/tunnel.yaml", encoding: .utf8)
+        XCTAssertTrue(gateway.contains(#"kind: "mcp-gateway""#), gateway)
+        XCTAssertTrue(gateway.contains(#""url":"http://127.0.0.1:18001/mcp""#), gateway)
+        XCTAssertTrue(gateway.contains("/etc/portless/mcp/files_server.py"), gateway)
         XCTAssertFalse(try Portless.run("portless", ["topology", "bundle", dir + "/multi.yaml", "--out", dir + "/out"]).status == 0,
                        "bundle must refuse to overwrite")
     }
@@ -106,6 +110,7 @@ final class TopologyOperationsTests: XCTestCase {
         let socket = dir + "/hello.sock"
         let quickstart = try String(contentsOfFile: Portless.repoRoot + "/topology/quickstart.yaml", encoding: .utf8)
         let onUnix = quickstart
+            .replacingOccurrences(of: "{topology}", with: Portless.repoRoot + "/topology")
             .replacingOccurrences(of: "command: [portless, demo-http, --listen, \"127.0.0.1:{port}\"]",
                                   with: "command: [portless, demo-http, --listen, \"unix:\(socket)\"]")
             .replacingOccurrences(of: "        app: hello-http\n", with: "        address: unix:\(socket)\n")

@@ -18,7 +18,18 @@ final class TopologyFileTests: XCTestCase {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let topology = try TopologyFile.load(root.appendingPathComponent("topology/quickstart.yaml").path)
         XCTAssertEqual(topology.routers.map(\.name), ["edge-1"])
-        XCTAssertEqual(topology.tunnelers?.count, 2)
+        XCTAssertEqual(topology.tunnelers?.map(\.processName), ["laptop", "enterprise", "support-agent", "analyst-agent"])
+        let gateway = topology.tunnelers?.first { $0.processName == "enterprise" }?.hosts?.first { $0.kind == "mcp-gateway" }
+        XCTAssertEqual(gateway?.upstreams?.compactMap { $0["name"]?.stringValue }, ["files", "tickets"])
+    }
+
+    func test_mcpGatewayHost_mistakesAreLocated() {
+        let base = "routers:\n  - name: r1\nidentities:\n  - name: e\nservices:\n  - name: mcp\ntunnelers:\n  - identity: e\n    hosts:\n      - service: mcp\n"
+        XCTAssertEqual(error(base + "        kind: mcp-gateway\n")?.key, "tunnelers[0].hosts[0].upstreams")
+        XCTAssertEqual(error(base + "        kind: mcp-gateway\n        upstreams:\n          - name: a\n            comand: [x]\n")?.key,
+                       "tunnelers[0].hosts[0].upstreams[0].comand")
+        XCTAssertEqual(error(base + "        kind: mcp-gateway\n        upstreams:\n          - name: a\n")?.key, "tunnelers[0].hosts[0].upstreams[0]")
+        XCTAssertEqual(error(base + "        kind: llm\n        upstreams: []\n")?.key, "tunnelers[0].hosts[0].kind")
     }
 
     func test_unknownKey_isReportedWithLineAndKey() {

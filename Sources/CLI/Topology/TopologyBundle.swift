@@ -71,7 +71,10 @@ struct TopologyBundle {
             let host = hostOf(app.host)
             let port = 18_000 + index
             appPorts[app.name] = port
-            var argv = app.command.map { $0.replacingOccurrences(of: "{port}", with: String(port)) }
+            var argv = app.command.map {
+                $0.replacingOccurrences(of: "{port}", with: String(port)).replacingOccurrences(of: "{python}", with: "python3")
+                    .replacingOccurrences(of: "{topology}", with: Self.configRoot)
+            }
             if let first = argv.first, first.hasPrefix("portless") { argv[0] = "\(Self.binRoot)/\(first)" }
             try add(host, "\(app.name).service", unit("\(app.name) (served through Portless)", exec: argv.joined(separator: " ")))
             units[host, default: []].append("\(app.name).service (127.0.0.1:\(port))")
@@ -99,6 +102,18 @@ struct TopologyBundle {
                     lines.append("    address: \(address)")
                 }
                 if entry.proxy_protocol == true { lines.append("    proxy_protocol: true") }
+                // Gateway fields as JSON (valid YAML); MCP server scripts go in the config directory.
+                let fill = { (text: String) in
+                    text.replacingOccurrences(of: "{python}", with: "python3").replacingOccurrences(of: "{topology}", with: Self.configRoot)
+                        .replacingOccurrences(of: "{state}", with: state)
+                }
+                for (key, value) in GatewayUpstreams.hostFields(entry, appAddress: { appPorts[$0].map { "127.0.0.1:\($0)" } }, fill: fill)
+                    .sorted(by: { $0.key < $1.key }) {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                    let json = (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+                    lines.append("    \(key): \(json)")
+                }
                 if let precedence = entry.precedence { lines.append("    precedence: \(precedence.rawValue)") }
                 if let cost = entry.cost { lines.append("    cost: \(cost)") }
             }

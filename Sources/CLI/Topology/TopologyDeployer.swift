@@ -130,12 +130,9 @@ struct TopologyDeployer {
                 if let precedence = host.precedence { entry["precedence"] = .string(precedence.rawValue) }
                 if let cost = host.cost { entry["cost"] = .number(cost) }
                 if let address = host.address?.description ?? host.app.flatMap({ appAddresses[$0] }) { entry["address"] = .string(address) }
-                if let kind = host.kind {
-                    entry["kind"] = .string(kind)
+                if host.kind != nil {
                     entry["proxy_protocol"] = nil
-                    entry["upstreams"] = .array((host.upstreams ?? []).map { upstreamEntry($0, appAddresses: appAddresses) })
-                    if let separator = host.separator { entry["separator"] = .string(separator) }
-                    if let pageSize = host.page_size { entry["page_size"] = .number(Double(pageSize)) }
+                    entry.merge(GatewayUpstreams.hostFields(host, appAddress: { appAddresses[$0] }, fill: placeholders)) { $1 }
                 }
                 return .object(entry)
             }
@@ -181,22 +178,6 @@ struct TopologyDeployer {
         text.replacingOccurrences(of: "{python}", with: ProcessInfo.processInfo.environment["PORTLESS_PYTHON"] ?? "python3")
             .replacingOccurrences(of: "{topology}", with: topologyDirectory)
             .replacingOccurrences(of: "{state}", with: state)
-    }
-
-    /// A gateway upstream as the tunneler reads it: `app` (+ `path`) becomes the app's URL.
-    private func upstreamEntry(_ upstream: JSONValue, appAddresses: [String: String]) -> JSONValue {
-        guard case .object(var entry) = upstream else { return upstream }
-        if let app = entry.removeValue(forKey: "app")?.stringValue, let address = appAddresses[app] {
-            let path = entry.removeValue(forKey: "path")?.stringValue ?? "/mcp"
-            entry["url"] = .string("http://\(address)\(path)")
-        }
-        if let command = entry["command"]?.arrayValue {
-            entry["command"] = .array(command.map { $0.stringValue.map { .string(placeholders($0)) } ?? $0 })
-        }
-        if let env = entry["env"]?.objectValue {
-            entry["env"] = .object(env.mapValues { $0.stringValue.map { .string(placeholders($0)) } ?? $0 })
-        }
-        return .object(entry)
     }
 
     private func canonical(_ value: JSONValue) -> String {
