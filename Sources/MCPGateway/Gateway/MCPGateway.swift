@@ -43,7 +43,12 @@ public actor MCPGateway {
         let protocolVersion: String
         var streams: [UUID: Stream] = [:]
         var fingerprints: [ListKind: Int] = [:]
+        var lastUsed = ContinuousClock.now
     }
+
+    /// A session with no request and no open stream for this long is forgotten (its client gets
+    /// 404 and initializes again, as the specification provides).
+    static let sessionIdleLimit: Duration = .seconds(30 * 60)
 
     struct Listener {
         let caller: Caller
@@ -73,8 +78,11 @@ public actor MCPGateway {
         }
         for upstream in upstreams { Task { await upstream.start() } }
         pollTask = Task { [weak self] in
+            var rounds = 0
             while !Task.isCancelled {
                 await self?.poll()
+                rounds += 1
+                if rounds % 240 == 0 { await self?.forgetIdleSessions() }
                 try? await Task.sleep(for: .milliseconds(250))
             }
         }
@@ -215,7 +223,15 @@ public actor MCPGateway {
         return (id, version)
     }
 
-    func session(_ id: String) -> Session? { sessions[id] }
+    func session(_ id: String) -> Session? {
+        sessions[id]?.lastUsed = .now
+        return sessions[id]
+    }
+
+    private func forgetIdleSessions() {
+        let now = ContinuousClock.now
+        sessions = sessions.filter { !$0.value.streams.isEmpty || now - $0.value.lastUsed < Self.sessionIdleLimit }
+    }
 
     func closeSession(_ id: String, caller: Caller) -> Bool {
         guard let session = sessions[id], session.caller.identity == caller.identity else { return false }
