@@ -49,9 +49,17 @@ let package = Package(
             dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .target(
-            name: "MCPGateway",
+            name: "GatewayKit",
             dependencies: [
                 "Shared",
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "MCPGateway",
+            dependencies: [
+                "Shared", "GatewayKit",
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -59,7 +67,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "Tunneler",
-            dependencies: ["Shared", "MCPGateway", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Shared", "GatewayKit", "MCPGateway", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "CLI",
@@ -72,7 +80,7 @@ let package = Package(
         ),
         .testTarget(name: "SharedTests", dependencies: ["Shared", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Shared"]),
-        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "Shared"]),
+        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "GatewayKit", "Shared"]),
         .testTarget(name: "EdgeRouterTests", dependencies: ["EdgeRouter", "Shared"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Shared"], path: "IntegrationTests"),
     ],

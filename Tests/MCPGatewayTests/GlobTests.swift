@@ -1,3 +1,4 @@
+import GatewayKit
 import Shared
 import XCTest
 

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayKit
 import Shared
 import XCTest
 @testable import MCPGateway

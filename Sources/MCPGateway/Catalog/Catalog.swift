@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GatewayKit
 import Shared
 
 /// One tool, resource, resource template or prompt as the gateway exposes it.

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayKit
 import Shared
 
 /// What one identity may see of the catalog, computed once per catalog and policy generation:

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import GatewayKit
 import Shared
 
 /// The MCP gateway: one MCP endpoint over every upstream server, filtered per caller by the

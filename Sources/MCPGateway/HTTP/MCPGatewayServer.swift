@@ -3,6 +3,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
+import GatewayKit
 import Shared
 
 /// The gateway's HTTP server on a private unix socket that only the hosting tunneler connects
@@ -24,9 +25,9 @@ public final class MCPGatewayServer: Sendable {
         try? FileManager.default.removeItem(atPath: socketPath)
         let callers = CallerRegistry()
         let handler = StreamableHTTPHandler(gateway: gateway, callers: callers, allowedOrigins: gateway.config.allowedOrigins ?? [])
-        let channel = ProxiedHTTP1Channel(inner: HTTP1Channel(responder: { request, writer, channel in
+        let channel = ProxiedHTTP1Channel(callers: callers) { request, writer, channel in
             try await handler.respond(request, writer, channel)
-        }), callers: callers)
+        }
         let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
         let server = Server(childChannelSetup: channel, configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "portless-mcp-gateway"),
                             onServerRunning: { _ in readyContinuation.yield(); readyContinuation.finish() },

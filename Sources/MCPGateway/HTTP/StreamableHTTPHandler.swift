@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdCore
 import NIOCore
+import GatewayKit
 import Shared
 
 /// MCP's Streamable HTTP transport, both generations, in front of `MCPGateway`:

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayKit
 import Shared
 
 /// JSON-RPC 2.0 as MCP uses it: requests, notifications and responses, with MCP's error codes.

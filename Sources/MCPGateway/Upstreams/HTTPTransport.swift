@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import GatewayKit
 import Shared
 
 /// An upstream MCP server at a Streamable HTTP URL. Each message is a POST; a request's answer

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import GatewayKit
 import Shared
 
 /// A JSON-RPC client over one upstream transport: correlates responses with requests, applies

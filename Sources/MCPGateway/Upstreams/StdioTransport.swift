@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import GatewayKit
 import Shared
 
 /// An upstream MCP server the gateway runs as a child process, speaking newline-delimited

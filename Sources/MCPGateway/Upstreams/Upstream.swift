@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import GatewayKit
 import Shared
 
 /// One upstream MCP server under supervision: connects (starting the process for stdio),

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayKit
 import Shared
 
 /// The `mcp-gateway` part of a tunneler's `hosts:` entry.

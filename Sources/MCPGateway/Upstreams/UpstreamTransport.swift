@@ -1,3 +1,4 @@
+import GatewayKit
 import Shared
 
 /// Carries JSON-RPC messages to and from one upstream MCP server. Messages from the server

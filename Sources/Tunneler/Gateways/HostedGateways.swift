@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import GatewayKit
 import MCPGateway
 import Shared
 

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
+import GatewayKit
 import MCPGateway
 import Shared
 

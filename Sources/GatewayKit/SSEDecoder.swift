@@ -5,7 +5,7 @@ import Foundation
 /// comments are skipped.
 public struct SSEDecoder {
     public init() {}
-    static let maxEventBytes = 16 << 20
+    public static let maxEventBytes = 16 << 20
     private var buffer: [UInt8] = []
     private var data: [UInt8] = []
     private var hasData = false

@@ -3,16 +3,16 @@ import Shared
 
 /// Reads the PROXY protocol v2 header the hosting tunneler writes first on every connection to
 /// the gateway's private socket, records the caller it names, and then steps out of the way.
-final class ProxyHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
+public final class ProxyHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
 
     private var buffered: ByteBuffer?
     private let callers: CallerRegistry
 
-    init(callers: CallerRegistry) { self.callers = callers }
+    public init(callers: CallerRegistry) { self.callers = callers }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         if var pending = buffered {
             pending.writeBuffer(&bytes)
@@ -43,16 +43,17 @@ final class ProxyHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 /// Connection → the caller its PROXY header named. Entries leave when the connection closes.
-final class CallerRegistry: Sendable {
+public final class CallerRegistry: Sendable {
+    public init() {}
     private let callers = Locked<[ObjectIdentifier: Caller]>([:])
 
-    func set(_ caller: Caller, for channel: any Channel) {
+    public func set(_ caller: Caller, for channel: any Channel) {
         let key = ObjectIdentifier(channel)
         callers.withLock { $0[key] = caller }
         channel.closeFuture.whenComplete { [weak self] _ in self?.callers.withLock { _ = $0.removeValue(forKey: key) } }
     }
 
-    func caller(of channel: any Channel) -> Caller? {
+    public func caller(of channel: any Channel) -> Caller? {
         callers.withLock { $0[ObjectIdentifier(channel)] }
     }
 }

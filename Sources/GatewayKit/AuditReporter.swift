@@ -5,7 +5,7 @@ import Shared
 /// Batches the gateway's audit events and sends them to the controller a few times a second,
 /// so a request never waits for the trail. Events that cannot be sent are kept (up to a bound)
 /// and sent with the next batch.
-actor AuditReporter {
+public actor AuditReporter {
     static let maxQueued = 100_000
     private let control: GatewayControl
     private let logger: Logger
@@ -13,12 +13,12 @@ actor AuditReporter {
     private var flushing = false
     private var dropped = 0
 
-    init(control: GatewayControl, logger: Logger) {
+    public init(control: GatewayControl, logger: Logger) {
         self.control = control
         self.logger = logger
     }
 
-    func record(_ event: GatewayAuditEvent) {
+    public func record(_ event: GatewayAuditEvent) {
         if queue.count >= Self.maxQueued { queue.removeFirst(); dropped += 1 }
         queue.append(event)
         if !flushing {
@@ -27,7 +27,7 @@ actor AuditReporter {
         }
     }
 
-    func flush() async {
+    public func flush() async {
         defer { flushing = false }
         while !queue.isEmpty {
             let batch = Array(queue.prefix(500))
