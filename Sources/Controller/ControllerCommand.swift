@@ -53,14 +53,15 @@ struct ControllerCommand: AsyncParsableCommand {
             let loop = try EventLoop.startThread(name: "control")
             let plane = try await loop.submit {
                 let plane = ControlPlane(loop: loop, policies: policies, secrets: secrets, audit: audit,
-                                         records: SessionRecords(store: store), pins: pins)
+                                         records: SessionRecords(store: store), pins: pins, usage: UsageLedger(store: store))
                 try plane.listen(on: controlListen)
                 plane.reloadLinks(try store.pool.read { try LinkRow.fetchAll($0) })
                 return LoopBound(plane, loop: loop)
             }
             let api = ManagementAPI(store: store, policies: policies,
                                     enrollment: Enrollment(store: store, secrets: secrets, config: config, audit: audit),
-                                    audit: audit, admins: AdminSessions(store: store), plane: plane, pins: pins)
+                                    audit: audit, admins: AdminSessions(store: store), plane: plane, pins: pins,
+                                    usage: UsageLedger(store: store))
             let router = Router()
             api.register(on: router)
             let app = Application(router: router,

@@ -324,3 +324,25 @@ struct MCPCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct UsageCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "usage", abstract: "LLM usage and cost, as the controller recorded it.")
+    @Option(help: "identity, team, project, model or provider") var by: String = "identity"
+    @Option(help: "From this UTC day (YYYY-MM-DD).") var since: String?
+    @Flag(help: "JSON instead of a table.") var json = false
+    @OptionGroup var options: ProfileOption
+    func run() async throws {
+        var path = "/v1/llm/usage?by=\(by)"
+        if let since { path += "&since=\(since)" }
+        let rows = try await options.client().get(path, as: [LLMUsageRow].self)
+        if json { return printJSON(rows) }
+        print("\(by.padding(toLength: 24, withPad: " ", startingAt: 0))\("requests".leftPadded(10))\("input tok".leftPadded(12))\("output tok".leftPadded(12))\("cost USD".leftPadded(12))")
+        for row in rows {
+            print("\(row.key.padding(toLength: 24, withPad: " ", startingAt: 0))\(String(row.requests).leftPadded(10))\(String(row.inputTokens).leftPadded(12))\(String(row.outputTokens).leftPadded(12))\(String(format: "%.6f", row.costUSD).leftPadded(12))")
+        }
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}

@@ -14,6 +14,7 @@ struct ManagementAPI: Sendable {
     let admins: AdminSessions
     let plane: LoopBound<ControlPlane>
     let pins: ToolPins
+    let usage: UsageLedger
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/health") { _, _ in ["status": "ok"] }
@@ -36,6 +37,14 @@ struct ManagementAPI: Sendable {
         registerServices(admin)
         registerPolicies(admin)
         registerLinks(admin)
+        admin.get("llm/usage") { request, _ in
+            let query = request.uri.queryParameters
+            let by = query.get("by") ?? "identity"
+            guard ["identity", "team", "project", "model", "provider"].contains(by) else {
+                throw HTTPError(.badRequest, message: "by must be identity, team, project, model or provider")
+            }
+            return try usage.report(by: by, since: query.get("since"), roles: policies.snapshot.allIdentityRoles)
+        }
         admin.get("mcp/pins") { request, _ in pins.list(service: request.uri.queryParameters.get("service")) }
         admin.post("mcp/approve") { request, context in
             let body = try await request.decode(as: ToolApproval.self, context: context)
@@ -376,3 +385,4 @@ extension EnrollmentResponse: ResponseEncodable {}
 extension AuditEvent: ResponseEncodable {}
 extension ToolPin: ResponseEncodable {}
 extension ToolApprovalResult: ResponseEncodable {}
+extension LLMUsageRow: ResponseEncodable {}

@@ -33,6 +33,14 @@ enum Validation {
             if let problem = policy.problem() { throw HTTPError(.badRequest, message: "config '\(spec.name)': \(problem)") }
             return
         }
+        if spec.type == LLMPolicy.configType {
+            let policy: LLMPolicy
+            do { policy = try spec.data.decode(LLMPolicy.self) } catch {
+                throw HTTPError(.badRequest, message: "config '\(spec.name)' (\(spec.type)) is not an LLM policy (routing, budgets, guardrails): \(error)")
+            }
+            if let problem = policy.problem() { throw HTTPError(.badRequest, message: "config '\(spec.name)': \(problem)") }
+            return
+        }
         guard let address = spec.data["address"]?.stringValue else {
             throw HTTPError(.badRequest, message: "config '\(spec.name)' (\(spec.type)) needs data.address (host:port)")
         }

@@ -32,6 +32,7 @@ final class ControlPlane {
     let audit: AuditLog
     let records: SessionRecords
     let pins: ToolPins
+    let usage: UsageLedger
     let logger = ControllerLog.logger
     static let sessionLifetime: TimeInterval = 3600
     static let apiSessionLifetime: TimeInterval = 3600
@@ -50,8 +51,9 @@ final class ControlPlane {
     let mesh = Mesh()
     var rerouting: Set<UInt64> = []
 
-    init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog, records: SessionRecords, pins: ToolPins) {
+    init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog, records: SessionRecords, pins: ToolPins, usage: UsageLedger) {
         self.pins = pins
+        self.usage = usage
         self.loop = loop
         self.policies = policies
         self.secrets = secrets
@@ -226,6 +228,25 @@ final class ControlPlane {
                 audit.record(type, identity: event.identity, service: service, circuit: event.circuit, detail: event.detail)
             }
             reply?(.ok)
+        case .llmUsage(let token, let service, let records):
+            guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
+            guard policies.snapshot.permits(identity, .bind, service) else {
+                reply?(.failure(message: "identity '\(identity)' may not host '\(service)'")); return
+            }
+            do {
+                try usage.add(records)
+                reply?(.ok)
+            } catch {
+                reply?(.failure(message: "could not store usage: \(error)"))
+            }
+        case .llmSpend(let token, let service):
+            guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
+            guard policies.snapshot.permits(identity, .bind, service) else {
+                reply?(.failure(message: "identity '\(identity)' may not host '\(service)'")); return
+            }
+            do { reply?(.llmSpendIs(try usage.spend(roles: policies.snapshot.allIdentityRoles))) } catch {
+                reply?(.failure(message: "could not read usage: \(error)"))
+            }
         default:
             reply?(.failure(message: "unexpected message from a tunneler"))
         }

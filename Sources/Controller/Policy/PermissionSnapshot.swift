@@ -61,6 +61,8 @@ struct PermissionSnapshot: Sendable {
         (routersForIdentity[identity] ?? []).intersection(routersForService[service] ?? [])
     }
 
+    var allIdentityRoles: [String: [String]] { identityRoles }
+
     /// Identity → role attributes, for every identity that may dial `service`.
     func callers(of service: String) -> [String: [String]] {
         var callers: [String: [String]] = [:]

@@ -137,6 +137,21 @@ final class Store: Sendable {
                 t.primaryKey(["service", "tool"])
             }
         }
+        migrator.registerMigration("v5-llm-usage") { db in
+            // LLM usage per UTC day, identity, project and model: what budgets and reports read.
+            try db.create(table: "llmUsage") { t in
+                t.column("day", .text).notNull()
+                t.column("identity", .text).notNull()
+                t.column("project", .text).notNull()
+                t.column("model", .text).notNull()
+                t.column("provider", .text).notNull()
+                t.column("requests", .integer).notNull()
+                t.column("inputTokens", .integer).notNull()
+                t.column("outputTokens", .integer).notNull()
+                t.column("costUSD", .double).notNull()
+                t.primaryKey(["day", "identity", "project", "model", "provider"])
+            }
+        }
         return migrator
     }
 }

@@ -82,6 +82,11 @@ public enum ControlMessage: Codable, Sendable {
     /// pinned as first seen; a changed hash waits for an operator's approval.
     case reportToolDefinitions(apiSession: String, service: String, hashes: [String: String])
     case auditEvents(apiSession: String, service: String, events: [GatewayAuditEvent])
+    /// An LLM gateway reports what its calls used; the controller keeps it (it survives restarts).
+    case llmUsage(apiSession: String, service: String, records: [LLMUsageRecord])
+    /// An LLM gateway asks for today's and this month's spend per budget key.
+    case llmSpend(apiSession: String, service: String)
+    case llmSpendIs(LLMSpend)
 
     // router → controller
     case routerHello(edgeAddress: String, linkAddress: String?, circuits: [CircuitReport])

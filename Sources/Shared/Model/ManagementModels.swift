@@ -70,7 +70,7 @@ public struct ConfigSpec: Codable, Sendable, Equatable {
     public var data: JSONValue
     public init(name: String, type: String, data: JSONValue) { self.name = name; self.type = type; self.data = data }
 
-    public static let knownTypes = ["intercept.v1", "host.v1", "mcp-tools.v1"]
+    public static let knownTypes = ["intercept.v1", "host.v1", "mcp-tools.v1", "llm-policy.v1"]
 }
 
 public struct ServicePolicySpec: Codable, Sendable, Equatable {

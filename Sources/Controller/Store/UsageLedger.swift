@@ -1,0 +1,84 @@
+import Foundation
+import GRDB
+import Shared
+
+/// LLM usage, summed per UTC day, identity, project, model and provider. Budgets read today's
+/// and this month's spend from it; `portless usage` reports it.
+struct UsageLedger: Sendable {
+    let store: Store
+
+    static func day(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
+        let parts = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
+    }
+
+    func add(_ records: [LLMUsageRecord]) throws {
+        try store.pool.write { db in
+            for record in records {
+                try db.execute(sql: """
+                    INSERT INTO llmUsage (day, identity, project, model, provider, requests, inputTokens, outputTokens, costUSD)
+                    VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)
+                    ON CONFLICT(day, identity, project, model, provider) DO UPDATE SET
+                      requests = requests + 1, inputTokens = inputTokens + excluded.inputTokens,
+                      outputTokens = outputTokens + excluded.outputTokens, costUSD = costUSD + excluded.costUSD
+                    """, arguments: [Self.day(record.at), record.identity, record.project ?? "", record.model, record.provider,
+                                     record.inputTokens, record.outputTokens, record.costUSD])
+            }
+        }
+    }
+
+    /// Spend per budget key today and this month; teams are the identities' role attributes.
+    func spend(now: Date = Date(), roles: [String: [String]]) throws -> LLMSpend {
+        let today = Self.day(now)
+        let month = String(today.prefix(7))
+        let rows = try store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT day, identity, project, SUM(costUSD) AS cost FROM llmUsage WHERE day LIKE ? GROUP BY day, identity, project",
+                             arguments: [month + "-%"])
+        }
+        var daily: [String: Double] = [:], monthly: [String: Double] = [:]
+        for row in rows {
+            let day: String = row["day"], identity: String = row["identity"], project: String = row["project"], cost: Double = row["cost"]
+            var keys = ["identity:\(identity)"] + (roles[identity] ?? []).map { "team:\($0)" }
+            if !project.isEmpty { keys.append("project:\(project)") }
+            for key in keys {
+                monthly[key, default: 0] += cost
+                if day == today { daily[key, default: 0] += cost }
+            }
+        }
+        return LLMSpend(day: today, month: month, daily: daily, monthly: monthly)
+    }
+
+    /// Totals grouped by identity, team (role attribute), project, model or provider, from `since` (a day).
+    func report(by key: String, since: String?, roles: [String: [String]]) throws -> [LLMUsageRow] {
+        let rows = try store.pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT identity, project, model, provider, SUM(requests) AS requests, SUM(inputTokens) AS input,
+                       SUM(outputTokens) AS output, SUM(costUSD) AS cost FROM llmUsage WHERE day >= ?
+                GROUP BY identity, project, model, provider
+                """, arguments: [since ?? "0000-00-00"])
+        }
+        var totals: [String: LLMUsageRow] = [:]
+        for row in rows {
+            let identity: String = row["identity"]
+            let keys: [String]
+            switch key {
+            case "team": keys = roles[identity] ?? ["(none)"]
+            case "project": keys = [(row["project"] as String).isEmpty ? "(none)" : row["project"]]
+            case "model": keys = [row["model"]]
+            case "provider": keys = [row["provider"]]
+            default: keys = [identity]
+            }
+            for name in keys {
+                var total = totals[name] ?? LLMUsageRow(key: name, requests: 0, inputTokens: 0, outputTokens: 0, costUSD: 0)
+                total.requests += row["requests"] as Int
+                total.inputTokens += row["input"] as Int
+                total.outputTokens += row["output"] as Int
+                total.costUSD += row["cost"] as Double
+                totals[name] = total
+            }
+        }
+        return totals.values.sorted { $0.costUSD == $1.costUSD ? $0.key < $1.key : $0.costUSD > $1.costUSD }
+    }
+}

@@ -1,0 +1,107 @@
+/// The data of an `llm-policy.v1` config attached to an LLM gateway's service: how `auto` (and
+/// other aliases) route, what each caller may spend, and the guardrails.
+///
+/// ```yaml
+/// routing:
+///   aliases:
+///     auto: {cost: [small], latency: [small], sensitive: [local-llama], quality: [large, small]}
+///   examples: [{text: "Refactor this function", class: quality}]
+///   classifier_model: small          # optional third stage
+/// budgets:
+///   - {identity: "*", usd_per_day: 5}
+///   - {team: support, usd_per_month: 200, requests_per_minute: 120}
+///   - {project: apollo, tokens_per_minute: 200000}
+/// guardrails:
+///   pii: {action: private}           # block | redact | private
+///   injection: {action: block}       # block | flag
+///   topics: {deny: [weapons]}
+/// ```
+public struct LLMPolicy: Codable, Sendable, Equatable {
+    public struct Routing: Codable, Sendable, Equatable {
+        public var aliases: [String: [String: [String]]]?
+        public var examples: [Example]?
+        public var classifierModel: String?
+        enum CodingKeys: String, CodingKey {
+            case aliases, examples
+            case classifierModel = "classifier_model"
+        }
+    }
+    public struct Example: Codable, Sendable, Equatable {
+        public var text: String
+        public var `class`: String
+    }
+    public struct Budget: Codable, Sendable, Equatable {
+        public var identity: String?
+        public var team: String?
+        public var project: String?
+        public var usdPerDay: Double?
+        public var usdPerMonth: Double?
+        public var requestsPerMinute: Int?
+        public var tokensPerMinute: Int?
+        enum CodingKeys: String, CodingKey {
+            case identity, team, project
+            case usdPerDay = "usd_per_day"
+            case usdPerMonth = "usd_per_month"
+            case requestsPerMinute = "requests_per_minute"
+            case tokensPerMinute = "tokens_per_minute"
+        }
+        public init(identity: String? = nil, team: String? = nil, project: String? = nil, usdPerDay: Double? = nil,
+                    usdPerMonth: Double? = nil, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil) {
+            self.identity = identity; self.team = team; self.project = project; self.usdPerDay = usdPerDay
+            self.usdPerMonth = usdPerMonth; self.requestsPerMinute = requestsPerMinute; self.tokensPerMinute = tokensPerMinute
+        }
+    }
+    public struct Guardrails: Codable, Sendable, Equatable {
+        public struct PII: Codable, Sendable, Equatable {
+            public var action: String
+            public var types: [String]?
+        }
+        public struct Injection: Codable, Sendable, Equatable {
+            public var action: String
+            public var threshold: Double?
+        }
+        public struct Topics: Codable, Sendable, Equatable {
+            public var deny: [String]
+        }
+        public var pii: PII?
+        public var injection: Injection?
+        public var topics: Topics?
+    }
+
+    public var routing: Routing?
+    public var budgets: [Budget]?
+    public var guardrails: Guardrails?
+
+    public init(routing: Routing? = nil, budgets: [Budget]? = nil, guardrails: Guardrails? = nil) {
+        self.routing = routing; self.budgets = budgets; self.guardrails = guardrails
+    }
+
+    public static let configType = "llm-policy.v1"
+    public static let classes = ["cost", "latency", "sensitive", "quality"]
+
+    /// Why this policy cannot be used, or nil.
+    public func problem() -> String? {
+        for (alias, classes) in routing?.aliases ?? [:] {
+            for name in classes.keys where !Self.classes.contains(name) {
+                return "routing.aliases.\(alias): class '\(name)' is unknown; classes are \(Self.classes.joined(separator: ", "))"
+            }
+        }
+        for example in routing?.examples ?? [] where !Self.classes.contains(example.class) {
+            return "routing.examples: class '\(example.class)' is unknown; classes are \(Self.classes.joined(separator: ", "))"
+        }
+        for (index, budget) in (budgets ?? []).enumerated() {
+            let scopes = [budget.identity, budget.team, budget.project].compactMap { $0 }
+            if scopes.count != 1 { return "budgets[\(index)] needs exactly one of identity, team or project" }
+            if budget.usdPerDay == nil && budget.usdPerMonth == nil && budget.requestsPerMinute == nil && budget.tokensPerMinute == nil {
+                return "budgets[\(index)] sets no limit (usd_per_day, usd_per_month, requests_per_minute, tokens_per_minute)"
+            }
+        }
+        if let action = guardrails?.pii?.action, !["block", "redact", "private"].contains(action) {
+            return "guardrails.pii.action '\(action)' must be block, redact or private"
+        }
+        if let action = guardrails?.injection?.action, !["block", "flag"].contains(action) {
+            return "guardrails.injection.action '\(action)' must be block or flag"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+
+/// One model call's usage as an LLM gateway reports it to the controller.
+public struct LLMUsageRecord: Codable, Sendable, Equatable {
+    public var at: Date
+    public var identity: String
+    public var project: String?
+    public var model: String
+    public var provider: String
+    public var inputTokens: Int
+    public var outputTokens: Int
+    public var costUSD: Double
+
+    public init(at: Date, identity: String, project: String?, model: String, provider: String, inputTokens: Int, outputTokens: Int, costUSD: Double) {
+        self.at = at; self.identity = identity; self.project = project; self.model = model; self.provider = provider
+        self.inputTokens = inputTokens; self.outputTokens = outputTokens; self.costUSD = costUSD
+    }
+}
+
+/// Spend so far (UTC day and month) per budget key: `identity:NAME`, `team:ATTR`, `project:NAME`.
+public struct LLMSpend: Codable, Sendable, Equatable {
+    public var day: String
+    public var month: String
+    public var daily: [String: Double]
+    public var monthly: [String: Double]
+
+    public init(day: String, month: String, daily: [String: Double], monthly: [String: Double]) {
+        self.day = day; self.month = month; self.daily = daily; self.monthly = monthly
+    }
+}
+
+/// A row of `portless usage --by KEY`.
+public struct LLMUsageRow: Codable, Sendable, Equatable {
+    public var key: String
+    public var requests: Int
+    public var inputTokens: Int
+    public var outputTokens: Int
+    public var costUSD: Double
+
+    public init(key: String, requests: Int, inputTokens: Int, outputTokens: Int, costUSD: Double) {
+        self.key = key; self.requests = requests; self.inputTokens = inputTokens; self.outputTokens = outputTokens; self.costUSD = costUSD
+    }
+}
