@@ -65,9 +65,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "LLMGateway",
+            dependencies: [
+                "Shared", "GatewayKit",
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "Tunneler",
-            dependencies: ["Shared", "GatewayKit", "MCPGateway", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Shared", "GatewayKit", "MCPGateway", "LLMGateway", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "CLI",
