@@ -29,6 +29,7 @@ public struct LLMPolicy: Codable, Sendable, Equatable {
     public struct Example: Codable, Sendable, Equatable {
         public var text: String
         public var `class`: String
+        public init(text: String, class label: String) { self.text = text; self.class = label }
     }
     public struct Budget: Codable, Sendable, Equatable {
         public var identity: String?

@@ -1,0 +1,401 @@
+import Foundation
+import GatewayKit
+import Logging
+import Shared
+
+/// The LLM gateway: an OpenAI-compatible API in front of every configured provider. For each
+/// request it checks the caller, applies the guardrails, checks budgets, routes (cascade),
+/// calls providers with retries, fallback and per-provider breakers, and records usage and an
+/// audit event. Provider keys live only here.
+public final class LLMGateway: Sendable {
+    let service: String
+    let config: LLMGatewayConfig
+    let logger: Logger
+    private let control: LLMGatewayControl
+    private let audit: AuditReporter
+    let ledger = BudgetLedger()
+    private let breaker = CircuitBreaker()
+    private let adapters: [String: ProviderAdapter]
+    /// Model name → its configuration and provider.
+    let catalog: [String: (model: ModelConfig, provider: ProviderConfig)]
+    private let state = Locked(State())
+    private let tasks = Locked<[Task<Void, Never>]>([])
+
+    struct State {
+        var view: GatewayView?
+        var policy: LLMPolicy?
+        var cascade: RoutingCascade?
+    }
+
+    public init(service: String, config: LLMGatewayConfig, control: LLMGatewayControl, logger: Logger) {
+        self.service = service
+        self.config = config
+        self.control = control
+        self.logger = logger
+        self.audit = AuditReporter(control: control, logger: logger)
+        var adapters: [String: ProviderAdapter] = [:]
+        var catalog: [String: (ModelConfig, ProviderConfig)] = [:]
+        for provider in config.providers {
+            switch provider.type {
+            case .openai, .azureOpenAI: adapters[provider.name] = OpenAIAdapter(config: provider)
+            case .anthropic: adapters[provider.name] = AnthropicAdapter(config: provider)
+            case .bedrock: adapters[provider.name] = BedrockAdapter(config: provider)
+            case .vertex: adapters[provider.name] = VertexAdapter(config: provider)
+            case .ollama: adapters[provider.name] = OllamaAdapter(config: provider)
+            case .mock: adapters[provider.name] = MockAdapter(config: provider)
+            }
+            for model in provider.models { catalog[model.name] = (model, provider) }
+        }
+        self.adapters = adapters
+        self.catalog = catalog
+        state.withLock { $0.cascade = RoutingCascade(models: Self.modelInfo(catalog), policy: nil) }
+    }
+
+    static func modelInfo(_ catalog: [String: (model: ModelConfig, provider: ProviderConfig)]) -> [String: RoutingCascade.ModelInfo] {
+        catalog.filter { $0.value.model.embeddings != true }.mapValues {
+            RoutingCascade.ModelInfo(name: $0.model.name, isPrivate: $0.provider.isPrivate, outputPrice: $0.model.outputPerMTok ?? 0)
+        }
+    }
+
+    public func start() {
+        let view = Task { [weak self] in
+            while !Task.isCancelled {
+                await self?.refreshView()
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+        let usage = Task { [weak self] in
+            var round = 0
+            while !Task.isCancelled {
+                await self?.reportUsage(refreshSpend: round % 20 == 0)
+                round += 1
+                try? await Task.sleep(for: .milliseconds(250))
+            }
+        }
+        tasks.withLock { $0 = [view, usage] }
+    }
+
+    public func stop() async {
+        for task in tasks.current { task.cancel() }
+        await reportUsage(refreshSpend: false)
+        await audit.flush()
+    }
+
+    private func refreshView() async {
+        do {
+            guard let fresh = try await control.fetchView(known: state.current.view?.generation) else { return }
+            var policy: LLMPolicy?
+            for config in fresh.configs where config.type == LLMPolicy.configType {
+                do { policy = try config.data.decode(LLMPolicy.self) } catch {
+                    logger.error("LLM policy unreadable; keeping defaults", metadata: ["config": "\(config.name)", "error": "\(error)"])
+                }
+            }
+            let cascade = RoutingCascade(models: Self.modelInfo(catalog), policy: policy)
+            state.withLock { $0.view = fresh; $0.policy = policy; $0.cascade = cascade }
+        } catch {
+            logger.debug("LLM gateway view not refreshed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func reportUsage(refreshSpend: Bool) async {
+        let batch = await ledger.takeUnreported()
+        if !batch.isEmpty {
+            do { try await control.reportUsage(batch) } catch {
+                await ledger.failed(batch)
+                logger.warning("usage not reported yet; kept", metadata: ["records": "\(batch.count)", "error": "\(error)"])
+                return
+            }
+        }
+        guard refreshSpend || !batch.isEmpty else { return }
+        if let spend = try? await control.spend() { await ledger.refreshed(spend, stillUnreported: await ledger.hasUnreported) }
+    }
+
+    // MARK: API
+
+    func models() -> JSONValue {
+        var names = Set(catalog.keys)
+        for alias in (state.current.policy?.routing?.aliases ?? [:]).keys { names.insert(alias) }
+        names.insert("auto")
+        let data = names.sorted().map { name -> JSONValue in
+            .object(["id": .string(name), "object": .string("model"), "created": .number(0),
+                     "owned_by": .string(catalog[name]?.provider.name ?? "portless-router")])
+        }
+        return .object(["object": .string("list"), "data": .array(data)])
+    }
+
+    private func admit(_ caller: Caller) -> Result<[String], APIError> {
+        guard let view = state.current.view else {
+            return .failure(APIError(status: 503, message: "the gateway has not heard from the controller yet; retry in a second", type: "service_unavailable", code: nil))
+        }
+        guard let teams = view.callers[caller.identity] else {
+            return .failure(APIError(status: 403, message: "identity '\(caller.identity)' has no Dial policy for '\(service)'", type: "permission_error", code: nil))
+        }
+        return .success(teams)
+    }
+
+    func chat(_ request: JSONValue, caller: Caller, project: String?, hint: String?) async -> ChatReply {
+        let started = ContinuousClock.now
+        var record = AuditRecord(caller: caller, project: project, requested: request["model"]?.stringValue ?? "")
+        let reply = await chat(request, caller: caller, project: project, hint: hint, record: &record)
+        if case .stream = reply { return reply }  // the stream records itself when it ends
+        record.finish(reply: reply, elapsed: ContinuousClock.now - started)
+        emit(record)
+        return reply
+    }
+
+    private func chat(_ request: JSONValue, caller: Caller, project: String?, hint: String?, record: inout AuditRecord) async -> ChatReply {
+        let teams: [String]
+        switch admit(caller) { case .failure(let error): return .failure(error); case .success(let value): teams = value }
+        guard let requested = request["model"]?.stringValue, !requested.isEmpty else {
+            return .failure(.invalid("'model' is required: a model from GET /v1/models, or 'auto' to let the gateway route", code: "missing_model"))
+        }
+        guard let messages = request["messages"]?.arrayValue, !messages.isEmpty else {
+            return .failure(.invalid("'messages' must be a non-empty array of chat messages", code: "invalid_messages"))
+        }
+        let current = state.current
+        let guarded = Guardrails.apply(current.policy?.guardrails, to: request)
+        record.verdicts = guarded.verdicts
+        if let blocked = guarded.blocked { return .failure(APIError(status: 400, message: blocked, type: "invalid_request_error", code: "content_policy")) }
+
+        let keys = BudgetLedger.keys(identity: caller.identity, teams: teams, project: project)
+        if let exceeded = await ledger.check(current.policy?.budgets ?? [], identity: caller.identity, teams: teams, project: project) {
+            record.budget = exceeded.message
+            return .failure(APIError(status: 429, message: exceeded.message, type: "insufficient_quota", code: "budget_exceeded"))
+        }
+        guard let cascade = current.cascade else { return .failure(.invalid("no routing")) }
+        if cascade.aliasTable(requested) == nil && catalog[requested] == nil {
+            return .failure(APIError(status: 404, message: "model '\(requested)' does not exist here; GET /v1/models lists the models and aliases", type: "invalid_request_error", code: "model_not_found"))
+        }
+        var classify: (@Sendable (String) async -> String?)?
+        if let classifier = current.policy?.routing?.classifierModel {
+            classify = { [weak self] text in await self?.classify(text, with: classifier) }
+        }
+        let decision = await cascade.decide(model: requested, request: guarded.request, privateOnly: guarded.privateOnly, hint: hint, classify: classify)
+        record.route = decision
+        guard !decision.models.isEmpty else {
+            return .failure(.invalid("no model may take this request (\(decision.reason)); a private model is needed — configure one (ollama or mock) in the routing policy", code: "no_route"))
+        }
+        await ledger.admitted(keys: keys)
+        let headers = [("x-portless-route", decision.models.first ?? ""), ("x-portless-route-class", decision.routeClass ?? "explicit"),
+                       ("x-portless-route-reason", decision.reason)]
+        if request["stream"]?.boolValue == true {
+            return await stream(guarded.request, decision: decision, headers: headers, keys: keys, record: record)
+        }
+        let deadline = Duration.milliseconds(config.timeoutMs ?? 60_000)
+        var failures: [String] = []
+        for name in decision.models {
+            guard let (model, provider) = catalog[name], let adapter = adapters[provider.name] else { continue }
+            guard await breaker.allows(provider.name) else { failures.append("\(name): provider '\(provider.name)' is failing (breaker open)"); continue }
+            for attempt in 0...(config.retries ?? 2) {
+                if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << (attempt - 1))) }
+                do {
+                    var response = try await adapter.complete(guarded.request, model: model, deadline: deadline)
+                    await breaker.succeeded(provider.name)
+                    response = response.setting("model", .string(name))
+                    let counted = usage(response["usage"], model: model)
+                    await account(counted, caller: record.caller, project: project, model: model, provider: provider, keys: keys, record: &record)
+                    record.failures = failures
+                    return .json(response, headers: headers + [("x-portless-model", name)])
+                } catch let error as ProviderError {
+                    failures.append("\(name): \(error)")
+                    logger.warning("provider call failed", metadata: ["model": "\(name)", "attempt": "\(attempt + 1)", "error": "\(error)"])
+                    await breaker.failed(provider.name)
+                    if !error.retryable { record.failures = failures; return .failure(Self.apiError(error)) }
+                } catch {
+                    failures.append("\(name): \(error)")
+                    await breaker.failed(provider.name)
+                }
+            }
+        }
+        record.failures = failures
+        return .failure(APIError(status: 502, message: "every model for this request failed: \(failures.joined(separator: "; "))", type: "api_error", code: "upstream_failed"))
+    }
+
+    private func stream(_ request: JSONValue, decision: RoutingCascade.Decision, headers: [(String, String)], keys: [String], record: AuditRecord) async -> ChatReply {
+        let deadline = Duration.milliseconds(config.timeoutMs ?? 60_000)
+        let wantsUsage = request["stream_options"]?["include_usage"]?.boolValue == true
+        var failures: [String] = []
+        var record = record
+        let started = ContinuousClock.now
+        for name in decision.models {
+            guard let (model, provider) = catalog[name], let adapter = adapters[provider.name] else { continue }
+            guard await breaker.allows(provider.name) else { failures.append("\(name): breaker open"); continue }
+            for attempt in 0...(config.retries ?? 2) {
+                if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << (attempt - 1))) }
+                do {
+                    let upstream = try await adapter.stream(request, model: model, deadline: deadline)
+                    var iterator = upstream.makeAsyncIterator()
+                    // Fallback is possible only until the first chunk: after it, the caller has bytes.
+                    guard let first = try await iterator.next() else { throw ProviderError.malformed("empty stream") }
+                    await breaker.succeeded(provider.name)
+                    record.failures = failures
+                    let (output, continuation) = AsyncThrowingStream<JSONValue, Error>.makeStream()
+                    let finalRecord = record
+                    Task { [weak self] in
+                        var record = finalRecord
+                        var usage = (input: 0, output: 0)
+                        var next: JSONValue? = first
+                        do {
+                            while let chunk = next {
+                                if let reported = chunk["usage"], reported != .null {
+                                    usage = (Int(reported["prompt_tokens"]?.numberValue ?? 0), Int(reported["completion_tokens"]?.numberValue ?? 0))
+                                }
+                                let isUsageOnly = chunk["choices"]?.arrayValue?.isEmpty == true
+                                if !isUsageOnly || wantsUsage { continuation.yield(chunk.setting("model", .string(name))) }
+                                next = try await iterator.next()
+                            }
+                            continuation.finish()
+                        } catch {
+                            record.failures.append("\(name): stream broke after it started: \(error)")
+                            continuation.finish(throwing: error)
+                        }
+                        guard let self else { return }
+                        await self.account((usage.input, usage.output), caller: record.caller, project: record.project, model: model, provider: provider, keys: keys, record: &record)
+                        record.finish(reply: nil, elapsed: ContinuousClock.now - started, streamed: true)
+                        self.emit(record)
+                    }
+                    return .stream(output, headers: headers + [("x-portless-model", name)])
+                } catch let error as ProviderError {
+                    failures.append("\(name): \(error)")
+                    await breaker.failed(provider.name)
+                    if !error.retryable { break }
+                } catch {
+                    failures.append("\(name): \(error)")
+                    await breaker.failed(provider.name)
+                }
+            }
+        }
+        record.failures = failures
+        let failure = APIError(status: 502, message: "every model for this request failed before streaming: \(failures.joined(separator: "; "))", type: "api_error", code: "upstream_failed")
+        record.finish(reply: .failure(failure), elapsed: ContinuousClock.now - started)
+        emit(record)
+        return .failure(failure)
+    }
+
+    func embeddings(_ request: JSONValue, caller: Caller, project: String?) async -> ChatReply {
+        let started = ContinuousClock.now
+        var record = AuditRecord(caller: caller, project: project, requested: request["model"]?.stringValue ?? "")
+        let reply: ChatReply
+        switch admit(caller) {
+        case .failure(let error): reply = .failure(error)
+        case .success(let teams):
+            let name = request["model"]?.stringValue ?? catalog.values.first { $0.model.embeddings == true }?.model.name ?? ""
+            if request["input"] == nil {
+                reply = .failure(.invalid("'input' is required: a string or an array of strings"))
+            } else if let (model, provider) = catalog[name], let adapter = adapters[provider.name] {
+                let keys = BudgetLedger.keys(identity: caller.identity, teams: teams, project: project)
+                if let exceeded = await ledger.check(state.current.policy?.budgets ?? [], identity: caller.identity, teams: teams, project: project) {
+                    reply = .failure(APIError(status: 429, message: exceeded.message, type: "insufficient_quota", code: "budget_exceeded"))
+                } else {
+                    do {
+                        let response = try await adapter.embed(request, model: model, deadline: .milliseconds(config.timeoutMs ?? 60_000))
+                        let tokens = Int(response["usage"]?["prompt_tokens"]?.numberValue ?? 0)
+                        await account((tokens, 0), caller: caller, project: project, model: model, provider: provider, keys: keys, record: &record)
+                        reply = .json(response, headers: [("x-portless-model", name)])
+                    } catch let error as ProviderError {
+                        reply = .failure(Self.apiError(error))
+                    } catch {
+                        reply = .failure(APIError(status: 502, message: "\(error)", type: "api_error", code: nil))
+                    }
+                }
+            } else {
+                reply = .failure(APIError(status: 404, message: "embeddings model '\(name)' does not exist here; GET /v1/models lists the models", type: "invalid_request_error", code: "model_not_found"))
+            }
+        }
+        record.finish(reply: reply, elapsed: ContinuousClock.now - started)
+        emit(record)
+        return reply
+    }
+
+    private func classify(_ text: String, with modelName: String) async -> String? {
+        guard let (model, provider) = catalog[modelName], let adapter = adapters[provider.name] else { return nil }
+        let prompt: JSONValue = .object(["messages": .array([
+            .object(["role": .string("system"), "content": .string("Classify the user's request as exactly one word: cost, latency, sensitive or quality.")]),
+            .object(["role": .string("user"), "content": .string(String(text.prefix(4_000)))]),
+        ]), "max_tokens": .number(3), "temperature": .number(0)])
+        guard let answer = try? await adapter.complete(prompt, model: model, deadline: .seconds(5)) else { return nil }
+        let word = (answer["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue ?? "").lowercased()
+        return LLMPolicy.classes.first { word.contains($0) }
+    }
+
+    // MARK: accounting
+
+    private func usage(_ value: JSONValue?, model: ModelConfig) -> (Int, Int) {
+        (Int(value?["prompt_tokens"]?.numberValue ?? 0), Int(value?["completion_tokens"]?.numberValue ?? 0))
+    }
+
+    private func account(_ usage: (Int, Int), caller: Caller, project: String?, model: ModelConfig, provider: ProviderConfig, keys: [String],
+                         record: inout AuditRecord) async {
+        let cost = model.cost(input: usage.0, output: usage.1)
+        record.model = model.name; record.provider = provider.name
+        record.inputTokens = usage.0; record.outputTokens = usage.1; record.cost = cost
+        await ledger.record(LLMUsageRecord(at: Date(), identity: caller.identity, project: project, model: model.name, provider: provider.name,
+                                           inputTokens: usage.0, outputTokens: usage.1, costUSD: cost), keys: keys)
+    }
+
+    private func emit(_ record: AuditRecord) {
+        let event = GatewayAuditEvent(type: "llm.request", identity: record.caller.identity, circuit: record.caller.circuit,
+                                      detail: String(decoding: record.detail.encoded(), as: UTF8.self))
+        let audit = self.audit
+        Task { await audit.record(event) }
+    }
+
+    static func apiError(_ error: ProviderError) -> APIError {
+        switch error {
+        case .http(let status, let message):
+            return APIError(status: status == 429 ? 429 : status >= 500 ? 502 : status, message: message, type: status == 429 ? "rate_limit_error" : "api_error", code: "upstream_error")
+        case .timeout(let message): return APIError(status: 504, message: message, type: "api_error", code: "upstream_timeout")
+        case .configuration(let message): return APIError(status: 500, message: message, type: "api_error", code: "gateway_configuration")
+        default: return APIError(status: 502, message: error.description, type: "api_error", code: "upstream_error")
+        }
+    }
+}
+
+/// One request's line in the audit trail: who, which circuit, the route and why, the model,
+/// tokens, cost, latency and guardrail verdicts. Never the prompt.
+struct AuditRecord: Sendable {
+    let caller: Caller
+    let project: String?
+    let requested: String
+    var route: RoutingCascade.Decision?
+    var model: String?
+    var provider: String?
+    var inputTokens = 0
+    var outputTokens = 0
+    var cost = 0.0
+    var verdicts: [String] = []
+    var failures: [String] = []
+    var budget: String?
+    var status = 200
+    var latencyMs = 0.0
+    var streamed = false
+
+    init(caller: Caller, project: String?, requested: String) {
+        self.caller = caller; self.project = project; self.requested = requested
+    }
+
+    mutating func finish(reply: ChatReply?, elapsed: Duration, streamed: Bool = false) {
+        if case .failure(let error)? = reply { status = error.status }
+        let parts = elapsed.components
+        latencyMs = Double(parts.seconds * 1_000_000 + parts.attoseconds / 1_000_000_000_000) / 1000
+        self.streamed = streamed
+    }
+
+    var detail: JSONValue {
+        var detail: [String: JSONValue] = ["requested": .string(requested), "status": .number(Double(status)), "latencyMs": .number(latencyMs),
+                                           "inputTokens": .number(Double(inputTokens)), "outputTokens": .number(Double(outputTokens)),
+                                           "costUSD": .number(cost), "streamed": .bool(streamed)]
+        if let model { detail["model"] = .string(model) }
+        if let provider { detail["provider"] = .string(provider) }
+        if let project { detail["project"] = .string(project) }
+        if let route {
+            detail["routeClass"] = route.routeClass.map { .string($0) } ?? .null
+            detail["routeReason"] = .string(route.reason)
+            detail["candidates"] = .array(route.models.map { .string($0) })
+        }
+        if !verdicts.isEmpty { detail["guardrails"] = .array(verdicts.map { .string($0) }) }
+        if !failures.isEmpty { detail["failures"] = .array(failures.map { .string($0) }) }
+        if let budget { detail["budget"] = .string(budget) }
+        return .object(detail)
+    }
+}
