@@ -23,6 +23,19 @@ enum GatewayUpstreams {
     static func hostFields(_ host: TopologyFile.Host, appAddress: (String) -> String?, fill: (String) -> String) -> [String: JSONValue] {
         guard let kind = host.kind else { return [:] }
         var fields: [String: JSONValue] = ["kind": .string(kind)]
+        if kind == "llm-gateway" {
+            fields["providers"] = .array((host.providers ?? []).map { provider in
+                guard case .object(var entry) = provider else { return provider }
+                if let app = entry.removeValue(forKey: "app")?.stringValue, let address = appAddress(app) {
+                    entry["base_url"] = .string("http://\(address)\(entry.removeValue(forKey: "path")?.stringValue ?? "")")
+                }
+                for key in ["service_account_file", "api_key_file"] { if let value = entry[key]?.stringValue { entry[key] = .string(fill(value)) } }
+                return .object(entry)
+            })
+            if let timeout = host.timeout_ms { fields["timeout_ms"] = .number(Double(timeout)) }
+            if let retries = host.retries { fields["retries"] = .number(Double(retries)) }
+            return fields
+        }
         fields["upstreams"] = .array((host.upstreams ?? []).map { resolve($0, appAddress: appAddress, fill: fill) })
         if let separator = host.separator { fields["separator"] = .string(separator) }
         if let pageSize = host.page_size { fields["page_size"] = .number(Double(pageSize)) }

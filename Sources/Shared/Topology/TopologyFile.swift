@@ -79,6 +79,10 @@ public struct TopologyFile: Codable, Sendable {
         public var upstreams: [JSONValue]?
         public var separator: String?
         public var page_size: Int?
+        /// `llm-gateway`: providers as written, after `app:` and placeholders are resolved.
+        public var providers: [JSONValue]?
+        public var timeout_ms: Int?
+        public var retries: Int?
     }
     public struct Tunneler: Codable, Sendable {
         public var name: String?
@@ -126,7 +130,11 @@ public struct TopologyFile: Codable, Sendable {
         "service_edge_router_policies[]": ["name", "services", "routers"],
         "tunnelers[]": ["name", "identity", "host", "intercepts", "hosts"],
         "tunnelers[].intercepts[]": ["service", "listen"],
-        "tunnelers[].hosts[]": ["service", "address", "app", "proxy_protocol", "precedence", "cost", "kind", "upstreams", "separator", "page_size"],
+        "tunnelers[].hosts[]": ["service", "address", "app", "proxy_protocol", "precedence", "cost", "kind", "upstreams", "separator", "page_size",
+                                "providers", "timeout_ms", "retries"],
+        "tunnelers[].hosts[].providers[]": ["name", "type", "base_url", "app", "path", "api_key_env", "api_key_file", "api_version", "anthropic_version",
+                                            "region", "access_key_env", "secret_key_env", "session_token_env", "project", "location",
+                                            "service_account_file", "token_url", "private", "models"],
         "tunnelers[].hosts[].upstreams[]": ["name", "command", "env", "cwd", "url", "app", "path", "headers", "headers_from_env", "bearer_env",
                                             "bearer_file", "prefix", "timeout_ms"],
         "apps[]": ["name", "host", "command"],
@@ -225,8 +233,25 @@ public struct TopologyFile: Codable, Sendable {
                 if let app = host.app, !appNames.contains(app) {
                     throw fail("tunnelers[\(i)].hosts[\(j)].app", "app '\(app)' is not declared under apps")
                 }
-                if let kind = host.kind {
-                    guard kind == "mcp-gateway" else { throw fail("tunnelers[\(i)].hosts[\(j)].kind", "kind '\(kind)' is unknown; known kinds: mcp-gateway") }
+                if host.kind == "llm-gateway" {
+                    guard host.app == nil, host.address == nil else {
+                        throw fail("tunnelers[\(i)].hosts[\(j)]", "an llm-gateway host has providers, not 'address' or 'app'")
+                    }
+                    let providers = host.providers ?? []
+                    if providers.isEmpty { throw fail("tunnelers[\(i)].hosts[\(j)].providers", "an llm-gateway needs at least one provider") }
+                    for (k, provider) in providers.enumerated() {
+                        let key = "tunnelers[\(i)].hosts[\(j)].providers[\(k)]"
+                        let kinds = ["openai", "azure-openai", "anthropic", "bedrock", "vertex", "ollama", "mock"]
+                        guard let type = provider["type"]?.stringValue, kinds.contains(type) else {
+                            throw fail(key + ".type", "a provider's type is one of \(kinds.joined(separator: ", "))")
+                        }
+                        if (provider["models"]?.arrayValue ?? []).isEmpty { throw fail(key + ".models", "a provider needs models") }
+                        if let app = provider["app"]?.stringValue, !appNames.contains(app) {
+                            throw fail(key + ".app", "app '\(app)' is not declared under apps")
+                        }
+                    }
+                } else if let kind = host.kind {
+                    guard kind == "mcp-gateway" else { throw fail("tunnelers[\(i)].hosts[\(j)].kind", "kind '\(kind)' is unknown; known kinds: mcp-gateway, llm-gateway") }
                     guard host.app == nil, host.address == nil else {
                         throw fail("tunnelers[\(i)].hosts[\(j)]", "an mcp-gateway host has upstreams, not 'address' or 'app'")
                     }

@@ -1,4 +1,5 @@
 import Foundation
+import LLMGateway
 import MCPGateway
 import Shared
 import Yams
@@ -24,15 +25,26 @@ struct TunnelerConfig: Codable {
         var separator: String?
         var pageSize: Int?
         var allowedOrigins: [String]?
+        /// `llm-gateway`: the tunneler's own LLM gateway over `providers`.
+        var providers: [ProviderConfig]?
+        var timeoutMs: Int?
+        var retries: Int?
 
         enum CodingKeys: String, CodingKey {
-            case service, address, precedence, cost, kind, upstreams, separator
+            case service, address, precedence, cost, kind, upstreams, separator, providers, retries
             case proxyProtocol = "proxy_protocol"
             case pageSize = "page_size"
             case allowedOrigins = "allowed_origins"
+            case timeoutMs = "timeout_ms"
         }
 
         static let mcpGatewayKind = "mcp-gateway"
+        static let llmGatewayKind = "llm-gateway"
+
+        var llmGateway: LLMGatewayConfig? {
+            guard kind == Self.llmGatewayKind else { return nil }
+            return LLMGatewayConfig(providers: providers ?? [], timeoutMs: timeoutMs, retries: retries)
+        }
 
         var mcpGateway: MCPGatewayConfig? {
             guard kind == Self.mcpGatewayKind else { return nil }
@@ -58,8 +70,13 @@ struct TunnelerConfig: Codable {
             throw ConfigError.nonLoopbackIntercept(intercept.listen)
         }
         for host in hosts ?? [] {
-            if let kind = host.kind, kind != Host.mcpGatewayKind {
-                throw ConfigError.invalidHost(host.service, "kind '\(kind)' is unknown; known kinds: \(Host.mcpGatewayKind)")
+            if let kind = host.kind, kind != Host.mcpGatewayKind, kind != Host.llmGatewayKind {
+                throw ConfigError.invalidHost(host.service, "kind '\(kind)' is unknown; known kinds: \(Host.mcpGatewayKind), \(Host.llmGatewayKind)")
+            }
+            if let gateway = host.llmGateway {
+                if host.address != nil { throw ConfigError.invalidHost(host.service, "an llm-gateway host has providers, not an address") }
+                if let problem = gateway.problem() { throw ConfigError.invalidHost(host.service, problem) }
+                continue
             }
             if let gateway = host.mcpGateway {
                 if host.address != nil { throw ConfigError.invalidHost(host.service, "an mcp-gateway host has upstreams, not an address") }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import GatewayKit
+import LLMGateway
 import MCPGateway
 import Shared
 
@@ -9,21 +10,42 @@ import Shared
 /// PROXY header on, so every request reaches a gateway with the caller's verified identity.
 final class HostedGateways: Sendable {
     private let servers: [MCPGatewayServer]
+    private let llmServers: [LLMGatewayServer]
     private let controls: [OverlayGatewayControl]
 
-    private init(servers: [MCPGatewayServer], controls: [OverlayGatewayControl]) {
+    private init(servers: [MCPGatewayServer], llmServers: [LLMGatewayServer], controls: [OverlayGatewayControl]) {
         self.servers = servers
+        self.llmServers = llmServers
         self.controls = controls
     }
 
     static func start(hosts config: inout TunnelerConfig, identity: EnrolledIdentity, logger: Logger) throws -> HostedGateways {
         var servers: [MCPGatewayServer] = []
+        var llmServers: [LLMGatewayServer] = []
         var controls: [OverlayGatewayControl] = []
-        guard var hosts = config.hosts, hosts.contains(where: { $0.mcpGateway != nil }) else { return HostedGateways(servers: [], controls: []) }
+        guard var hosts = config.hosts, hosts.contains(where: { $0.mcpGateway != nil || $0.llmGateway != nil }) else {
+            return HostedGateways(servers: [], llmServers: [], controls: [])
+        }
         signal(SIGPIPE, SIG_IGN)
         let directory = URL(fileURLWithPath: config.identity).appendingPathComponent("gateways").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         for index in hosts.indices {
+            if let llmConfig = hosts[index].llmGateway {
+                let service = hosts[index].service
+                let control = OverlayGatewayControl(service: service)
+                var gatewayLogger = logger
+                gatewayLogger[metadataKey: "gateway"] = "\(service)"
+                let path = "\(directory)/llm-\(service).sock"
+                let server = LLMGatewayServer(gateway: LLMGateway(service: service, config: llmConfig, control: control, logger: gatewayLogger),
+                                              socketPath: path, logger: gatewayLogger)
+                try Self.wait { try await server.start() }
+                hosts[index].address = try LocalAddress(parsing: "unix:\(path)")
+                hosts[index].proxyProtocol = true
+                llmServers.append(server)
+                controls.append(control)
+                logger.info("LLM gateway serving", metadata: ["service": "\(service)", "providers": "\(llmConfig.providers.map(\.name))"])
+                continue
+            }
             guard let gatewayConfig = hosts[index].mcpGateway else { continue }
             let service = hosts[index].service
             let control = OverlayGatewayControl(service: service)
@@ -40,7 +62,7 @@ final class HostedGateways: Sendable {
             logger.info("MCP gateway serving", metadata: ["service": "\(service)", "upstreams": "\(gatewayConfig.upstreams.map(\.name))"])
         }
         config.hosts = hosts
-        return HostedGateways(servers: servers, controls: controls)
+        return HostedGateways(servers: servers, llmServers: llmServers, controls: controls)
     }
 
     func attach(_ controller: LoopBound<ControllerClient>) {
@@ -50,6 +72,7 @@ final class HostedGateways: Sendable {
     /// Stops the gateways and the upstream processes they run.
     func stop() {
         for server in servers { try? Self.wait { await server.stop() } }
+        for server in llmServers { try? Self.wait { await server.stop() } }
     }
 
     /// Runs async work to completion from synchronous start-up code (not from a task).

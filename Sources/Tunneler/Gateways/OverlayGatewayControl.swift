@@ -1,11 +1,12 @@
 import Foundation
 import GatewayKit
+import LLMGateway
 import MCPGateway
 import Shared
 
 /// A hosted gateway's line to the controller: the tunneler's own client-API connection,
 /// reached on the tunneler's loop.
-final class OverlayGatewayControl: GatewayControl {
+final class OverlayGatewayControl: LLMGatewayControl {
     private let service: String
     private let client = Locked<LoopBound<ControllerClient>?>(nil)
 
@@ -27,6 +28,16 @@ final class OverlayGatewayControl: GatewayControl {
     func audit(_ events: [GatewayAuditEvent]) async throws {
         let service = self.service
         try await onLoop { client, done in client.auditEvents(service: service, events: events, done) }
+    }
+
+    func reportUsage(_ records: [LLMUsageRecord]) async throws {
+        let service = self.service
+        try await onLoop { client, done in client.llmUsage(service: service, records: records, done) }
+    }
+
+    func spend() async throws -> LLMSpend {
+        let service = self.service
+        return try await onLoop { client, done in client.llmSpend(service: service, done) }
     }
 
     private func onLoop<T: Sendable>(_ body: @escaping @Sendable (ControllerClient, @escaping (Result<T, Error>) -> Void) -> Void) async throws -> T {

@@ -64,6 +64,19 @@ final class ControllerClient {
         call({ .auditEvents(apiSession: $0, service: service, events: events) }) { completion($0.map { _ in () }) }
     }
 
+    func llmUsage(service: String, records: [LLMUsageRecord], _ completion: @escaping (Result<Void, Error>) -> Void) {
+        call({ .llmUsage(apiSession: $0, service: service, records: records) }) { completion($0.map { _ in () }) }
+    }
+
+    func llmSpend(service: String, _ completion: @escaping (Result<LLMSpend, Error>) -> Void) {
+        call({ .llmSpend(apiSession: $0, service: service) }) { result in
+            completion(result.flatMap { message in
+                guard case .llmSpendIs(let spend) = message else { return .failure(ControlError.unexpectedReply("\(message)")) }
+                return .success(spend)
+            })
+        }
+    }
+
     private func call(_ make: (String) -> ControlMessage, completion: @escaping (Result<ControlMessage, Error>) -> Void) {
         guard let control, let apiSession else {
             return completion(.failure(ControlError.refused("controller unreachable at \(address)")))

@@ -1,0 +1,96 @@
+import Foundation
+import GatewayKit
+import HTTPTypes
+import HummingbirdCore
+import NIOCore
+import Shared
+
+/// The OpenAI-compatible HTTP API: `POST /v1/chat/completions` (JSON or SSE), `GET /v1/models`,
+/// `POST /v1/embeddings`. The caller is the identity the tunneler verified; an `Authorization`
+/// header is accepted and ignored (agents hold no key). `X-Portless-Project` names the project a
+/// request is billed to; `X-Portless-Route-Class` hints the routing class.
+struct OpenAIHTTPHandler: Sendable {
+    static let maxBody = 32 << 20
+    let gateway: LLMGateway
+    let callers: CallerRegistry
+
+    private static let project = HTTPField.Name("X-Portless-Project")!
+    private static let routeHint = HTTPField.Name("X-Portless-Route-Class")!
+
+    func respond(_ request: Request, _ writer: consuming ResponseWriter, _ channel: any Channel) async throws {
+        var request = request
+        guard let caller = callers.caller(of: channel) else {
+            return try await writer.apiError(APIError(status: 403, message: "no caller identity: this gateway is reached only through the Portless overlay",
+                                                      type: "permission_error", code: nil))
+        }
+        let path = request.uri.path.hasSuffix("/") ? String(request.uri.path.dropLast()) : request.uri.path
+        switch (request.method, path) {
+        case (.get, "/v1/models"), (.get, "/models"):
+            try await writer.json(gateway.models().encoded())
+        case (.post, "/v1/chat/completions"), (.post, "/chat/completions"), (.post, "/v1/embeddings"), (.post, "/embeddings"):
+            let body: ByteBuffer
+            do { body = try await request.collectBody(upTo: Self.maxBody) } catch {
+                return try await writer.apiError(APIError(status: 413, message: "request body over \(Self.maxBody >> 20) MiB", type: "invalid_request_error", code: nil))
+            }
+            guard let json = try? JSONValue.parse(Data(body.readableBytesView)), json.objectValue != nil else {
+                return try await writer.apiError(.invalid("the body must be a JSON object (see the OpenAI API reference for this endpoint)", code: "invalid_json"))
+            }
+            let project = request.headers[Self.project]
+            let reply = path.hasSuffix("embeddings")
+                ? await gateway.embeddings(json, caller: caller, project: project)
+                : await gateway.chat(json, caller: caller, project: project, hint: request.headers[Self.routeHint])
+            try await writer.reply(reply)
+        default:
+            try await writer.apiError(APIError(status: 404, message: "no route \(request.method) \(path); this gateway serves /v1/chat/completions, /v1/embeddings and /v1/models",
+                                               type: "invalid_request_error", code: "unknown_url"))
+        }
+    }
+}
+
+extension ResponseWriter {
+    consuming func json(_ body: Data, status: HTTPResponse.Status = .ok, headers extra: [(String, String)] = []) async throws {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        fields[.contentLength] = String(body.count)
+        for (name, value) in extra { if let field = HTTPField.Name(name) { fields[field] = value } }
+        try await write(response: HTTPResponse(status: status, headerFields: fields), body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    consuming func apiError(_ error: APIError) async throws {
+        try await json(error.body.encoded(), status: HTTPResponse.Status(code: error.status))
+    }
+
+    consuming func reply(_ reply: ChatReply) async throws {
+        switch reply {
+        case .json(let value, let headers): try await json(value.encoded(), headers: headers)
+        case .failure(let error): try await apiError(error)
+        case .stream(let chunks, let headers):
+            var fields = HTTPFields()
+            fields[.contentType] = "text/event-stream"
+            fields[.cacheControl] = "no-cache"
+            for (name, value) in headers { if let field = HTTPField.Name(name) { fields[field] = value } }
+            var body = try await writeHead(HTTPResponse(status: .ok, headerFields: fields))
+            do {
+                for try await chunk in chunks {
+                    var buffer = ByteBuffer()
+                    buffer.writeString("data: ")
+                    buffer.writeBytes(chunk.encoded())
+                    buffer.writeString("\n\n")
+                    try await body.write(buffer)
+                }
+            } catch {
+                // The stream broke after it started: the client gets an error event, not a silent end.
+                let failure = APIError(status: 502, message: "the provider's stream broke: \(error)", type: "api_error", code: "stream_interrupted")
+                var buffer = ByteBuffer()
+                buffer.writeString("data: ")
+                buffer.writeBytes(failure.body.encoded())
+                buffer.writeString("\n\n")
+                try await body.write(buffer)
+            }
+            var done = ByteBuffer()
+            done.writeString("data: [DONE]\n\n")
+            try await body.write(done)
+            try await body.finish(nil)
+        }
+    }
+}
