@@ -91,6 +91,7 @@ let package = Package(
         ),
         .testTarget(name: "SharedTests", dependencies: ["Shared", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Shared"]),
+        .testTarget(name: "LLMGatewayTests", dependencies: ["LLMGateway", "GatewayKit", "Shared", .product(name: "_CryptoExtras", package: "swift-crypto")]),
         .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "GatewayKit", "Shared"]),
         .testTarget(name: "EdgeRouterTests", dependencies: ["EdgeRouter", "Shared"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Shared"], path: "IntegrationTests"),

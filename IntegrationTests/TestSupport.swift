@@ -142,9 +142,13 @@ final class RunningTopology: @unchecked Sendable {
     let state: String
     private(set) var status: [String: Any] = [:]
 
-    init(_ file: String) throws {
-        state = NSTemporaryDirectory() + "portless-\((file as NSString).lastPathComponent)-\(UUID().uuidString.prefix(8))"
-        _ = try Portless.cli(["topology", "up", Portless.repoRoot + "/topology/" + file, "--state", state])
+    convenience init(_ file: String) throws {
+        try self.init(path: Portless.repoRoot + "/topology/" + file)
+    }
+
+    init(path: String) throws {
+        state = NSTemporaryDirectory() + "portless-\((path as NSString).lastPathComponent)-\(UUID().uuidString.prefix(8))"
+        _ = try Portless.cli(["topology", "up", path, "--state", state])
         let json = try Portless.cli(["topology", "status", "--state", state, "--json"])
         status = (try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
     }

@@ -53,12 +53,16 @@ def main() -> None:
             stream = client.chat.completions.create(model=rest[0], messages=[{"role": "user", "content": rest[1]}], stream=True,
                                                     stream_options={"include_usage": True})
             text, chunks, usage = "", 0, None
-            for chunk in stream:
-                chunks += 1
-                if chunk.choices and chunk.choices[0].delta.content:
-                    text += chunk.choices[0].delta.content
-                if chunk.usage:
-                    usage = chunk.usage.model_dump()
+            try:
+                for chunk in stream:
+                    chunks += 1
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        text += chunk.choices[0].delta.content
+                    if chunk.usage:
+                        usage = chunk.usage.model_dump()
+            except openai.APIError as error:  # the stream broke after it started
+                emit({"content": text, "chunks": chunks, "broken": str(error)})
+                return
             emit({"content": text, "chunks": chunks, "usage": usage})
         elif command == "tools":
             tools = [{"type": "function", "function": {"name": "search_tickets", "description": "Search the ticket system.",

@@ -5,6 +5,8 @@ import Shared
 /// totals plus what this gateway used since it last reported. Checked before every call.
 actor BudgetLedger {
     private var base = LLMSpend(day: "", month: "", daily: [:], monthly: [:])
+    /// Whether the controller's totals arrived at least once (budgets are not checked blind).
+    private(set) var loaded = false
     private var unreported: [LLMUsageRecord] = []
     private var pendingDaily: [String: Double] = [:]
     private var pendingMonthly: [String: Double] = [:]
@@ -80,6 +82,7 @@ actor BudgetLedger {
     /// The controller's totals now include everything reported so far.
     func refreshed(_ spend: LLMSpend, stillUnreported: Bool) {
         base = spend
+        loaded = true
         if !stillUnreported && unreported.isEmpty {
             pendingDaily.removeAll()
             pendingMonthly.removeAll()

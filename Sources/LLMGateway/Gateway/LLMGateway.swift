@@ -61,7 +61,8 @@ public final class LLMGateway: Sendable {
         let view = Task { [weak self] in
             while !Task.isCancelled {
                 await self?.refreshView()
-                try? await Task.sleep(for: .milliseconds(500))
+                let known = self?.state.current.view != nil
+                try? await Task.sleep(for: .milliseconds(known ? 500 : 100))
             }
         }
         let usage = Task { [weak self] in
@@ -95,6 +96,20 @@ public final class LLMGateway: Sendable {
         } catch {
             logger.debug("LLM gateway view not refreshed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// The controller's spend totals, fetched once before the first budget check (after a
+    /// restart the gateway starts from what the controller kept, not from zero).
+    private func loadSpend() async {
+        guard !(await ledger.loaded) else { return }
+        for attempt in 0..<20 {
+            if let spend = try? await control.spend() {
+                await ledger.refreshed(spend, stillUnreported: await ledger.hasUnreported)
+                return
+            }
+            if attempt < 19 { try? await Task.sleep(for: .milliseconds(100)) }
+        }
+        logger.warning("budgets checked without the controller's totals: it is unreachable")
     }
 
     private func reportUsage(refreshSpend: Bool) async {
@@ -143,7 +158,16 @@ public final class LLMGateway: Sendable {
         return reply
     }
 
+    /// Before the first view arrives (the tunneler is still connecting), wait a little for it.
+    private func awaitView() async {
+        for _ in 0..<30 where state.current.view == nil {
+            await refreshView()
+            if state.current.view == nil { try? await Task.sleep(for: .milliseconds(100)) }
+        }
+    }
+
     private func chat(_ request: JSONValue, caller: Caller, project: String?, hint: String?, record: inout AuditRecord) async -> ChatReply {
+        await awaitView()
         let teams: [String]
         switch admit(caller) { case .failure(let error): return .failure(error); case .success(let value): teams = value }
         guard let requested = request["model"]?.stringValue, !requested.isEmpty else {
@@ -158,6 +182,7 @@ public final class LLMGateway: Sendable {
         if let blocked = guarded.blocked { return .failure(APIError(status: 400, message: blocked, type: "invalid_request_error", code: "content_policy")) }
 
         let keys = BudgetLedger.keys(identity: caller.identity, teams: teams, project: project)
+        if !(current.policy?.budgets ?? []).isEmpty { await loadSpend() }
         if let exceeded = await ledger.check(current.policy?.budgets ?? [], identity: caller.identity, teams: teams, project: project) {
             record.budget = exceeded.message
             return .failure(APIError(status: 429, message: exceeded.message, type: "insufficient_quota", code: "budget_exceeded"))
@@ -276,6 +301,7 @@ public final class LLMGateway: Sendable {
         let started = ContinuousClock.now
         var record = AuditRecord(caller: caller, project: project, requested: request["model"]?.stringValue ?? "")
         let reply: ChatReply
+        await awaitView()
         switch admit(caller) {
         case .failure(let error): reply = .failure(error)
         case .success(let teams):

@@ -11,7 +11,8 @@ struct SigV4: Sendable {
 
     /// The headers to add: `x-amz-date`, `x-amz-content-sha256`, the security token when there
     /// is one, and `Authorization`. `path` is the request path as sent (already URI-encoded).
-    func sign(method: String, host: String, path: String, query: String = "", body: Data, date: Date = Date()) -> [(String, String)] {
+    func sign(method: String, host: String, path: String, query: String = "", body: Data, date: Date = Date(),
+              signContentHash: Bool = true) -> [(String, String)] {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
@@ -19,7 +20,8 @@ struct SigV4: Sendable {
         let amzDate = formatter.string(from: date)
         let day = String(amzDate.prefix(8))
         let payloadHash = Self.hex(SHA256.hash(data: body))
-        var headers: [(String, String)] = [("host", host), ("x-amz-content-sha256", payloadHash), ("x-amz-date", amzDate)]
+        var headers: [(String, String)] = [("host", host), ("x-amz-date", amzDate)]
+        if signContentHash { headers.append(("x-amz-content-sha256", payloadHash)) }
         if let sessionToken { headers.append(("x-amz-security-token", sessionToken)) }
         headers.sort { $0.0 < $1.0 }
         let signedHeaders = headers.map(\.0).joined(separator: ";")

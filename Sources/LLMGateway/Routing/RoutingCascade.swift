@@ -59,7 +59,7 @@ struct RoutingCascade: Sendable {
                 classify: (@Sendable (String) async -> String?)?) async -> Decision {
         guard let table = aliasTable(requested) else {
             if privateOnly, let info = models[requested], !info.isPrivate {
-                let fallback = aliasTable("auto")?["sensitive"] ?? []
+                let fallback = (aliasTable("auto")?["sensitive"] ?? []).filter { models[$0]?.isPrivate == true }
                 return Decision(models: fallback, routeClass: "sensitive",
                                 reason: "personal data found: '\(requested)' is not private, kept on \(fallback.first ?? "no private model")")
             }

@@ -186,6 +186,14 @@ public actor MCPGateway {
         }
     }
 
+    /// Before the first view arrives (the tunneler is still connecting), wait a little for it.
+    func awaitView() async {
+        for _ in 0..<30 where view == nil {
+            await poll()
+            if view == nil { try? await Task.sleep(for: .milliseconds(100)) }
+        }
+    }
+
     func callerView(_ caller: Caller) -> CallerView {
         if let cached = callerViews[caller.identity] { return cached }
         let grant: MCPToolPolicy.Grant
@@ -318,6 +326,7 @@ public actor MCPGateway {
     /// Serves one request for `caller`. `modern` selects the 2026-07-28 result shapes.
     func handle(method: String, params: JSONValue?, caller: Caller, session: String?, modern: Bool,
                 onProgress: (@Sendable (JSONValue) -> Void)?) async -> Reply {
+        if view == nil { await awaitView() }
         let started = ContinuousClock.now
         var target: String?
         var server: String?

@@ -25,6 +25,9 @@ public struct LLMPolicy: Codable, Sendable, Equatable {
             case aliases, examples
             case classifierModel = "classifier_model"
         }
+        public init(aliases: [String: [String: [String]]]? = nil, examples: [Example]? = nil, classifierModel: String? = nil) {
+            self.aliases = aliases; self.examples = examples; self.classifierModel = classifierModel
+        }
     }
     public struct Example: Codable, Sendable, Equatable {
         public var text: String
@@ -56,17 +59,23 @@ public struct LLMPolicy: Codable, Sendable, Equatable {
         public struct PII: Codable, Sendable, Equatable {
             public var action: String
             public var types: [String]?
+            public init(action: String, types: [String]? = nil) { self.action = action; self.types = types }
         }
         public struct Injection: Codable, Sendable, Equatable {
             public var action: String
             public var threshold: Double?
+            public init(action: String, threshold: Double? = nil) { self.action = action; self.threshold = threshold }
         }
         public struct Topics: Codable, Sendable, Equatable {
             public var deny: [String]
+            public init(deny: [String]) { self.deny = deny }
         }
         public var pii: PII?
         public var injection: Injection?
         public var topics: Topics?
+        public init(pii: PII? = nil, injection: Injection? = nil, topics: Topics? = nil) {
+            self.pii = pii; self.injection = injection; self.topics = topics
+        }
     }
 
     public var routing: Routing?
