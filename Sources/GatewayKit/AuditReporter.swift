@@ -4,14 +4,17 @@ import Shared
 
 /// Batches the gateway's audit events and sends them to the controller a few times a second,
 /// so a request never waits for the trail. Events that cannot be sent are kept (up to a bound)
-/// and sent with the next batch.
-public actor AuditReporter {
-    static let maxQueued = 100_000
+/// and sent with the next batch. Recording is a lock and an append: it is on every request.
+public final class AuditReporter: Sendable {
+    public static let maxQueued = 100_000
+    private struct State {
+        var queue: [GatewayAuditEvent] = []
+        var flushing = false
+        var dropped = 0
+    }
     private let control: GatewayControl
     private let logger: Logger
-    private var queue: [GatewayAuditEvent] = []
-    private var flushing = false
-    private var dropped = 0
+    private let state = Locked(State())
 
     public init(control: GatewayControl, logger: Logger) {
         self.control = control
@@ -19,29 +22,41 @@ public actor AuditReporter {
     }
 
     public func record(_ event: GatewayAuditEvent) {
-        if queue.count >= Self.maxQueued { queue.removeFirst(); dropped += 1 }
-        queue.append(event)
-        if !flushing {
-            flushing = true
-            Task { try? await Task.sleep(for: .milliseconds(100)); await self.flush() }
+        let startFlush: Bool = state.withLock { state in
+            if state.queue.count >= Self.maxQueued { state.queue.removeFirst(); state.dropped += 1 }
+            state.queue.append(event)
+            guard !state.flushing else { return false }
+            state.flushing = true
+            return true
+        }
+        if startFlush {
+            Task { [self] in
+                try? await Task.sleep(for: .milliseconds(100))
+                await self.flush()
+            }
         }
     }
 
     public func flush() async {
-        defer { flushing = false }
-        while !queue.isEmpty {
-            let batch = Array(queue.prefix(500))
+        while true {
+            let batch: [GatewayAuditEvent] = state.withLock { state in
+                if state.queue.isEmpty { state.flushing = false }
+                return Array(state.queue.prefix(500))
+            }
+            if batch.isEmpty { break }
             do {
                 try await control.audit(batch)
-                queue.removeFirst(batch.count)
+                state.withLock { $0.queue.removeFirst(min(batch.count, $0.queue.count)) }
             } catch {
-                logger.warning("audit events not delivered yet; retrying", metadata: ["queued": "\(queue.count)", "error": "\(error)"])
+                logger.warning("audit events not delivered yet; retrying", metadata: ["queued": "\(state.withLock { $0.queue.count })", "error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
             }
         }
-        if dropped > 0 {
-            logger.error("audit queue overflowed while the controller was unreachable", metadata: ["dropped": "\(dropped)"])
-            dropped = 0
+        let dropped = state.withLock { state in
+            let dropped = state.dropped
+            state.dropped = 0
+            return dropped
         }
+        if dropped > 0 { logger.error("audit queue overflowed while the controller was unreachable", metadata: ["dropped": "\(dropped)"]) }
     }
 }

@@ -2,15 +2,22 @@ import Foundation
 import Shared
 
 /// Spend and rate per budget key (`identity:NAME`, `team:ATTR`, `project:NAME`): the controller's
-/// totals plus what this gateway used since it last reported. Checked before every call.
-actor BudgetLedger {
-    private var base = LLMSpend(day: "", month: "", daily: [:], monthly: [:])
-    /// Whether the controller's totals arrived at least once (budgets are not checked blind).
-    private(set) var loaded = false
-    private var unreported: [LLMUsageRecord] = []
-    private var pendingDaily: [String: Double] = [:]
-    private var pendingMonthly: [String: Double] = [:]
-    private var windows: [String: [(at: ContinuousClock.Instant, tokens: Int)]] = [:]
+/// totals plus what this gateway used since it last reported. Checked before every call; a lock,
+/// not an actor, because it sits on every request's path.
+final class BudgetLedger: Sendable {
+    private struct State {
+        var base = LLMSpend(day: "", month: "", daily: [:], monthly: [:])
+        /// Whether the controller's totals arrived at least once (budgets are not checked blind).
+        var loaded = false
+        var unreported: [LLMUsageRecord] = []
+        var pendingDaily: [String: Double] = [:]
+        var pendingMonthly: [String: Double] = [:]
+        var windows: [String: RateWindow] = [:]
+    }
+    private let state = Locked(State())
+
+    var loaded: Bool { state.withLock { $0.loaded } }
+    var hasUnreported: Bool { state.withLock { !$0.unreported.isEmpty } }
 
     struct Exceeded: Error, Sendable { let message: String }
 
@@ -19,6 +26,11 @@ actor BudgetLedger {
     }
 
     func check(_ budgets: [LLMPolicy.Budget], identity: String, teams: [String], project: String?) -> Exceeded? {
+        guard !budgets.isEmpty else { return nil }
+        return state.withLock { state in check(budgets, identity: identity, teams: teams, project: project, state: &state) }
+    }
+
+    private func check(_ budgets: [LLMPolicy.Budget], identity: String, teams: [String], project: String?, state: inout State) -> Exceeded? {
         let now = ContinuousClock.now
         for budget in budgets {
             let key: String
@@ -34,20 +46,21 @@ actor BudgetLedger {
                 guard let project, name == "*" || name == project else { continue }
                 key = "project:\(project)"; label = "project '\(project)'"
             } else { continue }
-            let day = (base.daily[key] ?? 0) + (pendingDaily[key] ?? 0)
-            let month = (base.monthly[key] ?? 0) + (pendingMonthly[key] ?? 0)
+            let day = (state.base.daily[key] ?? 0) + (state.pendingDaily[key] ?? 0)
+            let month = (state.base.monthly[key] ?? 0) + (state.pendingMonthly[key] ?? 0)
             if let limit = budget.usdPerDay, day >= limit {
                 return Exceeded(message: String(format: "the daily budget of $%.2f for %@ is spent ($%.4f used today); it resets at 00:00 UTC", limit, label, day))
             }
             if let limit = budget.usdPerMonth, month >= limit {
                 return Exceeded(message: String(format: "the monthly budget of $%.2f for %@ is spent ($%.4f used this month)", limit, label, month))
             }
-            let recent = (windows[key] ?? []).filter { now - $0.at < .seconds(60) }
-            windows[key] = recent
-            if let limit = budget.requestsPerMinute, recent.count >= limit {
+            guard budget.requestsPerMinute != nil || budget.tokensPerMinute != nil else { continue }
+            state.windows[key, default: RateWindow()].prune(now: now)
+            let recent = state.windows[key] ?? RateWindow()
+            if let limit = budget.requestsPerMinute, recent.requests >= limit {
                 return Exceeded(message: "the rate limit of \(limit) requests per minute for \(label) is reached; retry in a few seconds")
             }
-            if let limit = budget.tokensPerMinute, recent.reduce(0, { $0 + $1.tokens }) >= limit {
+            if let limit = budget.tokensPerMinute, recent.tokenSum >= limit {
                 return Exceeded(message: "the limit of \(limit) tokens per minute for \(label) is reached; retry in a few seconds")
             }
         }
@@ -57,37 +70,41 @@ actor BudgetLedger {
     /// A request was admitted (counts toward requests per minute at once).
     func admitted(keys: [String]) {
         let now = ContinuousClock.now
-        for key in keys { windows[key, default: []].append((now, 0)) }
+        state.withLock { state in for key in keys { state.windows[key, default: RateWindow()].add(at: now, tokens: 0) } }
     }
 
     func record(_ usage: LLMUsageRecord, keys: [String]) {
-        unreported.append(usage)
         let now = ContinuousClock.now
-        for key in keys {
-            pendingDaily[key, default: 0] += usage.costUSD
-            pendingMonthly[key, default: 0] += usage.costUSD
-            windows[key, default: []].append((now, usage.inputTokens + usage.outputTokens))
+        state.withLock { state in
+            state.unreported.append(usage)
+            for key in keys {
+                state.pendingDaily[key, default: 0] += usage.costUSD
+                state.pendingMonthly[key, default: 0] += usage.costUSD
+                state.windows[key, default: RateWindow()].add(at: now, tokens: usage.inputTokens + usage.outputTokens)
+            }
         }
     }
 
     /// What to send to the controller; `reported` (or `failed`) must follow.
     func takeUnreported() -> [LLMUsageRecord] {
-        let batch = unreported
-        unreported.removeAll()
-        return batch
-    }
-
-    func failed(_ batch: [LLMUsageRecord]) { unreported = batch + unreported }
-
-    /// The controller's totals now include everything reported so far.
-    func refreshed(_ spend: LLMSpend, stillUnreported: Bool) {
-        base = spend
-        loaded = true
-        if !stillUnreported && unreported.isEmpty {
-            pendingDaily.removeAll()
-            pendingMonthly.removeAll()
+        state.withLock { state in
+            let batch = state.unreported
+            state.unreported.removeAll()
+            return batch
         }
     }
 
-    var hasUnreported: Bool { !unreported.isEmpty }
+    func failed(_ batch: [LLMUsageRecord]) { state.withLock { $0.unreported = batch + $0.unreported } }
+
+    /// The controller's totals now include everything reported so far.
+    func refreshed(_ spend: LLMSpend, stillUnreported: Bool) {
+        state.withLock { state in
+            state.base = spend
+            state.loaded = true
+            if !stillUnreported && state.unreported.isEmpty {
+                state.pendingDaily.removeAll()
+                state.pendingMonthly.removeAll()
+            }
+        }
+    }
 }

@@ -1,13 +1,18 @@
 import Foundation
+import Shared
 
 /// Per provider: after `threshold` failures in a row the provider is skipped for `cooldown`;
 /// then one request tries it again (half-open) and its outcome closes or reopens the breaker.
-actor CircuitBreaker {
+/// A lock, not an actor: it sits on every request's path.
+final class CircuitBreaker: Sendable {
+    private struct State {
+        var failures: [String: Int] = [:]
+        var openUntil: [String: ContinuousClock.Instant] = [:]
+        var probing: Set<String> = []
+    }
     private let threshold: Int
     private let cooldown: Duration
-    private var failures: [String: Int] = [:]
-    private var openUntil: [String: ContinuousClock.Instant] = [:]
-    private var probing: Set<String> = []
+    private let state = Locked(State())
 
     init(threshold: Int = 5, cooldown: Duration = .seconds(30)) {
         self.threshold = threshold
@@ -16,23 +21,30 @@ actor CircuitBreaker {
 
     /// Whether a request may go to `provider` now.
     func allows(_ provider: String) -> Bool {
-        guard let until = openUntil[provider] else { return true }
-        if ContinuousClock.now < until { return false }
-        if probing.contains(provider) { return false }
-        probing.insert(provider)
-        return true
+        state.withLock { state in
+            guard let until = state.openUntil[provider] else { return true }
+            if ContinuousClock.now < until { return false }
+            if state.probing.contains(provider) { return false }
+            state.probing.insert(provider)
+            return true
+        }
     }
 
     func succeeded(_ provider: String) {
-        failures[provider] = 0
-        openUntil[provider] = nil
-        probing.remove(provider)
+        state.withLock { state in
+            guard state.failures[provider] != 0 || state.openUntil[provider] != nil || state.probing.contains(provider) else { return }
+            state.failures[provider] = 0
+            state.openUntil[provider] = nil
+            state.probing.remove(provider)
+        }
     }
 
     func failed(_ provider: String) {
-        probing.remove(provider)
-        let count = (failures[provider] ?? 0) + 1
-        failures[provider] = count
-        if count >= threshold { openUntil[provider] = .now + cooldown }
+        state.withLock { state in
+            state.probing.remove(provider)
+            let count = (state.failures[provider] ?? 0) + 1
+            state.failures[provider] = count
+            if count >= threshold { state.openUntil[provider] = .now + cooldown }
+        }
     }
 }

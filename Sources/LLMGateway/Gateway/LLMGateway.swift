@@ -101,10 +101,10 @@ public final class LLMGateway: Sendable {
     /// The controller's spend totals, fetched once before the first budget check (after a
     /// restart the gateway starts from what the controller kept, not from zero).
     private func loadSpend() async {
-        guard !(await ledger.loaded) else { return }
+        guard !(ledger.loaded) else { return }
         for attempt in 0..<20 {
             if let spend = try? await control.spend() {
-                await ledger.refreshed(spend, stillUnreported: await ledger.hasUnreported)
+                ledger.refreshed(spend, stillUnreported: ledger.hasUnreported)
                 return
             }
             if attempt < 19 { try? await Task.sleep(for: .milliseconds(100)) }
@@ -113,16 +113,16 @@ public final class LLMGateway: Sendable {
     }
 
     private func reportUsage(refreshSpend: Bool) async {
-        let batch = await ledger.takeUnreported()
+        let batch = ledger.takeUnreported()
         if !batch.isEmpty {
             do { try await control.reportUsage(batch) } catch {
-                await ledger.failed(batch)
+                ledger.failed(batch)
                 logger.warning("usage not reported yet; kept", metadata: ["records": "\(batch.count)", "error": "\(error)"])
                 return
             }
         }
         guard refreshSpend || !batch.isEmpty else { return }
-        if let spend = try? await control.spend() { await ledger.refreshed(spend, stillUnreported: await ledger.hasUnreported) }
+        if let spend = try? await control.spend() { ledger.refreshed(spend, stillUnreported: ledger.hasUnreported) }
     }
 
     // MARK: API
@@ -183,7 +183,7 @@ public final class LLMGateway: Sendable {
 
         let keys = BudgetLedger.keys(identity: caller.identity, teams: teams, project: project)
         if !(current.policy?.budgets ?? []).isEmpty { await loadSpend() }
-        if let exceeded = await ledger.check(current.policy?.budgets ?? [], identity: caller.identity, teams: teams, project: project) {
+        if let exceeded = ledger.check(current.policy?.budgets ?? [], identity: caller.identity, teams: teams, project: project) {
             record.budget = exceeded.message
             return .failure(APIError(status: 429, message: exceeded.message, type: "insufficient_quota", code: "budget_exceeded"))
         }
@@ -200,7 +200,7 @@ public final class LLMGateway: Sendable {
         guard !decision.models.isEmpty else {
             return .failure(.invalid("no model may take this request (\(decision.reason)); a private model is needed — configure one (ollama or mock) in the routing policy", code: "no_route"))
         }
-        await ledger.admitted(keys: keys)
+        ledger.admitted(keys: keys)
         let headers = [("x-portless-route", decision.models.first ?? ""), ("x-portless-route-class", decision.routeClass ?? "explicit"),
                        ("x-portless-route-reason", decision.reason)]
         if request["stream"]?.boolValue == true {
@@ -210,12 +210,12 @@ public final class LLMGateway: Sendable {
         var failures: [String] = []
         for name in decision.models {
             guard let (model, provider) = catalog[name], let adapter = adapters[provider.name] else { continue }
-            guard await breaker.allows(provider.name) else { failures.append("\(name): provider '\(provider.name)' is failing (breaker open)"); continue }
+            guard breaker.allows(provider.name) else { failures.append("\(name): provider '\(provider.name)' is failing (breaker open)"); continue }
             for attempt in 0...(config.retries ?? 2) {
                 if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << (attempt - 1))) }
                 do {
                     var response = try await adapter.complete(guarded.request, model: model, deadline: deadline)
-                    await breaker.succeeded(provider.name)
+                    breaker.succeeded(provider.name)
                     response = response.setting("model", .string(name))
                     let counted = usage(response["usage"], model: model)
                     await account(counted, caller: record.caller, project: project, model: model, provider: provider, keys: keys, record: &record)
@@ -224,11 +224,11 @@ public final class LLMGateway: Sendable {
                 } catch let error as ProviderError {
                     failures.append("\(name): \(error)")
                     logger.warning("provider call failed", metadata: ["model": "\(name)", "attempt": "\(attempt + 1)", "error": "\(error)"])
-                    await breaker.failed(provider.name)
+                    breaker.failed(provider.name)
                     if !error.retryable { record.failures = failures; return .failure(Self.apiError(error)) }
                 } catch {
                     failures.append("\(name): \(error)")
-                    await breaker.failed(provider.name)
+                    breaker.failed(provider.name)
                 }
             }
         }
@@ -244,7 +244,7 @@ public final class LLMGateway: Sendable {
         let started = ContinuousClock.now
         for name in decision.models {
             guard let (model, provider) = catalog[name], let adapter = adapters[provider.name] else { continue }
-            guard await breaker.allows(provider.name) else { failures.append("\(name): breaker open"); continue }
+            guard breaker.allows(provider.name) else { failures.append("\(name): breaker open"); continue }
             for attempt in 0...(config.retries ?? 2) {
                 if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << (attempt - 1))) }
                 do {
@@ -252,7 +252,7 @@ public final class LLMGateway: Sendable {
                     var iterator = upstream.makeAsyncIterator()
                     // Fallback is possible only until the first chunk: after it, the caller has bytes.
                     guard let first = try await iterator.next() else { throw ProviderError.malformed("empty stream") }
-                    await breaker.succeeded(provider.name)
+                    breaker.succeeded(provider.name)
                     record.failures = failures
                     let (output, continuation) = AsyncThrowingStream<JSONValue, Error>.makeStream()
                     let finalRecord = record
@@ -282,11 +282,11 @@ public final class LLMGateway: Sendable {
                     return .stream(output, headers: headers + [("x-portless-model", name)])
                 } catch let error as ProviderError {
                     failures.append("\(name): \(error)")
-                    await breaker.failed(provider.name)
+                    breaker.failed(provider.name)
                     if !error.retryable { break }
                 } catch {
                     failures.append("\(name): \(error)")
-                    await breaker.failed(provider.name)
+                    breaker.failed(provider.name)
                 }
             }
         }
@@ -310,7 +310,7 @@ public final class LLMGateway: Sendable {
                 reply = .failure(.invalid("'input' is required: a string or an array of strings"))
             } else if let (model, provider) = catalog[name], let adapter = adapters[provider.name] {
                 let keys = BudgetLedger.keys(identity: caller.identity, teams: teams, project: project)
-                if let exceeded = await ledger.check(state.current.policy?.budgets ?? [], identity: caller.identity, teams: teams, project: project) {
+                if let exceeded = ledger.check(state.current.policy?.budgets ?? [], identity: caller.identity, teams: teams, project: project) {
                     reply = .failure(APIError(status: 429, message: exceeded.message, type: "insufficient_quota", code: "budget_exceeded"))
                 } else {
                     do {
@@ -355,15 +355,14 @@ public final class LLMGateway: Sendable {
         let cost = model.cost(input: usage.0, output: usage.1)
         record.model = model.name; record.provider = provider.name
         record.inputTokens = usage.0; record.outputTokens = usage.1; record.cost = cost
-        await ledger.record(LLMUsageRecord(at: Date(), identity: caller.identity, project: project, model: model.name, provider: provider.name,
+        ledger.record(LLMUsageRecord(at: Date(), identity: caller.identity, project: project, model: model.name, provider: provider.name,
                                            inputTokens: usage.0, outputTokens: usage.1, costUSD: cost), keys: keys)
     }
 
     private func emit(_ record: AuditRecord) {
         let event = GatewayAuditEvent(type: "llm.request", identity: record.caller.identity, circuit: record.caller.circuit,
                                       detail: String(decoding: record.detail.encoded(), as: UTF8.self))
-        let audit = self.audit
-        Task { await audit.record(event) }
+        audit.record(event)
     }
 
     static func apiError(_ error: ProviderError) -> APIError {

@@ -450,6 +450,6 @@ public actor MCPGateway {
     private func record(type: String, caller: Caller?, detail: [String: JSONValue]) {
         let text = String(decoding: JSONValue.object(detail).encoded(), as: UTF8.self)
         let event = GatewayAuditEvent(type: type, identity: caller?.identity, circuit: caller?.circuit, detail: text)
-        Task { await audit.record(event) }
+        audit.record(event)
     }
 }

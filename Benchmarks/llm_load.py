@@ -1,0 +1,67 @@
+"""Chat-completion load on keep-alive connections: CONCURRENCY workers for SECONDS.
+
+  llm_load.py TARGET CONCURRENCY SECONDS [MODEL]
+TARGET: tcp:HOST:PORT (an upstream or an intercept) or unix:PATH:IDENTITY (the gateway's private
+socket, entered with the PROXY v2 header a tunneler sends). Prints "p50_ms p99_ms requests_per_s".
+"""
+import asyncio
+import json
+import struct
+import sys
+import time
+
+
+def proxy_header(identity: str) -> bytes:
+    def tlv(kind: int, value: bytes) -> bytes:
+        return bytes([kind]) + struct.pack(">H", len(value)) + value
+    body = bytes([127, 0, 0, 1, 127, 0, 0, 1, 0, 0, 0, 0]) + tlv(0x02, identity.encode()) + tlv(0xE0, identity.encode()) + tlv(0xE1, b"1")
+    return b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack(">H", len(body)) + body
+
+
+async def connect(target: str):
+    kind, rest = target.split(":", 1)
+    if kind == "unix":
+        path, identity = rest.rsplit(":", 1)
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(proxy_header(identity))
+        return reader, writer
+    host, port = rest.rsplit(":", 1)
+    return await asyncio.open_connection(host, int(port))
+
+
+async def worker(target: str, request: bytes, until: float, samples: list, warmup: int) -> None:
+    reader, writer = await connect(target)
+    count = 0
+    while time.perf_counter() < until:
+        started = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise SystemExit(f"{target}: {head[:200]!r}")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        await reader.readexactly(length)
+        count += 1
+        if count > warmup:
+            samples.append(time.perf_counter() - started)
+    writer.close()
+
+
+async def main() -> None:
+    target, concurrency, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    model = sys.argv[4] if len(sys.argv) > 4 else "gpt-mini"
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "ping"}]}).encode()
+    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nAuthorization: Bearer none\r\n"
+               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    samples: list[float] = []
+    started = time.perf_counter()
+    until = started + seconds
+    await asyncio.gather(*(worker(target, request, until, samples, 20) for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    samples.sort()
+    p50 = samples[len(samples) // 2] * 1000
+    p99 = samples[int(len(samples) * 0.99) - 1] * 1000
+    print(f"{p50:.4f} {p99:.4f} {(len(samples) + 20 * concurrency) / elapsed:.1f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
