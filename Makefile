@@ -38,7 +38,8 @@ demo: build
 	address=$$($(BIN_DIR)/portless topology status --state $(DEMO_STATE) --intercept hello) && \
 	echo && echo "$$ curl http://$$address/   # laptop tunneler → edge router → enterprise tunneler → private service" && \
 	curl -sS --max-time 10 http://$$address/ && \
-	PATH=$(BIN_DIR):$$PATH DEMO_STATE=$(DEMO_STATE) topology/mcp/demo.sh
+	PATH=$(BIN_DIR):$$PATH DEMO_STATE=$(DEMO_STATE) topology/mcp/demo.sh && \
+	PATH=$(BIN_DIR):$$PATH DEMO_STATE=$(DEMO_STATE) topology/llm/demo.sh
 
 test: build
 	swift build --build-tests
