@@ -9,7 +9,7 @@ final class LLMGatewayTests: XCTestCase {
     nonisolated(unsafe) static var network: RunningTopology?
     nonisolated(unsafe) static var startError: String?
     /// Processes a test restarted by hand (the topology no longer tracks them).
-    nonisolated(unsafe) static var restarted: [Process] = []
+    nonisolated(unsafe) static var restarted: [Int32] = []
     static let topologyFile = Portless.repoRoot + "/IntegrationTests/Support/llm-providers.yaml"
 
     override class func setUp() {
@@ -23,7 +23,11 @@ final class LLMGatewayTests: XCTestCase {
     }
 
     override class func tearDown() {
-        for process in restarted where process.isRunning { process.terminate(); process.waitUntilExit() }
+        for pid in restarted {
+            kill(pid, SIGTERM)
+            for _ in 0..<100 where kill(pid, 0) == 0 { Thread.sleep(forTimeInterval: 0.1) }
+            kill(pid, SIGKILL)
+        }
         network?.down()
         super.tearDown()
     }
@@ -194,8 +198,11 @@ final class LLMGatewayTests: XCTestCase {
         XCTAssertEqual(blocked?["code"] as? String, "budget_exceeded")
         Thread.sleep(forTimeInterval: 1)  // reported to the controller
 
-        for name in ["enterprise", "controller"] { if let pid = net.pid(of: name) { kill(pid, SIGTERM) } }
-        Thread.sleep(forTimeInterval: 1)
+        for name in ["enterprise", "controller"] {
+            guard let pid = net.pid(of: name) else { continue }
+            kill(pid, SIGTERM)
+            for _ in 0..<100 where kill(pid, 0) == 0 { Thread.sleep(forTimeInterval: 0.1) }
+        }
         try restart("portless-controller", ["run", "--state", net.state + "/controller"], log: "controller")
         try restart("portless-tunnel", ["run", "--config", net.state + "/tunnelers/enterprise/tunnel.json"], log: "enterprise")
         var again: [String: Any] = [:]
@@ -216,16 +223,15 @@ final class LLMGatewayTests: XCTestCase {
         XCTAssertTrue(byModel.contains("claude"), byModel)
     }
 
+    /// Starts a process detached from the test (as `topology up` does), logging where it did.
+    /// `system` waits for the shell only; Foundation's Process is not used for a detached child.
     private func restart(_ program: String, _ arguments: [String], log name: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Portless.binDir + "/" + program)
-        process.arguments = arguments
-        let log = FileHandle(forWritingAtPath: net.state + "/logs/\(name).log")
-        log?.seekToEndOfFile()
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        Self.restarted.append(process)
+        let command = ([Portless.binDir + "/" + program] + arguments).map { "'\($0)'" }.joined(separator: " ")
+        let pidFile = net.state + "/restarted-\(name).pid"
+        let status = system("cd /; nohup \(command) >> '\(net.state)/logs/\(name).log' 2>&1 < /dev/null & echo $! > '\(pidFile)'")
+        guard status == 0, let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw TestFailure("could not restart \(program)") }
+        Self.restarted.append(pid)
     }
 
     func test_auditTrail_recordsRouteTokensCostAndVerdicts() throws {

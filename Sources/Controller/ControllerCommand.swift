@@ -70,6 +70,10 @@ struct ControllerCommand: AsyncParsableCommand {
                                   logger: Logger(label: "portless.controller.api"))
             ControllerLog.logger.info("controller running", metadata: ["api": "\(apiListen)", "network": "\(config.network)"])
             try await app.runService()
+            // Stopped (SIGTERM/SIGINT): keep what is queued for SQLite, then leave without tearing
+            // down the control loop under its own callbacks.
+            store.waitForBackgroundWrites()
+            withExtendedLifetime(plane) { Foundation.exit(0) }
         }
     }
 }

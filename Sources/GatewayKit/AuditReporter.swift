@@ -37,8 +37,18 @@ public final class AuditReporter: Sendable {
         }
     }
 
-    public func flush() async {
+    /// Sends what is queued; gives up at `deadline` (a stopping gateway must not wait forever for
+    /// an unreachable controller), saying how many events were not delivered.
+    public func flush(deadline: ContinuousClock.Instant? = nil) async {
         while true {
+            if let deadline, ContinuousClock.now >= deadline {
+                let left = state.withLock { state in
+                    state.flushing = false
+                    return state.queue.count
+                }
+                if left > 0 { logger.error("stopping with audit events the controller did not receive", metadata: ["events": "\(left)"]) }
+                return
+            }
             let batch: [GatewayAuditEvent] = state.withLock { state in
                 if state.queue.isEmpty { state.flushing = false }
                 return Array(state.queue.prefix(500))

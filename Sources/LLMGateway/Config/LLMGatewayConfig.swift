@@ -59,6 +59,9 @@ public struct ProviderConfig: Codable, Sendable, Equatable {
     public var tokenURL: String?
     /// Data sent here stays inside the enterprise (a local Ollama, the mock).
     public var `private`: Bool?
+    /// Used only while it answers (a local Ollama that may not be running): probed at start and
+    /// every 30 s; its models are absent while it does not answer.
+    public var optional: Bool?
     public var models: [ModelConfig]
 
     enum CodingKeys: String, CodingKey {
@@ -73,7 +76,7 @@ public struct ProviderConfig: Codable, Sendable, Equatable {
         case sessionTokenEnv = "session_token_env"
         case serviceAccountFile = "service_account_file"
         case tokenURL = "token_url"
-        case `private`
+        case `private`, optional
     }
 
     public init(name: String, type: Kind, baseURL: String? = nil, models: [ModelConfig]) {

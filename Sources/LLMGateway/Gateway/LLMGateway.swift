@@ -1,6 +1,8 @@
+import AsyncHTTPClient
 import Foundation
 import GatewayKit
 import Logging
+import NIOCore
 import Shared
 
 /// The LLM gateway: an OpenAI-compatible API in front of every configured provider. For each
@@ -20,6 +22,8 @@ public final class LLMGateway: Sendable {
     let catalog: [String: (model: ModelConfig, provider: ProviderConfig)]
     private let state = Locked(State())
     private let tasks = Locked<[Task<Void, Never>]>([])
+    /// Optional providers that did not answer their last probe.
+    private let unavailable: Locked<Set<String>>
 
     struct State {
         var view: GatewayView?
@@ -48,13 +52,61 @@ public final class LLMGateway: Sendable {
         }
         self.adapters = adapters
         self.catalog = catalog
-        state.withLock { $0.cascade = RoutingCascade(models: Self.modelInfo(catalog), policy: nil) }
+        self.unavailable = Locked(Set(config.providers.filter { $0.optional == true }.map(\.name)))
+        state.withLock { $0.cascade = RoutingCascade(models: modelInfo(), policy: nil) }
     }
 
-    static func modelInfo(_ catalog: [String: (model: ModelConfig, provider: ProviderConfig)]) -> [String: RoutingCascade.ModelInfo] {
-        catalog.filter { $0.value.model.embeddings != true }.mapValues {
+    /// The chat models of providers that are available now.
+    func modelInfo() -> [String: RoutingCascade.ModelInfo] {
+        let down = unavailable.current
+        return catalog.filter { $0.value.model.embeddings != true && !down.contains($0.value.provider.name) }.mapValues {
             RoutingCascade.ModelInfo(name: $0.model.name, isPrivate: $0.provider.isPrivate, outputPrice: $0.model.outputPerMTok ?? 0)
         }
+    }
+
+    private func available(_ provider: String) -> Bool { !unavailable.current.contains(provider) }
+
+    /// The policy's labelled examples, embedded by its embeddings model (none without one).
+    private func embedExamples(_ policy: LLMPolicy?) async -> [(vector: [Float], label: String)] {
+        guard let name = policy?.routing?.embeddingModel else { return [] }
+        let examples = RoutingCascade.examples(policy)
+        guard let vectors = await embed(examples.map(\.text), model: name), vectors.count == examples.count else {
+            logger.warning("routing examples not embedded by the embeddings model; the built-in embedder is used", metadata: ["model": "\(name)"])
+            return []
+        }
+        return zip(vectors, examples).map { ($0, $1.class) }
+    }
+
+    private func embed(_ texts: [String], model name: String) async -> [[Float]]? {
+        guard let (model, provider) = catalog[name], let adapter = adapters[provider.name] else { return nil }
+        let request: JSONValue = .object(["model": .string(name), "input": .array(texts.map { .string($0) })])
+        guard let response = try? await adapter.embed(request, model: model, deadline: .seconds(5)) else { return nil }
+        return (response["data"]?.arrayValue ?? []).map { ($0["embedding"]?.arrayValue ?? []).compactMap { $0.numberValue.map(Float.init) } }
+    }
+
+    /// Probes optional providers (any HTTP answer within half a second counts as up).
+    private func probeOptionalProviders() async {
+        var changed = false
+        for provider in config.providers where provider.optional == true {
+            let base = (provider.baseURL ?? (provider.type == .ollama ? "http://127.0.0.1:11434" : "")).trimmingTrailingSlash
+            let http = ProviderHTTP(provider: provider.name)
+            let path = provider.type == .ollama ? "/api/tags" : "/"
+            let probe = http.request(base + path, method: .GET, headers: [], body: nil)
+            var up = false
+            do {
+                let response = try await ProviderHTTP.client.execute(probe, deadline: NIODeadline.now() + .milliseconds(500))
+                up = response.status.code < 500
+            } catch {
+                up = false
+            }
+            let changedNow = unavailable.withLock { set in up ? set.remove(provider.name) != nil : set.insert(provider.name).inserted }
+            if changedNow {
+                changed = true
+                logger.info(up ? "optional provider answers; its models are in use" : "optional provider stopped answering; its models are set aside",
+                            metadata: ["provider": "\(provider.name)"])
+            }
+        }
+        if changed { state.withLock { $0.cascade = RoutingCascade(models: modelInfo(), policy: $0.policy) } }
     }
 
     public func start() {
@@ -73,13 +125,25 @@ public final class LLMGateway: Sendable {
                 try? await Task.sleep(for: .milliseconds(250))
             }
         }
-        tasks.withLock { $0 = [view, usage] }
+        let probes = Task { [weak self] in
+            while !Task.isCancelled {
+                await self?.probeOptionalProviders()
+                try? await Task.sleep(for: .seconds(30))
+            }
+        }
+        tasks.withLock { $0 = [view, usage, probes] }
     }
 
     public func stop() async {
         for task in tasks.current { task.cancel() }
-        await reportUsage(refreshSpend: false)
-        await audit.flush()
+        // One attempt: usage that cannot be reported now is lost with this process (logged).
+        let left = ledger.takeUnreported()
+        if !left.isEmpty {
+            do { try await control.reportUsage(left) } catch {
+                logger.error("stopping with usage the controller did not receive", metadata: ["records": "\(left.count)", "error": "\(error)"])
+            }
+        }
+        await audit.flush(deadline: .now + .seconds(3))
     }
 
     private func refreshView() async {
@@ -91,7 +155,7 @@ public final class LLMGateway: Sendable {
                     logger.error("LLM policy unreadable; keeping defaults", metadata: ["config": "\(config.name)", "error": "\(error)"])
                 }
             }
-            let cascade = RoutingCascade(models: Self.modelInfo(catalog), policy: policy)
+            let cascade = RoutingCascade(models: modelInfo(), policy: policy, providerExamples: await embedExamples(policy))
             state.withLock { $0.view = fresh; $0.policy = policy; $0.cascade = cascade }
         } catch {
             logger.debug("LLM gateway view not refreshed", metadata: ["error": "\(error)"])
@@ -128,7 +192,8 @@ public final class LLMGateway: Sendable {
     // MARK: API
 
     func models() -> JSONValue {
-        var names = Set(catalog.keys)
+        let down = unavailable.current
+        var names = Set(catalog.filter { !down.contains($0.value.provider.name) }.keys)
         for alias in (state.current.policy?.routing?.aliases ?? [:]).keys { names.insert(alias) }
         names.insert("auto")
         let data = names.sorted().map { name -> JSONValue in
@@ -195,7 +260,12 @@ public final class LLMGateway: Sendable {
         if let classifier = current.policy?.routing?.classifierModel {
             classify = { [weak self] text in await self?.classify(text, with: classifier) }
         }
-        let decision = await cascade.decide(model: requested, request: guarded.request, privateOnly: guarded.privateOnly, hint: hint, classify: classify)
+        var embed: (@Sendable (String) async -> [Float]?)?
+        if let model = current.policy?.routing?.embeddingModel {
+            embed = { [weak self] text in await self?.embed([text], model: model)?.first }
+        }
+        let decision = await cascade.decide(model: requested, request: guarded.request, privateOnly: guarded.privateOnly, hint: hint,
+                                            classify: classify, embed: embed)
         record.route = decision
         guard !decision.models.isEmpty else {
             return .failure(.invalid("no model may take this request (\(decision.reason)); a private model is needed — configure one (ollama or mock) in the routing policy", code: "no_route"))
@@ -209,7 +279,7 @@ public final class LLMGateway: Sendable {
         let deadline = Duration.milliseconds(config.timeoutMs ?? 60_000)
         var failures: [String] = []
         for name in decision.models {
-            guard let (model, provider) = catalog[name], let adapter = adapters[provider.name] else { continue }
+            guard let (model, provider) = catalog[name], let adapter = adapters[provider.name], available(provider.name) else { continue }
             guard breaker.allows(provider.name) else { failures.append("\(name): provider '\(provider.name)' is failing (breaker open)"); continue }
             for attempt in 0...(config.retries ?? 2) {
                 if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << (attempt - 1))) }
@@ -243,7 +313,7 @@ public final class LLMGateway: Sendable {
         var record = record
         let started = ContinuousClock.now
         for name in decision.models {
-            guard let (model, provider) = catalog[name], let adapter = adapters[provider.name] else { continue }
+            guard let (model, provider) = catalog[name], let adapter = adapters[provider.name], available(provider.name) else { continue }
             guard breaker.allows(provider.name) else { failures.append("\(name): breaker open"); continue }
             for attempt in 0...(config.retries ?? 2) {
                 if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << (attempt - 1))) }

@@ -22,14 +22,19 @@ struct RoutingCascade: Sendable {
 
     let models: [String: ModelInfo]
     let policy: LLMPolicy?
-    /// Labelled examples, embedded once per policy.
+    /// Labelled examples, embedded once per policy by the built-in embedder.
     let examples: [(vector: [Float], label: String)]
+    /// The same examples embedded by the policy's embeddings model, when it has one.
+    let providerExamples: [(vector: [Float], label: String)]
 
-    init(models: [String: ModelInfo], policy: LLMPolicy?) {
+    init(models: [String: ModelInfo], policy: LLMPolicy?, providerExamples: [(vector: [Float], label: String)] = []) {
         self.models = models
         self.policy = policy
-        examples = (policy?.routing?.examples ?? Self.defaultExamples).map { (Embedder.embed($0.text), $0.class) }
+        self.providerExamples = providerExamples
+        examples = Self.examples(policy).map { (Embedder.embed($0.text), $0.class) }
     }
+
+    static func examples(_ policy: LLMPolicy?) -> [LLMPolicy.Example] { policy?.routing?.examples ?? defaultExamples }
 
     static let defaultExamples: [LLMPolicy.Example] = [
         .init(text: "Refactor this function and explain the bug in the stack trace", class: "quality"),
@@ -56,7 +61,7 @@ struct RoutingCascade: Sendable {
     /// `classify` is the optional third stage (an LLM asked for the class), used only when the
     /// first two do not decide.
     func decide(model requested: String, request: JSONValue, privateOnly: Bool, hint: String?,
-                classify: (@Sendable (String) async -> String?)?) async -> Decision {
+                classify: (@Sendable (String) async -> String?)?, embed: (@Sendable (String) async -> [Float]?)? = nil) async -> Decision {
         guard let table = aliasTable(requested) else {
             if privateOnly, let info = models[requested], !info.isPrivate {
                 let fallback = (aliasTable("auto")?["sensitive"] ?? []).filter { models[$0]?.isPrivate == true }
@@ -78,11 +83,16 @@ struct RoutingCascade: Sendable {
             routeClass = "quality"; reason = "heuristic: long prompt (\(text.count) characters)"
         }
         if routeClass == nil, !examples.isEmpty {
-            let vector = Embedder.embed(text)
-            if let best = examples.max(by: { Embedder.cosine(vector, $0.vector) < Embedder.cosine(vector, $1.vector) }) {
+            var vector = Embedder.embed(text)
+            var labelled = examples
+            var source = "embedding"
+            if !providerExamples.isEmpty, let embed, let remote = await embed(text) {
+                vector = remote; labelled = providerExamples; source = "embedding (\(policy?.routing?.embeddingModel ?? "model"))"
+            }
+            if let best = labelled.max(by: { Embedder.cosine(vector, $0.vector) < Embedder.cosine(vector, $1.vector) }) {
                 let similarity = Embedder.cosine(vector, best.vector)
                 if similarity >= 0.3 {
-                    routeClass = best.label; reason = String(format: "embedding: nearest example is %@ (%.2f)", best.label, similarity)
+                    routeClass = best.label; reason = String(format: "%@: nearest example is %@ (%.2f)", source, best.label, similarity)
                 }
             }
         }

@@ -94,7 +94,7 @@ public actor MCPGateway {
         for upstream in upstreams { await upstream.stop() }
         for session in sessions.values { for stream in session.streams.values { stream.continuation.finish() } }
         for listener in listeners.values { listener.stream.continuation.finish() }
-        await audit.flush()
+        await audit.flush(deadline: .now + .seconds(3))
     }
 
     // MARK: controller view and catalog

@@ -6,6 +6,7 @@
 ///   aliases:
 ///     auto: {cost: [small], latency: [small], sensitive: [local-llama], quality: [large, small]}
 ///   examples: [{text: "Refactor this function", class: quality}]
+///   embedding_model: embed           # optional: a /v1/embeddings model for the second stage
 ///   classifier_model: small          # optional third stage
 /// budgets:
 ///   - {identity: "*", usd_per_day: 5}
@@ -21,12 +22,15 @@ public struct LLMPolicy: Codable, Sendable, Equatable {
         public var aliases: [String: [String: [String]]]?
         public var examples: [Example]?
         public var classifierModel: String?
+        /// A `/v1/embeddings` model for the cascade's second stage (the built-in embedder otherwise).
+        public var embeddingModel: String?
         enum CodingKeys: String, CodingKey {
             case aliases, examples
             case classifierModel = "classifier_model"
+            case embeddingModel = "embedding_model"
         }
-        public init(aliases: [String: [String: [String]]]? = nil, examples: [Example]? = nil, classifierModel: String? = nil) {
-            self.aliases = aliases; self.examples = examples; self.classifierModel = classifierModel
+        public init(aliases: [String: [String: [String]]]? = nil, examples: [Example]? = nil, classifierModel: String? = nil, embeddingModel: String? = nil) {
+            self.aliases = aliases; self.examples = examples; self.classifierModel = classifierModel; self.embeddingModel = embeddingModel
         }
     }
     public struct Example: Codable, Sendable, Equatable {

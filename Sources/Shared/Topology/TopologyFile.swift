@@ -134,7 +134,7 @@ public struct TopologyFile: Codable, Sendable {
                                 "providers", "timeout_ms", "retries"],
         "tunnelers[].hosts[].providers[]": ["name", "type", "base_url", "app", "path", "api_key_env", "api_key_file", "api_version", "anthropic_version",
                                             "region", "access_key_env", "secret_key_env", "session_token_env", "project", "location",
-                                            "service_account_file", "token_url", "private", "models"],
+                                            "service_account_file", "token_url", "private", "optional", "models"],
         "tunnelers[].hosts[].upstreams[]": ["name", "command", "env", "cwd", "url", "app", "path", "headers", "headers_from_env", "bearer_env",
                                             "bearer_file", "prefix", "timeout_ms"],
         "apps[]": ["name", "host", "command"],
