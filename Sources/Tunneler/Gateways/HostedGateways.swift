@@ -69,8 +69,10 @@ final class HostedGateways: Sendable {
         for control in controls { control.attach(controller) }
     }
 
-    /// Stops the gateways and the upstream processes they run.
+    /// Stops the gateways and the upstream processes they run. Called after the tunneler's loop
+    /// ended, so the controller is out of reach: what is still queued for it is given up.
     func stop() {
+        for control in controls { control.detach() }
         for server in servers { try? Self.wait { await server.stop() } }
         for server in llmServers { try? Self.wait { await server.stop() } }
     }

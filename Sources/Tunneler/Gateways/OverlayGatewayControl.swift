@@ -15,6 +15,9 @@ final class OverlayGatewayControl: LLMGatewayControl {
     /// Set once the tunnel (and its controller connection) exists.
     func attach(_ controller: LoopBound<ControllerClient>) { client.withLock { $0 = controller } }
 
+    /// The tunneler's loop has stopped: calls fail at once instead of waiting for it.
+    func detach() { client.withLock { $0 = nil } }
+
     func fetchView(known: String?) async throws -> GatewayView? {
         let service = self.service
         return try await onLoop { client, done in client.gatewayView(service: service, known: known, done) }
