@@ -2,13 +2,6 @@ import Foundation
 import Shared
 
 extension JSONValue {
-    public static let decoder = JSONDecoder()
-    public static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .withoutEscapingSlashes
-        return encoder
-    }()
-
     /// Parses JSON on the gateways' hot path. Foundation's `JSONSerialization` does the parsing;
     /// going through `Codable` instead cost a fifth of the LLM gateway's CPU (a failed decode
     /// attempt per container type for every value).

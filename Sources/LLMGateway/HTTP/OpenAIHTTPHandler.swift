@@ -48,27 +48,18 @@ struct OpenAIHTTPHandler: Sendable {
 }
 
 extension ResponseWriter {
-    consuming func json(_ body: Data, status: HTTPResponse.Status = .ok, headers extra: [(String, String)] = []) async throws {
-        var fields = HTTPFields()
-        fields[.contentType] = "application/json"
-        fields[.contentLength] = String(body.count)
-        for (name, value) in extra { if let field = HTTPField.Name(name) { fields[field] = value } }
-        try await write(response: HTTPResponse(status: status, headerFields: fields), body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
-    }
-
     consuming func apiError(_ error: APIError) async throws {
         try await json(error.body.encoded(), status: HTTPResponse.Status(code: error.status))
     }
 
     consuming func reply(_ reply: ChatReply) async throws {
         switch reply {
-        case .json(let value, let headers): try await json(value.encoded(), headers: headers)
+        case .json(let value, let headers): try await json(value.encoded(), headers: HTTPFields(pairs: headers))
         case .failure(let error): try await apiError(error)
         case .stream(let chunks, let headers):
-            var fields = HTTPFields()
+            var fields = HTTPFields(pairs: headers)
             fields[.contentType] = "text/event-stream"
             fields[.cacheControl] = "no-cache"
-            for (name, value) in headers { if let field = HTTPField.Name(name) { fields[field] = value } }
             var body = try await writeHead(HTTPResponse(status: .ok, headerFields: fields))
             do {
                 for try await chunk in chunks {

@@ -162,24 +162,19 @@ struct AnthropicAdapter: ProviderAdapter {
 
     /// Anthropic stream events → OpenAI chunks.
     struct StreamTranslator {
-        let model: String
-        var id = "msg"
+        private var chunks: ChunkFactory
         var inputTokens: Double = 0
         var outputTokens: Double = 0
         var toolIndex: [Int: Int] = [:]
-        let created = JSONValue.number(Double(Int(Date().timeIntervalSince1970)))
 
-        init(model: String) { self.model = model }
+        init(model: String) { chunks = ChunkFactory(id: "msg", model: model) }
 
-        private func chunk(_ delta: JSONValue, finish: String? = nil) -> JSONValue {
-            .object(["id": .string(id), "object": .string("chat.completion.chunk"), "created": created, "model": .string(model),
-                     "choices": .array([.object(["index": .number(0), "delta": delta, "finish_reason": finish.map { .string($0) } ?? .null])])])
-        }
+        private func chunk(_ delta: JSONValue, finish: String? = nil) -> JSONValue { chunks.delta(delta, finish: finish) }
 
         mutating func translate(_ event: JSONValue) throws -> [JSONValue] {
             switch event["type"]?.stringValue {
             case "message_start":
-                id = event["message"]?["id"]?.stringValue ?? id
+                chunks.id = event["message"]?["id"]?.stringValue ?? chunks.id
                 inputTokens = event["message"]?["usage"]?["input_tokens"]?.numberValue ?? 0
                 return [chunk(.object(["role": .string("assistant"), "content": .string("")]))]
             case "content_block_start":
@@ -202,9 +197,8 @@ struct AnthropicAdapter: ProviderAdapter {
                 outputTokens = event["usage"]?["output_tokens"]?.numberValue ?? outputTokens
                 return [chunk(.object([:]), finish: AnthropicAdapter.finishReason(event["delta"]?["stop_reason"]?.stringValue))]
             case "message_stop":
-                return [.object(["id": .string(id), "object": .string("chat.completion.chunk"), "created": created, "model": .string(model),
-                                 "choices": .array([]), "usage": .object(["prompt_tokens": .number(inputTokens), "completion_tokens": .number(outputTokens),
-                                                                          "total_tokens": .number(inputTokens + outputTokens)])])]
+                return [chunks.usage(.object(["prompt_tokens": .number(inputTokens), "completion_tokens": .number(outputTokens),
+                                              "total_tokens": .number(inputTokens + outputTokens)]))]
             case "error":
                 throw ProviderError.http(status: 529, message: event["error"]?["message"]?.stringValue ?? "Anthropic stream error")
             default:

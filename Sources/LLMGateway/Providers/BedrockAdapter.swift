@@ -146,17 +146,12 @@ struct BedrockAdapter: ProviderAdapter {
     }
 
     struct StreamTranslator {
-        let model: String
-        let id = "chatcmpl-bedrock-\(Int(Date().timeIntervalSince1970 * 1000))"
-        let created = JSONValue.number(Double(Int(Date().timeIntervalSince1970)))
+        private let chunks: ChunkFactory
         var toolIndex: [Int: Int] = [:]
 
-        init(model: String) { self.model = model }
+        init(model: String) { chunks = ChunkFactory(id: "chatcmpl-bedrock-\(Int(Date().timeIntervalSince1970 * 1000))", model: model) }
 
-        private func chunk(_ delta: JSONValue, finish: String? = nil) -> JSONValue {
-            .object(["id": .string(id), "object": .string("chat.completion.chunk"), "created": created, "model": .string(model),
-                     "choices": .array([.object(["index": .number(0), "delta": delta, "finish_reason": finish.map { .string($0) } ?? .null])])])
-        }
+        private func chunk(_ delta: JSONValue, finish: String? = nil) -> JSONValue { chunks.delta(delta, finish: finish) }
 
         mutating func translate(event: String, _ payload: JSONValue) -> [JSONValue] {
             switch event {
@@ -176,8 +171,7 @@ struct BedrockAdapter: ProviderAdapter {
                 return []
             case "messageStop": return [chunk(.object([:]), finish: BedrockAdapter.finishReason(payload["stopReason"]?.stringValue))]
             case "metadata":
-                return [.object(["id": .string(id), "object": .string("chat.completion.chunk"), "created": created, "model": .string(model),
-                                 "choices": .array([]), "usage": BedrockAdapter.usage(payload["usage"])])]
+                return [chunks.usage(BedrockAdapter.usage(payload["usage"]))]
             default: return []
             }
         }

@@ -26,24 +26,19 @@ struct MockAdapter: ProviderAdapter {
     func stream(_ request: JSONValue, model: ModelConfig, deadline: Duration) async throws -> AsyncThrowingStream<JSONValue, Error> {
         let (message, finish) = answer(request)
         let usage = Self.usage(request, message)
-        let id = "chatcmpl-mock-\(Self.digest(request.encoded()))"
-        let created = JSONValue.number(Double(Int(Date().timeIntervalSince1970)))
-        func chunk(_ delta: JSONValue, finish: String?) -> JSONValue {
-            .object(["id": .string(id), "object": .string("chat.completion.chunk"), "created": created, "model": .string(model.name),
-                     "choices": .array([.object(["index": .number(0), "delta": delta, "finish_reason": finish.map { .string($0) } ?? .null])])])
-        }
-        var chunks = [chunk(.object(["role": .string("assistant"), "content": .string("")]), finish: nil)]
+        let factory = ChunkFactory(id: "chatcmpl-mock-\(Self.digest(request.encoded()))", model: model.name)
+        let chunk = factory.delta
+        var chunks = [chunk(.object(["role": .string("assistant"), "content": .string("")]), nil)]
         if let calls = message["tool_calls"]?.arrayValue {
             let indexed = calls.enumerated().map { $0.element.setting("index", .number(Double($0.offset))) }
-            chunks.append(chunk(.object(["tool_calls": .array(indexed)]), finish: nil))
+            chunks.append(chunk(.object(["tool_calls": .array(indexed)]), nil))
         } else if let text = message["content"]?.stringValue {
             for word in text.split(separator: " ", omittingEmptySubsequences: false).enumerated() {
-                chunks.append(chunk(.object(["content": .string((word.offset == 0 ? "" : " ") + word.element)]), finish: nil))
+                chunks.append(chunk(.object(["content": .string((word.offset == 0 ? "" : " ") + word.element)]), nil))
             }
         }
-        chunks.append(chunk(.object([:]), finish: finish))
-        chunks.append(.object(["id": .string(id), "object": .string("chat.completion.chunk"), "created": created, "model": .string(model.name),
-                               "choices": .array([]), "usage": usage]))
+        chunks.append(chunk(.object([:]), finish))
+        chunks.append(factory.usage(usage))
         return AsyncThrowingStream { continuation in
             for chunk in chunks { continuation.yield(chunk) }
             continuation.finish()

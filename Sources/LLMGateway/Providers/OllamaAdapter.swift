@@ -79,15 +79,10 @@ struct OllamaAdapter: ProviderAdapter {
         let response = try await http.send(http.request(base + "/api/chat", headers: [], body: Self.translate(request, model: model.upstreamID, stream: true).encoded()),
                                            deadline: deadline)
         let lines = response.body.lines()
-        let id = "chatcmpl-ollama-\(Int(Date().timeIntervalSince1970 * 1000))"
-        let created = JSONValue.number(Double(Int(Date().timeIntervalSince1970)))
-        @Sendable func chunk(_ delta: JSONValue, finish: String?) -> JSONValue {
-            .object(["id": .string(id), "object": .string("chat.completion.chunk"), "created": created, "model": .string(model.name),
-                     "choices": .array([.object(["index": .number(0), "delta": delta, "finish_reason": finish.map { .string($0) } ?? .null])])])
-        }
+        let chunks = ChunkFactory(id: "chatcmpl-ollama-\(Int(Date().timeIntervalSince1970 * 1000))", model: model.name)
         return AsyncThrowingStream { continuation in
             let task = Task {
-                continuation.yield(chunk(.object(["role": .string("assistant"), "content": .string("")]), finish: nil))
+                continuation.yield(chunks.delta(.object(["role": .string("assistant"), "content": .string("")])))
                 var sawTools = false
                 do {
                     for try await line in lines {
@@ -96,13 +91,12 @@ struct OllamaAdapter: ProviderAdapter {
                         let message = Self.message(event)
                         if let calls = message["tool_calls"]?.arrayValue {
                             sawTools = true
-                            continuation.yield(chunk(.object(["tool_calls": .array(calls.enumerated().map { $0.element.setting("index", .number(Double($0.offset))) })]), finish: nil))
+                            continuation.yield(chunks.delta(.object(["tool_calls": .array(calls.enumerated().map { $0.element.setting("index", .number(Double($0.offset))) })])))
                         }
-                        if let text = message["content"]?.stringValue, !text.isEmpty { continuation.yield(chunk(.object(["content": .string(text)]), finish: nil)) }
+                        if let text = message["content"]?.stringValue, !text.isEmpty { continuation.yield(chunks.delta(.object(["content": .string(text)]))) }
                         if event["done"]?.boolValue == true {
-                            continuation.yield(chunk(.object([:]), finish: Self.finish(event, hasTools: sawTools)))
-                            continuation.yield(.object(["id": .string(id), "object": .string("chat.completion.chunk"), "created": created,
-                                                        "model": .string(model.name), "choices": .array([]), "usage": Self.usage(event)]))
+                            continuation.yield(chunks.delta(.object([:]), finish: Self.finish(event, hasTools: sawTools)))
+                            continuation.yield(chunks.usage(Self.usage(event)))
                         }
                     }
                     continuation.finish()

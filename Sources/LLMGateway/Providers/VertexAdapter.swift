@@ -33,15 +33,10 @@ struct VertexAdapter: ProviderAdapter {
         let response = try await http.send(http.request(url(model, stream: true), headers: [("Authorization", "Bearer \(bearer)")],
                                                         body: Self.translate(request).encoded()), deadline: deadline)
         let events = response.body.serverSentEvents()
-        let id = "chatcmpl-vertex-\(Int(Date().timeIntervalSince1970 * 1000))"
-        let created = JSONValue.number(Double(Int(Date().timeIntervalSince1970)))
-        @Sendable func chunk(_ delta: JSONValue, finish: String?) -> JSONValue {
-            .object(["id": .string(id), "object": .string("chat.completion.chunk"), "created": created, "model": .string(model.name),
-                     "choices": .array([.object(["index": .number(0), "delta": delta, "finish_reason": finish.map { .string($0) } ?? .null])])])
-        }
+        let chunks = ChunkFactory(id: "chatcmpl-vertex-\(Int(Date().timeIntervalSince1970 * 1000))", model: model.name)
         return AsyncThrowingStream { continuation in
             let task = Task {
-                continuation.yield(chunk(.object(["role": .string("assistant"), "content": .string("")]), finish: nil))
+                continuation.yield(chunks.delta(.object(["role": .string("assistant"), "content": .string("")])))
                 var usage: JSONValue?
                 var calls = 0
                 do {
@@ -49,20 +44,19 @@ struct VertexAdapter: ProviderAdapter {
                         let part = try JSONValue.parse(event)
                         let candidate = part["candidates"]?.arrayValue?.first
                         for piece in candidate?["content"]?["parts"]?.arrayValue ?? [] {
-                            if let text = piece["text"] { continuation.yield(chunk(.object(["content": text]), finish: nil)) }
+                            if let text = piece["text"] { continuation.yield(chunks.delta(.object(["content": text]))) }
                             if let call = piece["functionCall"] {
-                                continuation.yield(chunk(.object(["tool_calls": .array([Self.toolCall(call, index: calls).setting("index", .number(Double(calls)))])]), finish: nil))
+                                continuation.yield(chunks.delta(.object(["tool_calls": .array([Self.toolCall(call, index: calls).setting("index", .number(Double(calls)))])])))
                                 calls += 1
                             }
                         }
                         if let reason = candidate?["finishReason"]?.stringValue {
-                            continuation.yield(chunk(.object([:]), finish: calls > 0 ? "tool_calls" : Self.finishReason(reason)))
+                            continuation.yield(chunks.delta(.object([:]), finish: calls > 0 ? "tool_calls" : Self.finishReason(reason)))
                         }
                         if let metadata = part["usageMetadata"] { usage = Self.usage(metadata) }
                     }
                     if let usage {
-                        continuation.yield(.object(["id": .string(id), "object": .string("chat.completion.chunk"), "created": created,
-                                                    "model": .string(model.name), "choices": .array([]), "usage": usage]))
+                        continuation.yield(chunks.usage(usage))
                     }
                     continuation.finish()
                 } catch {

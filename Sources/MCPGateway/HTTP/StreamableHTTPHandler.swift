@@ -93,7 +93,7 @@ struct StreamableHTTPHandler: Sendable {
             ])
             var fields = HTTPFields()
             fields[Self.sessionHeader] = session
-            return try await writer.json(JSONRPC.response(id: id, result: result).encoded(), extra: fields)
+            return try await writer.json(JSONRPC.response(id: id, result: result).encoded(), headers: fields)
         }
         guard let sessionID = headers[Self.sessionHeader] else {
             return try await writer.error(.badRequest, RPCError(code: JSONRPC.invalidRequest,
@@ -233,13 +233,6 @@ struct StreamableHTTPHandler: Sendable {
 }
 
 extension ResponseWriter {
-    consuming func json(_ body: Data, status: HTTPResponse.Status = .ok, extra: HTTPFields = HTTPFields()) async throws {
-        var fields = extra
-        fields[.contentType] = "application/json"
-        fields[.contentLength] = String(body.count)
-        try await write(response: HTTPResponse(status: status, headerFields: fields), body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
-    }
-
     consuming func error(_ status: HTTPResponse.Status, _ error: RPCError, id: JSONValue = .null) async throws {
         try await json(JSONRPC.response(id: id, error: error).encoded(), status: status)
     }

@@ -4,13 +4,6 @@ import Shared
 
 /// JSON-RPC 2.0 as MCP uses it: requests, notifications and responses, with MCP's error codes.
 public enum JSONRPC {
-    static let decoder = JSONDecoder()
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .withoutEscapingSlashes
-        return encoder
-    }()
-
     static let parseError = -32700
     static let invalidRequest = -32600
     static let methodNotFound = -32601
