@@ -333,7 +333,7 @@ public final class LLMGateway: Sendable {
                         do {
                             while let chunk = next {
                                 if let reported = chunk["usage"], reported != .null {
-                                    usage = (Int(reported["prompt_tokens"]?.numberValue ?? 0), Int(reported["completion_tokens"]?.numberValue ?? 0))
+                                    usage = (reported["prompt_tokens"].count(), reported["completion_tokens"].count())
                                 }
                                 let isUsageOnly = chunk["choices"]?.arrayValue?.isEmpty == true
                                 if !isUsageOnly || wantsUsage { continuation.yield(chunk.setting("model", .string(name))) }
@@ -385,7 +385,7 @@ public final class LLMGateway: Sendable {
                 } else {
                     do {
                         let response = try await adapter.embed(request, model: model, deadline: .milliseconds(config.timeoutMs ?? 60_000))
-                        let tokens = Int(response["usage"]?["prompt_tokens"]?.numberValue ?? 0)
+                        let tokens = response["usage"]?["prompt_tokens"].count() ?? 0
                         await account((tokens, 0), caller: caller, project: project, model: model, provider: provider, keys: keys, record: &record)
                         reply = .json(response, headers: [("x-portless-model", name)])
                     } catch let error as ProviderError {
@@ -417,7 +417,7 @@ public final class LLMGateway: Sendable {
     // MARK: accounting
 
     private func usage(_ value: JSONValue?, model: ModelConfig) -> (Int, Int) {
-        (Int(value?["prompt_tokens"]?.numberValue ?? 0), Int(value?["completion_tokens"]?.numberValue ?? 0))
+        (value?["prompt_tokens"].count() ?? 0, value?["completion_tokens"].count() ?? 0)
     }
 
     private func account(_ usage: (Int, Int), caller: Caller, project: String?, model: ModelConfig, provider: ProviderConfig, keys: [String],

@@ -147,8 +147,8 @@ struct AnthropicAdapter: ProviderAdapter {
         }
         var message: [String: JSONValue] = ["role": .string("assistant"), "content": calls.isEmpty || !text.isEmpty ? .string(text) : .null]
         if !calls.isEmpty { message["tool_calls"] = .array(calls) }
-        let input = response["usage"]?["input_tokens"]?.numberValue ?? 0
-        let output = response["usage"]?["output_tokens"]?.numberValue ?? 0
+        let input = response["usage"]?["input_tokens"].count() ?? 0
+        let output = response["usage"]?["output_tokens"].count() ?? 0
         return .object([
             "id": response["id"] ?? .string("msg"),
             "object": .string("chat.completion"),
@@ -163,8 +163,8 @@ struct AnthropicAdapter: ProviderAdapter {
     /// Anthropic stream events → OpenAI chunks.
     struct StreamTranslator {
         private var chunks: ChunkFactory
-        var inputTokens: Double = 0
-        var outputTokens: Double = 0
+        var inputTokens = 0
+        var outputTokens = 0
         var toolIndex: [Int: Int] = [:]
 
         init(model: String) { chunks = ChunkFactory(id: "msg", model: model) }
@@ -175,12 +175,12 @@ struct AnthropicAdapter: ProviderAdapter {
             switch event["type"]?.stringValue {
             case "message_start":
                 chunks.id = event["message"]?["id"]?.stringValue ?? chunks.id
-                inputTokens = event["message"]?["usage"]?["input_tokens"]?.numberValue ?? 0
+                inputTokens = event["message"]?["usage"]?["input_tokens"].count() ?? 0
                 return [chunk(.object(["role": .string("assistant"), "content": .string("")]))]
             case "content_block_start":
-                guard event["content_block"]?["type"]?.stringValue == "tool_use", let block = event["index"]?.numberValue else { return [] }
+                guard event["content_block"]?["type"]?.stringValue == "tool_use", let block = event["index"]?.intValue else { return [] }
                 let index = toolIndex.count
-                toolIndex[Int(block)] = index
+                toolIndex[block] = index
                 return [chunk(.object(["tool_calls": .array([.object([
                     "index": .number(Double(index)), "id": event["content_block"]?["id"] ?? .string(""), "type": .string("function"),
                     "function": .object(["name": event["content_block"]?["name"] ?? .string(""), "arguments": .string("")]),
@@ -188,13 +188,13 @@ struct AnthropicAdapter: ProviderAdapter {
             case "content_block_delta":
                 let delta = event["delta"]
                 if delta?["type"]?.stringValue == "text_delta" { return [chunk(.object(["content": delta?["text"] ?? .string("")]))] }
-                if delta?["type"]?.stringValue == "input_json_delta", let block = event["index"]?.numberValue, let index = toolIndex[Int(block)] {
+                if delta?["type"]?.stringValue == "input_json_delta", let block = event["index"]?.intValue, let index = toolIndex[block] {
                     return [chunk(.object(["tool_calls": .array([.object(["index": .number(Double(index)),
                                                                            "function": .object(["arguments": delta?["partial_json"] ?? .string("")])])])]))]
                 }
                 return []
             case "message_delta":
-                outputTokens = event["usage"]?["output_tokens"]?.numberValue ?? outputTokens
+                outputTokens = event["usage"]?["output_tokens"].map { $0.count() } ?? outputTokens
                 return [chunk(.object([:]), finish: AnthropicAdapter.finishReason(event["delta"]?["stop_reason"]?.stringValue))]
             case "message_stop":
                 return [chunks.usage(.object(["prompt_tokens": .number(inputTokens), "completion_tokens": .number(outputTokens),

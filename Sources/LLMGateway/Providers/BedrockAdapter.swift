@@ -119,7 +119,7 @@ struct BedrockAdapter: ProviderAdapter {
     }
 
     static func usage(_ value: JSONValue?) -> JSONValue {
-        let input = value?["inputTokens"]?.numberValue ?? 0, output = value?["outputTokens"]?.numberValue ?? 0
+        let input = value?["inputTokens"].count() ?? 0, output = value?["outputTokens"].count() ?? 0
         return .object(["prompt_tokens": .number(input), "completion_tokens": .number(output), "total_tokens": .number(input + output)])
     }
 
@@ -157,7 +157,7 @@ struct BedrockAdapter: ProviderAdapter {
             switch event {
             case "messageStart": return [chunk(.object(["role": .string("assistant"), "content": .string("")]))]
             case "contentBlockStart":
-                guard let use = payload["start"]?["toolUse"], let block = payload["contentBlockIndex"]?.numberValue else { return [] }
+                guard let use = payload["start"]?["toolUse"], let block = payload["contentBlockIndex"]?.intValue else { return [] }
                 let index = toolIndex.count
                 toolIndex[Int(block)] = index
                 return [chunk(.object(["tool_calls": .array([.object(["index": .number(Double(index)), "id": use["toolUseId"] ?? .string(""),
@@ -165,7 +165,7 @@ struct BedrockAdapter: ProviderAdapter {
                                                                       "function": .object(["name": use["name"] ?? .string(""), "arguments": .string("")])])])]))]
             case "contentBlockDelta":
                 if let text = payload["delta"]?["text"] { return [chunk(.object(["content": text]))] }
-                if let input = payload["delta"]?["toolUse"]?["input"], let block = payload["contentBlockIndex"]?.numberValue, let index = toolIndex[Int(block)] {
+                if let input = payload["delta"]?["toolUse"]?["input"], let block = payload["contentBlockIndex"]?.intValue, let index = toolIndex[block] {
                     return [chunk(.object(["tool_calls": .array([.object(["index": .number(Double(index)), "function": .object(["arguments": input])])])]))]
                 }
                 return []

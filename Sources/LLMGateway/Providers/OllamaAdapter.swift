@@ -58,7 +58,7 @@ struct OllamaAdapter: ProviderAdapter {
     }
 
     static func usage(_ response: JSONValue) -> JSONValue {
-        let input = response["prompt_eval_count"]?.numberValue ?? 0, output = response["eval_count"]?.numberValue ?? 0
+        let input = response["prompt_eval_count"].count(), output = response["eval_count"].count()
         return .object(["prompt_tokens": .number(input), "completion_tokens": .number(output), "total_tokens": .number(input + output)])
     }
 
@@ -114,7 +114,7 @@ struct OllamaAdapter: ProviderAdapter {
         let data = (response["embeddings"]?.arrayValue ?? []).enumerated().map { index, vector in
             JSONValue.object(["object": .string("embedding"), "index": .number(Double(index)), "embedding": vector])
         }
-        let tokens = response["prompt_eval_count"]?.numberValue ?? 0
+        let tokens = response["prompt_eval_count"].count()
         return .object(["object": .string("list"), "data": .array(data), "model": .string(model.name),
                         "usage": .object(["prompt_tokens": .number(tokens), "total_tokens": .number(tokens)])])
     }

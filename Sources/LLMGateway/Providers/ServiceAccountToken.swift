@@ -38,7 +38,7 @@ actor ServiceAccountToken {
         guard let token = response["access_token"]?.stringValue else {
             throw ProviderError.malformed("provider '\(provider)': the token endpoint returned no access_token")
         }
-        cached = (token, Date().addingTimeInterval(response["expires_in"]?.numberValue ?? 3600))
+        cached = (token, Date().addingTimeInterval(TimeInterval(response["expires_in"].map { $0.count(limit: 86_400) } ?? 3600)))
         return token
     }
 

@@ -156,7 +156,7 @@ struct VertexAdapter: ProviderAdapter {
     }
 
     static func usage(_ metadata: JSONValue) -> JSONValue {
-        let input = metadata["promptTokenCount"]?.numberValue ?? 0, output = metadata["candidatesTokenCount"]?.numberValue ?? 0
+        let input = metadata["promptTokenCount"].count(), output = metadata["candidatesTokenCount"].count()
         return .object(["prompt_tokens": .number(input), "completion_tokens": .number(output), "total_tokens": .number(input + output)])
     }
 

@@ -45,7 +45,7 @@ public enum JSONRPC {
             } else if let id, let result = object["result"] {
                 self = .response(id: id, result: result)
             } else if let id, let error = object["error"] {
-                self = .error(id: id, error: RPCError(code: Int(error["code"]?.numberValue ?? Double(internalError)),
+                self = .error(id: id, error: RPCError(code: error["code"]?.intValue ?? internalError,
                                                       message: error["message"]?.stringValue ?? "error", data: error["data"]))
             } else {
                 throw RPCError(code: invalidRequest, message: "a JSON-RPC message needs \"method\", \"result\" or \"error\"")

@@ -57,7 +57,7 @@ final class HTTPTransport: ExchangeTransport, @unchecked Sendable {
         var answer: Result<JSONValue, RPCError>?
         do {
             try await post(message, method: method, name: name, deadline: .now() + .nanoseconds(Int64(timeout.milliseconds) * 1_000_000)) { value in
-                if value["id"]?.numberValue == Double(id), answer == nil, let parsed = try? JSONRPC.Message(value) {
+                if value["id"]?.intValue == id, answer == nil, let parsed = try? JSONRPC.Message(value) {
                     switch parsed {
                     case .response(_, let result): answer = .success(result)
                     case .error(_, let error): answer = .failure(error)

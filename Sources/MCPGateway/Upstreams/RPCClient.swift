@@ -94,7 +94,7 @@ final class RPCClient: Sendable {
             meta.removeValue(forKey: "progressToken")
             params = params.setting("_meta", .object(meta))
         }
-        let message = JSONRPC.request(id: .number(Double(id)), method: method, params: params)
+        let message = JSONRPC.request(id: .number(id), method: method, params: params)
         if let exchange = transport as? ExchangeTransport {
             defer { if let progressToken { state.withLock { _ = $0.progress.removeValue(forKey: progressToken) } } }
             do {
@@ -131,7 +131,7 @@ final class RPCClient: Sendable {
             }
         } onCancel: {
             if self.fail(id, RPCError(code: JSONRPC.requestTimeout, message: "cancelled")) {
-                Task { try? await self.transport.send(JSONRPC.notification("notifications/cancelled", params: .object(["requestId": .number(Double(id))])),
+                Task { try? await self.transport.send(JSONRPC.notification("notifications/cancelled", params: .object(["requestId": .number(id)])),
                                                       method: "notifications/cancelled", name: nil) }
             }
         }
@@ -154,7 +154,7 @@ final class RPCClient: Sendable {
         }
         pending?.continuation.resume(throwing: error)
         if let error = error as RPCError?, error.code == JSONRPC.requestTimeout, error.message != "cancelled", pending != nil {
-            Task { try? await self.transport.send(JSONRPC.notification("notifications/cancelled", params: .object(["requestId": .number(Double(id)), "reason": .string("timeout")])),
+            Task { try? await self.transport.send(JSONRPC.notification("notifications/cancelled", params: .object(["requestId": .number(id), "reason": .string("timeout")])),
                                                   method: "notifications/cancelled", name: nil) }
         }
         return pending != nil
@@ -198,9 +198,9 @@ final class RPCClient: Sendable {
     }
 
     private func resolve(_ id: JSONValue, _ result: Result<JSONValue, RPCError>) {
-        guard let number = id.numberValue else { return }
+        guard let number = id.intValue else { return }
         let pending: Pending? = state.withLock { state in
-            guard let pending = state.pending.removeValue(forKey: Int(number)) else { return nil }
+            guard let pending = state.pending.removeValue(forKey: number) else { return nil }
             if let token = pending.progressToken { state.progress.removeValue(forKey: token) }
             return pending
         }
