@@ -25,7 +25,15 @@ enum ProcessLauncher {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(0x80))  // POSIX_SPAWN_SETSID (glibc): detach from our session
+        // The child starts clean: its own session (POSIX_SPAWN_SETSID, glibc 0x80), no blocked signal
+        // and default dispositions (SETSIGMASK 0x08, SETSIGDEF 0x04). posix_spawn otherwise copies the
+        // calling thread's mask, and our threads block most signals: SIGTERM would not stop the child.
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(0x80 | 0x08 | 0x04))
         var pid: pid_t = 0
         let cArgs = argv.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
