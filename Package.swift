@@ -24,10 +24,12 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // posix_spawn with a process group and closefrom, SO_PEERCRED: glibc extensions Swift cannot see.
+        .target(name: "CPortlessSystem"),
         .target(
             name: "Shared",
             dependencies: [
-                "CLibUV", "COpenSSL",
+                "CLibUV", "COpenSSL", "CPortlessSystem",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -122,6 +122,12 @@ final class MCPGatewayTests: XCTestCase {
         XCTAssertNotNil(deniedResource)
         XCTAssertEqual(deniedResource?["code"] as? Int, missingResource?["code"] as? Int)
         XCTAssertEqual(deniedResource?["message"] as? String, missingResource?["message"] as? String)
+        // Through the template support-agent may use (file:///docs/{name}): the concrete URI is
+        // what policy sees, so walking out of /docs/ is the same "not found".
+        for attempt in ["file:///docs/../secrets/keys", "file:///docs/%2e%2e/secrets/keys", "file:///docs/..%2Fsecrets%2Fkeys"] {
+            let escaped = try agent(["read", url("support-agent"), attempt])["error"] as? [String: Any]
+            XCTAssertEqual(escaped?["message"] as? String, missingResource?["message"] as? String, attempt)
+        }
         let allowedResource = try agent(["read", url("analyst-agent"), "file:///secrets/keys"])["result"] as? [String: Any]
         XCTAssertEqual(allowedResource?["text"] as? String, "not for everyone")
 

@@ -27,11 +27,12 @@ enum Portless {
     }()
 
     @discardableResult
-    static func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    static func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         _ = environmentReady
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binDir + "/" + program)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -54,8 +55,8 @@ enum Portless {
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func cli(_ arguments: [String]) throws -> String {
-        let result = try run("portless", arguments)
+    static func cli(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
+        let result = try run("portless", arguments, environment: environment)
         guard result.status == 0 else { throw TestFailure("portless \(arguments.joined(separator: " ")) failed: \(result.output)") }
         return result.output
     }
@@ -146,9 +147,10 @@ final class RunningTopology: @unchecked Sendable {
         try self.init(path: Portless.repoRoot + "/topology/" + file)
     }
 
-    init(path: String) throws {
+    /// Starts the network of `path`; `environment` is added to what its processes inherit.
+    init(path: String, environment: [String: String] = [:]) throws {
         state = NSTemporaryDirectory() + "portless-\((path as NSString).lastPathComponent)-\(UUID().uuidString.prefix(8))"
-        _ = try Portless.cli(["topology", "up", path, "--state", state])
+        _ = try Portless.cli(["topology", "up", path, "--state", state], environment: environment)
         let json = try Portless.cli(["topology", "status", "--state", state, "--json"])
         status = (try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
     }
@@ -160,6 +162,13 @@ final class RunningTopology: @unchecked Sendable {
 
     func interceptAddress(_ service: String = "hello") -> String {
         ((status["intercepts"] as? [[String: Any]])?.first { $0["service"] as? String == service }?["address"] as? String) ?? ""
+    }
+
+    /// The loopback address `topology up` gave an app (`apps:` in the file).
+    func appAddress(_ name: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: state + "/topology.json"),
+              let record = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return (record["ports"] as? [String: String])?["app/\(name)"]
     }
 
     func pid(of name: String) -> Int32? {

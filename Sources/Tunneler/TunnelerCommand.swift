@@ -40,6 +40,9 @@ struct TunnelerCommand: ParsableCommand {
             var tunnel: Tunnel?
             try loop.run {
                 let running = try Tunnel(config: settings, identity: identity, loop: loop, logger: logger)
+                running.hostReady = { gateways.isReady($0) }
+                let bound = LoopBound(running, loop: loop)
+                gateways.whenReady { bound.loop.execute { bound.value.bindReadyHosts() } }
                 gateways.attach(LoopBound(running.controller, loop: loop))
                 tunnel = running
             }

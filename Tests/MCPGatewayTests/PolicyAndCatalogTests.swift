@@ -76,12 +76,15 @@ final class CatalogTests: XCTestCase {
     func testCallerView_filters_pins_andPaginates() throws {
         let built = catalog((0..<5).map { tool("t\($0)") }, [])
         let grant = MCPToolPolicy(rules: [.init(identities: ["#all"], allow: ["files/*"], deny: ["files/t4"])]).grant(for: "a", attributes: [])
-        let pins = ["files__t0": Catalog.definitionHash(tool("t0")), "files__t1": "not-the-current-hash"]
+        var pins = ["files__t0": Catalog.definitionHash(tool("t0")), "files__t1": "not-the-current-hash"]
+        let unconfirmed = CallerView(catalog: built, grant: grant, pins: pins)
+        XCTAssertNotNil(unconfirmed.tool(named: "files__t0"))
+        XCTAssertNil(unconfirmed.tool(named: "files__t1"), "a changed definition is hidden")
+        XCTAssertNil(unconfirmed.tool(named: "files__t2"), "a tool the controller has not pinned yet is hidden")
+        for index in 2..<5 { pins["files__t\(index)"] = Catalog.definitionHash(tool("t\(index)")) }
         let view = CallerView(catalog: built, grant: grant, pins: pins)
-        XCTAssertNotNil(view.tool(named: "files__t0"))
-        XCTAssertNil(view.tool(named: "files__t1"), "a changed definition is hidden")
-        XCTAssertNotNil(view.tool(named: "files__t2"), "a tool not pinned yet is shown (it is being pinned)")
-        XCTAssertNil(view.tool(named: "files__t4"))
+        XCTAssertNotNil(view.tool(named: "files__t2"))
+        XCTAssertNil(view.tool(named: "files__t4"), "denied")
         XCTAssertNotNil(view.resource(uri: "file:///docs/other"))
 
         let first = try JSONValue.parse(view.page(.tools, cursor: nil, pageSize: 2, modern: false, status: Data("{}".utf8)))
@@ -92,5 +95,34 @@ final class CatalogTests: XCTestCase {
         XCTAssertNil(second["nextCursor"])
         XCTAssertEqual(second["cacheScope"]?.stringValue, "private")
         XCTAssertThrowsError(try view.page(.tools, cursor: "%%%", pageSize: 2, modern: false, status: Data()))
+    }
+}
+
+final class ResourceURITests: XCTestCase {
+    func test_dotSegments_areResolvedBeforePolicy() {
+        XCTAssertEqual(ResourceURI.normalized("file:///docs/../secrets/keys"), "file:///secrets/keys")
+        XCTAssertEqual(ResourceURI.normalized("file:///docs/./readme"), "file:///docs/readme")
+        XCTAssertEqual(ResourceURI.normalized("file:///docs/%2e%2e/secrets/keys"), "file:///secrets/keys")
+        XCTAssertEqual(ResourceURI.normalized("file:///../../etc/passwd"), "file:///etc/passwd")
+        XCTAssertEqual(ResourceURI.normalized("tickets://open"), "tickets://open")
+        XCTAssertEqual(ResourceURI.normalized("urn:isbn:0451450523"), "urn:isbn:0451450523")
+    }
+
+    func test_encodedTraversal_isRefused() {
+        XCTAssertNil(ResourceURI.normalized("file:///docs/..%2Fsecrets%2Fkeys"))
+        XCTAssertNil(ResourceURI.normalized("file:///docs/%2E%2E%2Fsecrets"))
+        XCTAssertNil(ResourceURI.normalized("file:///docs/..\\secrets"))
+        XCTAssertNil(ResourceURI.normalized("file:///docs/a\u{0}b"))
+    }
+
+    func test_templateDeny_winsOnTheConcreteURI() {
+        let offer = Upstream.Offer(tools: [], resources: [], templates: [.object(["uriTemplate": .string("file:///{path}"), "name": .string("any")])], prompts: [])
+        let built = Catalog(upstreams: [(UpstreamConfig(name: "files", command: ["x"]), .up(protocolVersion: "2025-11-25"), offer)], separator: "__")
+        let grant = MCPToolPolicy(rules: [.init(identities: ["#all"], allow: ["resource:files/*"], deny: ["resource:files/file:///secrets/*"])])
+            .grant(for: "a", attributes: [])
+        let view = CallerView(catalog: built, grant: grant, pins: [:])
+        XCTAssertNotNil(view.resource(uri: "file:///docs/readme"))
+        XCTAssertNil(view.resource(uri: "file:///secrets/keys"), "a deny rule wins over the template that would serve it")
+        XCTAssertNil(view.resource(uri: ResourceURI.normalized("file:///docs/../secrets/keys") ?? ""))
     }
 }

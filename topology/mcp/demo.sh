@@ -13,11 +13,6 @@ print(next(i['address'] for i in json.load(sys.stdin)['intercepts'] if i['tunnel
   declare "url_${name%%-*}=http://$address/mcp"
 done
 tools() { "$python" -c 'import json,sys; print("  " + "\n  ".join(json.loads(sys.stdin.readline())["tools"]))'; }
-# The upstreams may still be starting: wait until the gateway lists tools.
-for _ in $(seq 1 50); do
-  [ "$(agent inventory "$url_analyst" | "$python" -c 'import json,sys; print(len(json.load(sys.stdin)["tools"]))')" -ge 6 ] && break
-  sleep 0.2
-done
 echo
 echo "\$ mcp_agent.py inventory $url_support   # MCP client as 'support-agent' (official Python SDK)"
 agent inventory "$url_support" | tools

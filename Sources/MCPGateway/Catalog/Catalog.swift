@@ -59,7 +59,7 @@ struct Catalog: Sendable {
                 guard let uriTemplate = template["uriTemplate"]?.stringValue else { continue }
                 let named = template["name"]?.stringValue.map { template.setting("name", .string(prefix + $0)) } ?? template
                 templates.append(CatalogItem(kind: .resource, server: config.name, exposedName: uriTemplate, upstreamName: uriTemplate,
-                                             encoded: named.encoded(), definitionHash: nil, isTemplate: true))
+                                             encoded: named.canonicallyEncoded(), definitionHash: nil, isTemplate: true))
             }
         }
     }
@@ -71,7 +71,7 @@ struct Catalog: Sendable {
             return
         }
         index[exposed] = items.count
-        items.append(CatalogItem(kind: kind, server: server, exposedName: exposed, upstreamName: upstream, encoded: definition.encoded(),
+        items.append(CatalogItem(kind: kind, server: server, exposedName: exposed, upstreamName: upstream, encoded: definition.canonicallyEncoded(),
                                  definitionHash: hash, isTemplate: false))
     }
 

@@ -17,13 +17,17 @@ final class CallerView: @unchecked Sendable {
     private let lock = NSLock()
     private var pages: [String: Data] = [:]
 
+    private let grant: MCPToolPolicy.Grant
+
+    /// A tool is shown only when the controller holds its definition's pin and the definition is
+    /// that one: unconfirmed or changed definitions stay hidden.
     init(catalog: Catalog, grant: MCPToolPolicy.Grant, pins: [String: String]) {
         self.catalog = catalog
+        self.grant = grant
         tools = catalog.tools.indices.filter { index in
             let item = catalog.tools[index]
             guard grant.permits(.tool, server: item.server, item: item.upstreamName) else { return false }
-            guard let pinned = pins[item.exposedName] else { return true }
-            return pinned == item.definitionHash
+            return pins[item.exposedName] == item.definitionHash
         }
         resources = catalog.resources.indices.filter { grant.permits(.resource, server: catalog.resources[$0].server, item: catalog.resources[$0].upstreamName) }
         templates = catalog.templates.indices.filter { grant.permits(.resource, server: catalog.templates[$0].server, item: catalog.templates[$0].upstreamName) }
@@ -44,12 +48,14 @@ final class CallerView: @unchecked Sendable {
         return catalog.prompts[index]
     }
 
-    /// The upstream that serves `uri`, if this caller may read it: a listed resource, or a
-    /// template that matches it.
+    /// The upstream that serves `uri` (normalized, see `ResourceURI`), if this caller may read
+    /// it: a listed resource it may see, or a template it may see that produces `uri` — and then
+    /// the policy must allow the concrete URI too, so a deny rule wins over any template.
     func resource(uri: String) -> CatalogItem? {
         if let index = catalog.resourcesByURI[uri] { return visibleResources.contains(index) ? catalog.resources[index] : nil }
         for index in templates where Catalog.uri(uri, matches: catalog.templates[index].upstreamName) {
-            return visibleTemplates.contains(index) ? catalog.templates[index] : nil
+            let template = catalog.templates[index]
+            if grant.permits(.resource, server: template.server, item: uri) { return template }
         }
         return nil
     }

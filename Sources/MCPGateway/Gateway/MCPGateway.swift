@@ -8,54 +8,52 @@ import Shared
 /// controller's tool policies, with definitions pinned and every request audited.
 ///
 /// Protocol-independent: the HTTP layer (`StreamableHTTPHandler`) turns both wire generations
-/// into calls of `handle`, and streams what `Session`s and listeners receive.
+/// into calls of `handle` (see MCPGateway+Requests.swift) and streams what sessions and
+/// listeners receive. What an upstream says about a caller's request reaches that caller only.
 public actor MCPGateway {
     public static let serverInfo: JSONValue = .object(["name": .string("portless-mcp-gateway"), "version": .string("1.0")])
     static let handshakeVersions = ["2025-06-18", "2025-11-25"]
     static let modernVersions = ["2026-07-28"]
+    /// How long start-up waits for upstreams to list what they offer before the gateway is
+    /// ready without the late ones (each is logged).
+    static let startupLimit: Duration = .seconds(15)
 
-    let service: String
+    public nonisolated let service: String
     let config: MCPGatewayConfig
     let logger: Logger
     private let control: GatewayControl
     private let audit: AuditReporter
     private let httpClient: HTTPClient
-    private var upstreams: [Upstream] = []
-    private var catalog = Catalog()
-    private var statusJSON = Data("{}".utf8)
+    private(set) var upstreams: [String: Upstream] = [:]
+    private var upstreamOrder: [Upstream] = []
+    private(set) var catalog = Catalog()
+    private(set) var statusJSON = Data("{}".utf8)
     private var view: GatewayView?
     private var policy: MCPToolPolicy?
     private var callerViews: [String: CallerView] = [:]
+    /// Definition hashes the controller has acknowledged.
     private var reportedHashes: [String: String] = [:]
-    private var sessions: [String: Session] = [:]
+    private var reporter: Task<Void, Never>?
+    var sessions = SessionTable()
     private var listeners: [UUID: Listener] = [:]
     private var inFlight: [String: @Sendable () -> Void] = [:]
     private var pollTask: Task<Void, Never>?
     private var rebuildScheduled = false
-
-    final class Stream: @unchecked Sendable {
-        let continuation: AsyncStream<Data>.Continuation
-        init(_ continuation: AsyncStream<Data>.Continuation) { self.continuation = continuation }
-    }
-
-    struct Session {
-        let id: String
-        let caller: Caller
-        let protocolVersion: String
-        var streams: [UUID: Stream] = [:]
-        var fingerprints: [ListKind: Int] = [:]
-        var lastUsed = ContinuousClock.now
-    }
-
-    /// A session with no request and no open stream for this long is forgotten (its client gets
-    /// 404 and initializes again, as the specification provides).
-    static let sessionIdleLimit: Duration = .seconds(30 * 60)
+    private var ready = false
+    private var readyWaiters: [CheckedContinuation<Void, Never>] = []
+    private var upstreamLogLevel: LogLevel?
+    /// Resource URIs the gateway subscribed to upstream for its callers → the upstream.
+    var upstreamSubscriptions: [String: String] = [:]
+    /// Calls parked for stateless callers' answers, by id.
+    var parked: [String: ParkedCall] = [:]
+    nonisolated let callerRequests = CallerRequests()
 
     struct Listener {
         let caller: Caller
         let subscriptionID: JSONValue
         let kinds: Set<ListKind>
-        let stream: Stream
+        let resources: Set<String>
+        let stream: MessageStream
         var fingerprints: [ListKind: Int] = [:]
     }
 
@@ -75,26 +73,66 @@ public actor MCPGateway {
             }, onNotification: { [weak self] upstream, method, params in
                 Task { await self?.relay(upstream: upstream, method: method, params: params) }
             })
-            upstreams.append(upstream)
+            upstreams[upstreamConfig.name] = upstream
+            upstreamOrder.append(upstream)
         }
-        for upstream in upstreams { Task { await upstream.start() } }
+        for upstream in upstreamOrder { Task { await upstream.start() } }
         pollTask = Task { [weak self] in
             var rounds = 0
             while !Task.isCancelled {
                 await self?.poll()
                 rounds += 1
-                if rounds % 240 == 0 { await self?.forgetIdleSessions() }
+                if rounds % 4 == 0 { await self?.expireParkedCalls() }
+                if rounds % 240 == 0 { await self?.expireSessions() }
                 try? await Task.sleep(for: .milliseconds(250))
             }
+        }
+        Task { [weak self, upstreamOrder] in
+            try? await Task.sleep(for: Self.startupLimit)
+            for upstream in upstreamOrder { await upstream.giveUpStarting(after: Self.startupLimit) }
+            try? await Task.sleep(for: .seconds(10))
+            await self?.becomeReady(forced: true)
         }
     }
 
     public func stop() async {
         pollTask?.cancel()
-        for upstream in upstreams { await upstream.stop() }
-        for session in sessions.values { for stream in session.streams.values { stream.continuation.finish() } }
+        reporter?.cancel()
+        for upstream in upstreamOrder { await upstream.stop() }
+        for session in sessions.all { _ = sessions.remove(session.id) }
         for listener in listeners.values { listener.stream.continuation.finish() }
+        for call in parked.values { call.abandon() }
+        becomeReady(forced: true)
         await audit.flush(deadline: .now + .seconds(3))
+    }
+
+    // MARK: readiness
+
+    /// Ready means every upstream has listed what it offers (or start-up gave up on it, logged),
+    /// the controller has pinned those definitions, and the policy view is here: a caller's
+    /// first list is then complete. The tunneler binds the service only once it is ready.
+    public func awaitReady() async {
+        if ready { return }
+        await withCheckedContinuation { readyWaiters.append($0) }
+    }
+
+    public var isReady: Bool { ready }
+
+    private func becomeReady(forced: Bool = false) {
+        guard !ready else { return }
+        if forced { logger.warning("gateway declared ready without everything it waits for (controller or upstreams slow)") }
+        ready = true
+        let waiters = readyWaiters
+        readyWaiters.removeAll()
+        for waiter in waiters { waiter.resume() }
+        if !forced { logger.info("MCP gateway ready", metadata: ["tools": "\(catalog.tools.count)", "upstreams": "\(statusJSON.count > 2 ? String(decoding: statusJSON, as: UTF8.self) : "")"]) }
+    }
+
+    private func checkReady() async {
+        guard !ready, view != nil, reportedHashes.count >= catalog.tools.count,
+              catalog.tools.allSatisfy({ reportedHashes[$0.exposedName] == $0.definitionHash }) else { return }
+        for upstream in upstreamOrder where !(await upstream.settled) { return }
+        becomeReady()
     }
 
     // MARK: controller view and catalog
@@ -105,18 +143,24 @@ public actor MCPGateway {
         } catch {
             logger.debug("gateway view not refreshed", metadata: ["error": "\(error)"])
         }
+        await checkReady()
     }
 
+    /// Every `mcp-tools.v1` config on the service counts: their rules are merged, so a deny in
+    /// any of them wins. One that cannot be read shows nothing (it must not widen access).
     func apply(_ fresh: GatewayView) {
         view = fresh
-        policy = nil
+        var rules: [MCPToolPolicy.Rule] = []
+        var found = false
+        var unreadable = false
         for config in fresh.configs where config.type == MCPToolPolicy.configType {
-            do { policy = try config.data.decode(MCPToolPolicy.self) } catch {
-                // A policy we cannot read must not widen access: show nothing.
-                policy = MCPToolPolicy(rules: [])
+            found = true
+            do { rules += try config.data.decode(MCPToolPolicy.self).rules } catch {
+                unreadable = true
                 logger.error("tool policy unreadable; showing nothing", metadata: ["config": "\(config.name)", "error": "\(error)"])
             }
         }
+        policy = !found ? nil : unreadable ? MCPToolPolicy(rules: []) : MCPToolPolicy(rules: rules)
         changed()
     }
 
@@ -129,7 +173,7 @@ public actor MCPGateway {
     private func rebuild() async {
         rebuildScheduled = false
         var parts: [(config: UpstreamConfig, status: Upstream.Status, offer: Upstream.Offer)] = []
-        for upstream in upstreams { parts.append((upstream.config, await upstream.status, await upstream.offer)) }
+        for upstream in upstreamOrder { parts.append((upstream.config, await upstream.status, await upstream.offer)) }
         let next = Catalog(upstreams: parts, separator: config.separator ?? "__")
         for collision in next.collisions where !catalog.collisions.contains(collision) {
             logger.error("name collision", metadata: ["detail": "\(collision)"])
@@ -141,35 +185,68 @@ public actor MCPGateway {
         catalog = next
         statusJSON = JSONValue.object(next.status.mapValues { .string($0) }).encoded()
         changed()
-        var hashes: [String: String] = [:]
-        for tool in next.tools { hashes[tool.exposedName] = tool.definitionHash }
-        let newOrChanged = hashes.filter { reportedHashes[$0.key] != $0.value }
-        if !newOrChanged.isEmpty {
-            do {
-                try await control.reportDefinitions(newOrChanged)
-                for (name, hash) in newOrChanged { reportedHashes[name] = hash }
-                await poll()
-            } catch {
-                logger.warning("tool definitions not reported yet", metadata: ["error": "\(error)"])
+        reportDefinitions()
+        await checkReady()
+    }
+
+    /// Reports definitions the controller has not acknowledged, until it has: a tool is shown
+    /// only once its pin is confirmed, so an unreachable controller hides new tools, never
+    /// shows them unpinned.
+    private func reportDefinitions() {
+        guard reporter == nil else { return }
+        reporter = Task { [weak self] in
+            var delay: Duration = .milliseconds(100)
+            while !Task.isCancelled, let self {
+                let pending = await self.unreportedHashes()
+                if pending.isEmpty { break }
+                do {
+                    try await self.control.reportDefinitions(pending)
+                    await self.acknowledged(pending)
+                    delay = .milliseconds(100)
+                } catch {
+                    self.logger.warning("tool definitions not pinned yet; their tools stay hidden until they are", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(2))
+                }
             }
+            await self?.reporterDone()
         }
     }
 
-    /// The catalog or the view changed: drop cached views, tell live sessions what changed.
+    private func unreportedHashes() -> [String: String] {
+        var pending: [String: String] = [:]
+        for tool in catalog.tools where reportedHashes[tool.exposedName] != tool.definitionHash {
+            pending[tool.exposedName] = tool.definitionHash ?? ""
+        }
+        return pending
+    }
+
+    private func acknowledged(_ hashes: [String: String]) async {
+        for (name, hash) in hashes { reportedHashes[name] = hash }
+        await poll()
+    }
+
+    private func reporterDone() async {
+        reporter = nil
+        if !unreportedHashes().isEmpty { reportDefinitions() }
+        await checkReady()
+    }
+
+    /// The catalog or the view changed: drop cached views, tell live sessions and listeners
+    /// whose lists changed.
     private func changed() {
         callerViews.removeAll()
-        for (id, session) in sessions {
+        for session in sessions.all {
             let view = callerView(session.caller)
             var fingerprints = session.fingerprints
             for kind in ListKind.allCases {
                 let now = view.fingerprint(kind)
                 if let before = fingerprints[kind], before != now {
-                    let data = JSONRPC.notification(kind.changedNotification, params: nil).encoded()
-                    for stream in session.streams.values { stream.continuation.yield(data) }
+                    sessions.deliver(JSONRPC.notification(kind.changedNotification, params: nil).encoded(), to: session.id)
                 }
                 fingerprints[kind] = now
             }
-            sessions[id]?.fingerprints = fingerprints
+            sessions[session.id]?.fingerprints = fingerprints
         }
         for (id, listener) in listeners {
             let view = callerView(listener.caller)
@@ -208,59 +285,80 @@ public actor MCPGateway {
         return computed
     }
 
-    // MARK: upstream notifications
+    // MARK: upstream notifications that concern several callers
 
+    /// A resource changed: sessions and listeners subscribed to it that may still read it hear of it.
     private func relay(upstream: String, method: String, params: JSONValue?) {
-        guard method == "notifications/message" || method == "notifications/resources/updated" else { return }
-        let data = JSONRPC.notification(method, params: params).encoded()
-        for session in sessions.values {
-            let view = callerView(session.caller)
-            guard view.tools.contains(where: { catalog.tools[$0].server == upstream }) || view.resources.contains(where: { catalog.resources[$0].server == upstream }) else { continue }
-            for stream in session.streams.values { stream.continuation.yield(data) }
+        guard method == "notifications/resources/updated", let uri = params?["uri"]?.stringValue else { return }
+        let data = JSONRPC.notification(method, params: .object(["uri": .string(uri)])).encoded()
+        for session in sessions.subscribers(of: uri) where callerView(session.caller).resource(uri: uri)?.server == upstream {
+            sessions.deliver(data, to: session.id)
+        }
+        for listener in listeners.values where listener.resources.contains(uri) && callerView(listener.caller).resource(uri: uri)?.server == upstream {
+            let meta: JSONValue = .object(["io.modelcontextprotocol/subscriptionId": listener.subscriptionID])
+            listener.stream.continuation.yield(JSONRPC.notification(method, params: .object(["uri": .string(uri), "_meta": meta])).encoded())
+        }
+    }
+
+    /// Upstreams of the handshake revisions send log messages at or above one level for all:
+    /// the lowest any session asked for (each session's own level is applied as messages arrive).
+    func updateUpstreamLogLevel() async {
+        guard let lowest = sessions.lowestLogLevel, lowest != upstreamLogLevel else { return }
+        upstreamLogLevel = lowest
+        for upstream in upstreamOrder {
+            let modern = await upstream.isModern
+            let logs = await upstream.capabilities["logging"] != nil
+            guard !modern, logs else { continue }
+            _ = try? await upstream.send("logging/setLevel", params: .object(["level": .string(lowest.rawValue)]))
         }
     }
 
     // MARK: sessions (2025-06-18, 2025-11-25)
 
-    func openSession(caller: Caller, requestedVersion: String?) -> (id: String, version: String) {
+    func openSession(caller: Caller, requestedVersion: String?, capabilities: JSONValue) -> Result<(id: String, version: String), RPCError> {
         let version = requestedVersion.flatMap { Self.handshakeVersions.contains($0) ? $0 : nil } ?? Self.handshakeVersions.last ?? "2025-11-25"
-        let id = UUID().uuidString
-        var session = Session(id: id, caller: caller, protocolVersion: version)
-        let view = callerView(caller)
-        for kind in ListKind.allCases { session.fingerprints[kind] = view.fingerprint(kind) }
-        sessions[id] = session
-        return (id, version)
+        switch sessions.open(caller: caller, version: version, capabilities: capabilities) {
+        case .failure(let error): return .failure(error)
+        case .success(let session):
+            let view = callerView(caller)
+            for kind in ListKind.allCases { sessions[session.id]?.fingerprints[kind] = view.fingerprint(kind) }
+            return .success((session.id, version))
+        }
     }
 
-    func session(_ id: String) -> Session? {
-        sessions[id]?.lastUsed = .now
-        return sessions[id]
+    func session(_ id: String) -> Session? { sessions.touch(id) }
+
+    private func expireSessions() async {
+        for session in sessions.expire() { await forget(session) }
     }
 
-    private func forgetIdleSessions() {
-        let now = ContinuousClock.now
-        sessions = sessions.filter { !$0.value.streams.isEmpty || now - $0.value.lastUsed < Self.sessionIdleLimit }
+    private func expireParkedCalls() {
+        for (id, call) in parked where call.isExpired { parked.removeValue(forKey: id)?.abandon() }
     }
 
-    func closeSession(_ id: String, caller: Caller) -> Bool {
-        guard let session = sessions[id], session.caller.identity == caller.identity else { return false }
-        for stream in session.streams.values { stream.continuation.finish() }
-        sessions.removeValue(forKey: id)
-        for key in inFlight.keys where key.hasPrefix(id + "/") { inFlight.removeValue(forKey: key)?() }
+    func closeSession(_ id: String, caller: Caller) async -> Bool {
+        guard let session = sessions[id], session.caller.identity == caller.identity, let removed = sessions.remove(id) else { return false }
+        await forget(removed)
         return true
+    }
+
+    /// What a session leaves behind when it ends: its requests in flight and its subscriptions.
+    private func forget(_ session: Session) async {
+        for key in inFlight.keys where key.hasPrefix(session.id + "/") { inFlight.removeValue(forKey: key)?() }
+        for uri in session.subscriptions where !sessions.anySubscribes(to: uri) && !listeners.values.contains(where: { $0.resources.contains(uri) }) {
+            await unsubscribeUpstream(uri)
+        }
     }
 
     /// The session's stream of server messages (the GET stream).
     func attachStream(session id: String) -> AsyncStream<Data>? {
-        guard sessions[id] != nil else { return nil }
-        let (stream, continuation) = AsyncStream<Data>.makeStream(bufferingPolicy: .bufferingNewest(1_000))
-        let key = UUID()
-        sessions[id]?.streams[key] = Stream(continuation)
-        continuation.onTermination = { [weak self] _ in Task { await self?.detach(session: id, key: key) } }
+        let (stream, messages) = MessageStream.make()
+        guard let key = sessions.attach(messages, to: id) else { return nil }
+        messages.continuation.onTermination = { [weak self] _ in Task { await self?.detach(session: id, key: key) } }
         return stream
     }
 
-    private func detach(session id: String, key: UUID) { sessions[id]?.streams.removeValue(forKey: key) }
+    private func detach(session id: String, key: UUID) { sessions.detach(key, from: id) }
 
     func track(session: String, request: JSONValue, cancel: @escaping @Sendable () -> Void) {
         inFlight["\(session)/\(request.encoded().base64EncodedString())"] = cancel
@@ -276,178 +374,74 @@ public actor MCPGateway {
 
     // MARK: subscriptions/listen (2026-07-28)
 
-    func listen(caller: Caller, subscriptionID: JSONValue, filter: JSONValue?) -> AsyncStream<Data> {
+    func listen(caller: Caller, subscriptionID: JSONValue, filter: JSONValue?) async -> AsyncStream<Data> {
         var kinds = Set<ListKind>()
         if filter?["toolsListChanged"]?.boolValue == true { kinds.insert(.tools) }
         if filter?["resourcesListChanged"]?.boolValue == true { kinds.formUnion([.resources, .templates]) }
         if filter?["promptsListChanged"]?.boolValue == true { kinds.insert(.prompts) }
-        let (stream, continuation) = AsyncStream<Data>.makeStream(bufferingPolicy: .bufferingNewest(1_000))
-        let key = UUID()
-        var listener = Listener(caller: caller, subscriptionID: subscriptionID, kinds: kinds, stream: Stream(continuation))
         let view = callerView(caller)
+        var resources = Set<String>()
+        for uri in filter?["resourceSubscriptions"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
+            guard let normalized = ResourceURI.normalized(uri), view.resource(uri: normalized) != nil else { continue }
+            resources.insert(normalized)
+        }
+        let (stream, messages) = MessageStream.make()
+        let key = UUID()
+        var listener = Listener(caller: caller, subscriptionID: subscriptionID, kinds: kinds, resources: resources, stream: messages)
         for kind in kinds { listener.fingerprints[kind] = view.fingerprint(kind) }
         listeners[key] = listener
-        continuation.onTermination = { [weak self] _ in Task { await self?.removeListener(key) } }
+        messages.continuation.onTermination = { [weak self] _ in Task { await self?.removeListener(key) } }
         var honored: [String: JSONValue] = [:]
         if kinds.contains(.tools) { honored["toolsListChanged"] = .bool(true) }
         if kinds.contains(.resources) { honored["resourcesListChanged"] = .bool(true) }
         if kinds.contains(.prompts) { honored["promptsListChanged"] = .bool(true) }
+        var subscribed: [String] = []
+        for uri in resources.sorted() where await subscribeUpstream(uri, for: caller) == nil { subscribed.append(uri) }
+        if !subscribed.isEmpty { honored["resourceSubscriptions"] = .array(subscribed.map { .string($0) }) }
         let meta: JSONValue = .object(["io.modelcontextprotocol/subscriptionId": subscriptionID])
-        continuation.yield(JSONRPC.notification("notifications/subscriptions/acknowledged",
-                                                params: .object(["notifications": .object(honored), "_meta": meta])).encoded())
+        messages.continuation.yield(JSONRPC.notification("notifications/subscriptions/acknowledged",
+                                                         params: .object(["notifications": .object(honored), "_meta": meta])).encoded())
         return stream
     }
 
-    private func removeListener(_ key: UUID) { listeners.removeValue(forKey: key) }
-
-    // MARK: requests
-
-    enum Reply: Sendable {
-        case value(JSONValue)
-        /// The `result` object, already encoded.
-        case encoded(Data)
-        case error(RPCError)
-    }
-
-    func capabilities() -> JSONValue {
-        .object([
-            "tools": .object(["listChanged": .bool(true)]),
-            "resources": .object(["listChanged": .bool(true)]),
-            "prompts": .object(["listChanged": .bool(true)]),
-            "logging": .object([:]),
-            "completions": .object([:]),
-        ])
-    }
-
-    var instructions: String {
-        "Portless MCP gateway for '\(service)': tools of several internal servers, named <server>\(config.separator ?? "__")<tool>."
-    }
-
-    /// Serves one request for `caller`. `modern` selects the 2026-07-28 result shapes.
-    func handle(method: String, params: JSONValue?, caller: Caller, session: String?, modern: Bool,
-                onProgress: (@Sendable (JSONValue) -> Void)?) async -> Reply {
-        if view == nil { await awaitView() }
-        let started = ContinuousClock.now
-        var target: String?
-        var server: String?
-        let reply: Reply
-        switch method {
-        case "ping":
-            reply = .value(.object([:]))
-        case "tools/list", "resources/list", "resources/templates/list", "prompts/list":
-            let kind: ListKind = method == "tools/list" ? .tools : method == "prompts/list" ? .prompts : method == "resources/list" ? .resources : .templates
-            do {
-                reply = .encoded(try callerView(caller).page(kind, cursor: params?["cursor"]?.stringValue, pageSize: config.pageSize ?? 1_000,
-                                                              modern: modern, status: statusJSON))
-            } catch let error as RPCError { reply = .error(error) } catch { reply = .error(RPCError(code: JSONRPC.internalError, message: "\(error)")) }
-        case "tools/call":
-            let name = params?["name"]?.stringValue ?? ""
-            target = name
-            if let item = callerView(caller).tool(named: name) {
-                server = item.server
-                reply = await forward(method, params: params?.setting("name", .string(item.upstreamName)), to: item.server, name: item.upstreamName,
-                                      modern: modern, onProgress: onProgress)
-            } else {
-                reply = .error(RPCError(code: JSONRPC.invalidParams, message: "Unknown tool: \(name)"))
-            }
-        case "prompts/get":
-            let name = params?["name"]?.stringValue ?? ""
-            target = name
-            if let item = callerView(caller).prompt(named: name) {
-                server = item.server
-                reply = await forward(method, params: params?.setting("name", .string(item.upstreamName)), to: item.server, name: item.upstreamName,
-                                      modern: modern, onProgress: onProgress)
-            } else {
-                reply = .error(RPCError(code: JSONRPC.invalidParams, message: "Unknown prompt: \(name)"))
-            }
-        case "resources/read":
-            let uri = params?["uri"]?.stringValue ?? ""
-            target = uri
-            if let item = callerView(caller).resource(uri: uri) {
-                server = item.server
-                reply = await forward(method, params: params, to: item.server, name: uri, modern: modern, onProgress: onProgress)
-            } else {
-                reply = .error(RPCError(code: JSONRPC.resourceNotFound, message: "Resource not found", data: .object(["uri": .string(uri)])))
-            }
-        case "completion/complete":
-            reply = await complete(params: params, caller: caller, modern: modern)
-        case "logging/setLevel":
-            reply = .value(.object([:]))
-        default:
-            reply = .error(RPCError(code: JSONRPC.methodNotFound, message: "Method not found: \(method)"))
-        }
-        if method != "ping" {
-            let elapsed = (ContinuousClock.now - started).components
-            let microseconds = elapsed.seconds * 1_000_000 + elapsed.attoseconds / 1_000_000_000_000
-            var detail: [String: JSONValue] = ["method": .string(method), "latencyMs": .number(Double(microseconds) / 1000)]
-            if let session { detail["session"] = .string(session) }
-            if let target { detail["target"] = .string(target) }
-            if let server { detail["server"] = .string(server) }
-            if let arguments = params?["arguments"] { detail["argsDigest"] = .string(Catalog.digest(arguments)) }
-            switch reply {
-            case .error(let error):
-                detail["outcome"] = .string(target != nil && server == nil ? (exists(method: method, target: target) ? "denied" : "unknown") : "error")
-                detail["error"] = .string(error.message)
-            case .value(let value) where value["isError"]?.boolValue == true:
-                detail["outcome"] = .string("tool-error")
-            default:
-                detail["outcome"] = .string("ok")
-            }
-            record(type: "mcp.request", caller: caller, detail: detail)
-        }
-        return reply
-    }
-
-    private func exists(method: String, target: String?) -> Bool {
-        guard let target else { return false }
-        switch method {
-        case "tools/call": return catalog.toolsByName[target] != nil
-        case "prompts/get": return catalog.promptsByName[target] != nil
-        default: return catalog.resourcesByURI[target] != nil || catalog.template(matching: target) != nil
+    private func removeListener(_ key: UUID) async {
+        guard let listener = listeners.removeValue(forKey: key) else { return }
+        for uri in listener.resources where !sessions.anySubscribes(to: uri) && !listeners.values.contains(where: { $0.resources.contains(uri) }) {
+            await unsubscribeUpstream(uri)
         }
     }
 
-    private func complete(params: JSONValue?, caller: Caller, modern: Bool) async -> Reply {
-        let reference = params?["ref"]
-        let view = callerView(caller)
-        let empty: JSONValue = .object(["completion": .object(["values": .array([]), "hasMore": .bool(false)])])
-        if reference?["type"]?.stringValue == "ref/prompt", let name = reference?["name"]?.stringValue, let item = view.prompt(named: name) {
-            let forwarded = params?.setting("ref", reference?.setting("name", .string(item.upstreamName)))
-            return await forward("completion/complete", params: forwarded, to: item.server, name: nil, modern: modern, onProgress: nil)
-        }
-        if reference?["type"]?.stringValue == "ref/resource", let uri = reference?["uri"]?.stringValue,
-           let item = view.templates.lazy.map({ self.catalog.templates[$0] }).first(where: { $0.upstreamName == uri }) {
-            return await forward("completion/complete", params: params, to: item.server, name: nil, modern: modern, onProgress: nil)
-        }
-        return .value(empty)
-    }
+    // MARK: resource subscriptions upstream
 
-    private func forward(_ method: String, params: JSONValue?, to server: String, name: String?, modern: Bool,
-                         onProgress: (@Sendable (JSONValue) -> Void)?) async -> Reply {
-        guard let upstream = upstreams.first(where: { $0.config.name == server }) else {
-            return .error(RPCError(code: JSONRPC.internalError, message: "no upstream '\(server)'"))
+    /// Subscribes upstream to `uri` for `caller` once (shared by every subscriber); nil on
+    /// success, else why not.
+    func subscribeUpstream(_ uri: String, for caller: Caller) async -> RPCError? {
+        guard let item = callerView(caller).resource(uri: uri), let upstream = upstreams[item.server] else {
+            return RPCError(code: JSONRPC.resourceNotFound, message: "Resource not found", data: .object(["uri": .string(uri)]))
         }
-        var params = params
-        // The caller's envelope is for the gateway; the upstream gets its own.
-        if var meta = params?["_meta"]?.objectValue {
-            for key in meta.keys where key.hasPrefix("io.modelcontextprotocol/") { meta.removeValue(forKey: key) }
-            params = params?.setting("_meta", meta.isEmpty ? nil : .object(meta))
+        if upstreamSubscriptions[uri] != nil { return nil }
+        guard await upstream.capabilities["resources"]?["subscribe"]?.boolValue == true else {
+            return RPCError(code: JSONRPC.methodNotFound, message: "the server of '\(uri)' does not offer resource subscriptions")
         }
         do {
-            var result = try await upstream.call(method, params: params, name: name, onProgress: onProgress)
-            if modern, result["resultType"] == nil { result = result.setting("resultType", .string("complete")) }
-            if !modern, result["resultType"] != nil { result = result.setting("resultType", nil) }
-            return .value(result)
+            _ = try await upstream.send("resources/subscribe", params: .object(["uri": .string(uri)]))
+            upstreamSubscriptions[uri] = item.server
+            return nil
         } catch let error as RPCError {
-            return .error(error)
+            return error
         } catch {
-            return .error(RPCError(code: JSONRPC.internalError, message: "upstream '\(server)': \(error)"))
+            return RPCError(code: JSONRPC.internalError, message: "\(error)")
         }
+    }
+
+    private func unsubscribeUpstream(_ uri: String) async {
+        guard let server = upstreamSubscriptions.removeValue(forKey: uri), let upstream = upstreams[server] else { return }
+        _ = try? await upstream.send("resources/unsubscribe", params: .object(["uri": .string(uri)]))
     }
 
     // MARK: audit
 
-    private func record(type: String, caller: Caller?, detail: [String: JSONValue]) {
+    func record(type: String, caller: Caller?, detail: [String: JSONValue]) {
         let text = String(decoding: JSONValue.object(detail).encoded(), as: UTF8.self)
         let event = GatewayAuditEvent(type: type, identity: caller?.identity, circuit: caller?.circuit, detail: text)
         audit.record(event)

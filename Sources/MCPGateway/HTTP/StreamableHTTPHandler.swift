@@ -6,12 +6,15 @@ import GatewayKit
 import Shared
 
 /// MCP's Streamable HTTP transport, both generations, in front of `MCPGateway`:
-/// - 2025-06-18 and 2025-11-25: `initialize` opens a session named by `Mcp-Session-Id`; POSTs
-///   answer with JSON (or SSE when the request asks for progress); GET is the session's stream
-///   of server messages; DELETE ends it.
+/// - 2025-06-18 and 2025-11-25: `initialize` opens a session named by `Mcp-Session-Id`; a POST
+///   is answered with JSON, or with SSE once something must precede the result (progress, a
+///   log message, a request of an upstream for the caller); GET is the session's stream of
+///   server messages; DELETE ends it. The caller's answers to relayed requests come back as
+///   POSTed responses.
 /// - 2026-07-28: every POST stands alone, its `_meta` carrying the protocol version and client
 ///   capabilities, mirrored in `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers;
 ///   `server/discover` describes the server and `subscriptions/listen` is the stream.
+/// A caller that goes away cancels what it asked for, upstream too.
 struct StreamableHTTPHandler: Sendable {
     static let maxBody = 4 << 20
     let gateway: MCPGateway
@@ -39,7 +42,7 @@ struct StreamableHTTPHandler: Sendable {
             do { body = try await request.collectBody(upTo: Self.maxBody) } catch {
                 return try await writer.error(.contentTooLarge, RPCError(code: JSONRPC.invalidRequest, message: "request body over \(Self.maxBody >> 20) MiB"))
             }
-            try await post(request, body: body, caller: caller, writer: writer)
+            try await post(request, body: body, caller: caller, channel: channel, writer: writer)
         case .get:
             guard let id = request.headers[Self.sessionHeader] else {
                 return try await writer.error(.methodNotAllowed, RPCError(code: JSONRPC.invalidRequest,
@@ -65,10 +68,10 @@ struct StreamableHTTPHandler: Sendable {
         return ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host) || allowedOrigins.contains(origin)
     }
 
-    private func post(_ request: Request, body: ByteBuffer, caller: Caller, writer: consuming ResponseWriter) async throws {
+    private func post(_ request: Request, body: ByteBuffer, caller: Caller, channel: any Channel, writer: consuming ResponseWriter) async throws {
         let value: JSONValue
-        do { value = try JSONValue.parse(Data(body.readableBytesView)) } catch {
-            return try await writer.error(.badRequest, RPCError(code: JSONRPC.parseError, message: "Parse error: the body is not JSON"))
+        do { value = try body.withUnsafeReadableBytes { try JSONParser.parse($0) } } catch {
+            return try await writer.error(.badRequest, RPCError(code: JSONRPC.parseError, message: "Parse error: \(error)"))
         }
         if value.arrayValue != nil {
             return try await writer.error(.badRequest, RPCError(code: JSONRPC.invalidRequest, message: "JSON-RPC batches are not supported; send one message per POST"))
@@ -81,19 +84,26 @@ struct StreamableHTTPHandler: Sendable {
         let meta = paramsOf(message)?["_meta"]
         let modern = headers[Self.sessionHeader] == nil
             && (meta?["io.modelcontextprotocol/protocolVersion"] != nil || headers[Self.versionHeader].map(MCPGateway.modernVersions.contains) == true)
-        if modern { return try await modernPost(message, headers: headers, caller: caller, writer: writer) }
+        let canStream = (headers[.accept] ?? "").contains("text/event-stream")
+        if modern { return try await modernPost(message, headers: headers, caller: caller, canStream: canStream, channel: channel, writer: writer) }
 
         if case .request(let id, "initialize", let params) = message {
-            let (session, version) = await gateway.openSession(caller: caller, requestedVersion: params?["protocolVersion"]?.stringValue)
-            let result: JSONValue = .object([
-                "protocolVersion": .string(version),
-                "capabilities": await gateway.capabilities(),
-                "serverInfo": MCPGateway.serverInfo,
-                "instructions": .string(await gateway.instructions),
-            ])
-            var fields = HTTPFields()
-            fields[Self.sessionHeader] = session
-            return try await writer.json(JSONRPC.response(id: id, result: result).encoded(), headers: fields)
+            let opened = await gateway.openSession(caller: caller, requestedVersion: params?["protocolVersion"]?.stringValue,
+                                                   capabilities: params?["capabilities"] ?? .object([:]))
+            switch opened {
+            case .failure(let error):
+                return try await writer.error(.tooManyRequests, error, id: id)
+            case .success(let (session, version)):
+                let result: JSONValue = .object([
+                    "protocolVersion": .string(version),
+                    "capabilities": await gateway.capabilities(),
+                    "serverInfo": MCPGateway.serverInfo,
+                    "instructions": .string(await gateway.instructions),
+                ])
+                var fields = HTTPFields()
+                fields[Self.sessionHeader] = session
+                return try await writer.json(JSONRPC.response(id: id, result: result).encoded(), headers: fields)
+            }
         }
         guard let sessionID = headers[Self.sessionHeader] else {
             return try await writer.error(.badRequest, RPCError(code: JSONRPC.invalidRequest,
@@ -112,23 +122,26 @@ struct StreamableHTTPHandler: Sendable {
                 await gateway.cancel(session: sessionID, request: requestID)
             }
             try await writer.writeResponse(HTTPResponse(status: .accepted))
-        case .response, .error:
+        case .response(let id, let result):
+            gateway.callerRequests.answered(session: sessionID, id: id, result: .success(result))
+            try await writer.writeResponse(HTTPResponse(status: .accepted))
+        case .error(let id, let error):
+            gateway.callerRequests.answered(session: sessionID, id: id, result: .failure(error))
             try await writer.writeResponse(HTTPResponse(status: .accepted))
         case .request(let id, let method, let params):
-            let wantsStream = params?["_meta"]?["progressToken"] != nil && (headers[.accept] ?? "").contains("text/event-stream")
-            try await answer(id: id, method: method, params: params, caller: caller, session: sessionID, modern: false,
-                             stream: wantsStream, writer: writer)
+            let downstream = Downstream(caller: caller, session: sessionID, modern: false, capabilities: session.capabilities,
+                                        logLevel: session.logLevel, exchange: DownstreamExchange(canStream: canStream))
+            try await answer(id: id, method: method, params: params, downstream: downstream, channel: channel, writer: writer)
         }
     }
 
-    private func modernPost(_ message: JSONRPC.Message, headers: HTTPFields, caller: Caller, writer: consuming ResponseWriter) async throws {
+    private func modernPost(_ message: JSONRPC.Message, headers: HTTPFields, caller: Caller, canStream: Bool, channel: any Channel,
+                            writer: consuming ResponseWriter) async throws {
         let id: JSONValue
         let method: String
         let params: JSONValue?
         switch message {
-        case .notification:
-            return try await writer.writeResponse(HTTPResponse(status: .accepted))
-        case .response, .error:
+        case .notification, .response, .error:
             return try await writer.writeResponse(HTTPResponse(status: .accepted))
         case .request(let requestID, let name, let requestParams):
             id = requestID; method = name; params = requestParams
@@ -168,37 +181,32 @@ struct StreamableHTTPHandler: Sendable {
             let stream = await gateway.listen(caller: caller, subscriptionID: id, filter: params?["notifications"])
             try await writer.sse(stream)
         default:
-            let wantsStream = meta?["progressToken"] != nil && (headers[.accept] ?? "").contains("text/event-stream")
-            try await answer(id: id, method: method, params: params, caller: caller, session: nil, modern: true, stream: wantsStream, writer: writer)
+            let level = meta?["io.modelcontextprotocol/logLevel"]?.stringValue.flatMap(LogLevel.init(rawValue:))
+            let downstream = Downstream(caller: caller, session: nil, modern: true, capabilities: meta?["io.modelcontextprotocol/clientCapabilities"] ?? .object([:]),
+                                        logLevel: level, exchange: DownstreamExchange(canStream: canStream))
+            try await answer(id: id, method: method, params: params, downstream: downstream, channel: channel, writer: writer)
         }
     }
 
-    private func answer(id: JSONValue, method: String, params: JSONValue?, caller: Caller, session: String?, modern: Bool, stream: Bool,
+    /// Runs the request while the response is written; the caller going away (its connection
+    /// closes, or it cancels) cancels the request.
+    private func answer(id: JSONValue, method: String, params: JSONValue?, downstream: Downstream, channel: any Channel,
                         writer: consuming ResponseWriter) async throws {
         let gateway = self.gateway
-        if !stream {
-            guard let session else {
-                // Stateless: a cancelled request is a closed connection; nothing to track.
-                let reply = await gateway.handle(method: method, params: params, caller: caller, session: nil, modern: modern, onProgress: nil)
-                return try await writer.reply(reply, id: id, modern: modern)
-            }
-            let task = Task { await gateway.handle(method: method, params: params, caller: caller, session: session, modern: modern, onProgress: nil) }
-            await gateway.track(session: session, request: id, cancel: { task.cancel() })
-            let reply = await task.value
-            await gateway.untrack(session: session, request: id)
-            return try await writer.reply(reply, id: id, modern: modern)
-        }
-        let (events, continuation) = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)
+        guard let exchange = downstream.exchange else { return }
         let task = Task {
-            let reply = await gateway.handle(method: method, params: params, caller: caller, session: session, modern: modern) { progress in
-                continuation.yield(JSONRPC.notification("notifications/progress", params: progress).encoded())
-            }
-            continuation.yield(Self.envelope(reply, id: id))
-            continuation.finish()
-            if let session { await gateway.untrack(session: session, request: id) }
+            let reply = await gateway.handle(method: method, params: params, downstream: downstream)
+            var status = HTTPResponse.Status.ok
+            if downstream.modern, case .error(let error) = reply { status = Self.status(for: error) }
+            exchange.finish(Self.envelope(reply, id: id), status: status)
         }
-        if let session { await gateway.track(session: session, request: id, cancel: { task.cancel() }) }
-        try await writer.sse(events)
+        if let session = downstream.session { await gateway.track(session: session, request: id, cancel: { task.cancel() }) }
+        channel.closeFuture.whenComplete { _ in task.cancel() }
+        defer {
+            task.cancel()
+            if let session = downstream.session { Task { await gateway.untrack(session: session, request: id) } }
+        }
+        try await writer.respond(exchange)
     }
 
     private func paramsOf(_ message: JSONRPC.Message) -> JSONValue? {
@@ -235,28 +243,5 @@ struct StreamableHTTPHandler: Sendable {
 extension ResponseWriter {
     consuming func error(_ status: HTTPResponse.Status, _ error: RPCError, id: JSONValue = .null) async throws {
         try await json(JSONRPC.response(id: id, error: error).encoded(), status: status)
-    }
-
-    /// The 2026-07-28 revision maps error codes to HTTP statuses; the session revisions answer 200.
-    consuming func reply(_ reply: MCPGateway.Reply, id: JSONValue, modern: Bool) async throws {
-        var status = HTTPResponse.Status.ok
-        if modern, case .error(let error) = reply { status = StreamableHTTPHandler.status(for: error) }
-        try await json(StreamableHTTPHandler.envelope(reply, id: id), status: status)
-    }
-
-    /// An SSE response: one `message` event per JSON-RPC message, until the stream ends.
-    consuming func sse(_ messages: AsyncStream<Data>) async throws {
-        var fields = HTTPFields()
-        fields[.contentType] = "text/event-stream"
-        fields[.cacheControl] = "no-cache"
-        var body = try await writeHead(HTTPResponse(status: .ok, headerFields: fields))
-        for await message in messages {
-            var buffer = ByteBuffer()
-            buffer.writeString("event: message\ndata: ")
-            buffer.writeBytes(message)
-            buffer.writeString("\n\n")
-            try await body.write(buffer)
-        }
-        try await body.finish(nil)
     }
 }

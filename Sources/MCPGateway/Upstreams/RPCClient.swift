@@ -4,20 +4,26 @@ import GatewayKit
 import Shared
 
 /// A JSON-RPC client over one upstream transport: correlates responses with requests, applies
-/// timeouts and cancellation, rewrites progress tokens so that callers sharing the upstream
-/// never see each other's progress, and answers the few requests a server may send a client.
+/// timeouts and cancellation, and hands what the server says about a request — progress, logs,
+/// its own requests of the client — to that request's `RequestContext`, i.e. to the caller who
+/// made it. Progress tokens are rewritten per request, so callers sharing the upstream never see
+/// each other's progress.
 final class RPCClient: Sendable {
+    /// Notifications that concern every caller (list changes, resource updates).
     typealias NotificationHandler = @Sendable (_ method: String, _ params: JSONValue?) -> Void
-    typealias ProgressHandler = @Sendable (_ params: JSONValue) -> Void
 
     private struct Pending {
         let continuation: CheckedContinuation<JSONValue, Error>
         let progressToken: String?
+        let context: RequestContext
     }
     private struct State {
         var nextID = 1
         var pending: [Int: Pending] = [:]
-        var progress: [String: (original: JSONValue, handler: ProgressHandler)] = [:]
+        /// Requests in flight on exchange transports, for attribution (their replies come back on
+        /// their own exchange, so they are not in `pending`).
+        var exchanges: [Int: RequestContext] = [:]
+        var progress: [String: (original: JSONValue, handler: @Sendable (JSONValue) -> Void)] = [:]
         var closedReason: String?
     }
 
@@ -25,17 +31,20 @@ final class RPCClient: Sendable {
     private let transport: UpstreamTransport
     private let state = Locked(State())
     private let onNotification: NotificationHandler
-    /// Set once the session is set up: `_meta` every request carries in the stateless revision.
-    private let envelope = Locked<JSONValue?>(nil)
+    private let logger: Logger
+    /// Set once the session is set up: the stateless revision's protocol version, sent in every
+    /// request's `_meta` with the caller's capabilities.
+    private let modernVersion = Locked<String?>(nil)
 
-    init(name: String, transport: UpstreamTransport, onNotification: @escaping NotificationHandler) {
+    init(name: String, transport: UpstreamTransport, logger: Logger, onNotification: @escaping NotificationHandler) {
         self.name = name
         self.transport = transport
+        self.logger = logger
         self.onNotification = onNotification
     }
 
     func open(onClose: @escaping @Sendable (String) -> Void) async throws {
-        try await transport.open(onMessage: { [weak self] in self?.receive($0) }, onClose: { [weak self] reason in
+        try await transport.open(onMessage: { [weak self] in self?.receive($0, context: nil) }, onClose: { [weak self] reason in
             self?.failAll(reason)
             onClose(reason)
         })
@@ -48,19 +57,13 @@ final class RPCClient: Sendable {
 
     /// From now on every request carries the stateless revision's per-request `_meta`.
     func useModernEnvelope(protocolVersion: String) {
-        envelope.withLock {
-            $0 = .object([
-                "io.modelcontextprotocol/protocolVersion": .string(protocolVersion),
-                "io.modelcontextprotocol/clientCapabilities": .object([:]),
-                "io.modelcontextprotocol/clientInfo": .object(["name": .string("portless-mcp-gateway"), "version": .string("1.0")]),
-            ])
-        }
+        modernVersion.withLock { $0 = protocolVersion }
         transport.settle(protocolVersion: protocolVersion, modern: true)
     }
 
     /// Back to the handshake revisions (the server did not answer `server/discover`).
     func useHandshake() {
-        envelope.withLock { $0 = nil }
+        modernVersion.withLock { $0 = nil }
         transport.settle(protocolVersion: nil, modern: false)
     }
 
@@ -69,37 +72,48 @@ final class RPCClient: Sendable {
     /// Sends a request and waits for its result. Throws `RPCError` for an error response, a
     /// timeout or a closed connection. Cancelling the calling task cancels the request upstream.
     func request(_ method: String, params: JSONValue?, timeout: Duration, name itemName: String? = nil,
-                 onProgress: ProgressHandler? = nil) async throws -> JSONValue {
-        var params = params ?? .object([:])
-        var progressToken: String?
+                 context: RequestContext = .gateway) async throws -> JSONValue {
         let id: Int = state.withLock { state in
-            let id = state.nextID
-            state.nextID += 1
-            return id
+            defer { state.nextID += 1 }
+            return state.nextID
         }
-        if let meta = envelope.current?.objectValue {
-            var merged = params["_meta"]?.objectValue ?? [:]
-            for (key, value) in meta { merged[key] = value }
-            params = params.setting("_meta", .object(merged))
-        }
-        if let original = params["_meta"]?["progressToken"], let onProgress {
-            let token = "\(name)-\(id)"
-            progressToken = token
-            state.withLock { $0.progress[token] = (original, onProgress) }
+        var params = params ?? .object([:])
+        if let version = modernVersion.current {
             var meta = params["_meta"]?.objectValue ?? [:]
-            meta["progressToken"] = .string(token)
+            meta["io.modelcontextprotocol/protocolVersion"] = .string(version)
+            meta["io.modelcontextprotocol/clientCapabilities"] = context.clientCapabilities
+            meta["io.modelcontextprotocol/clientInfo"] = .object(["name": .string("portless-mcp-gateway"), "version": .string("1.0")])
+            if let level = context.logLevel { meta["io.modelcontextprotocol/logLevel"] = .string(level) }
             params = params.setting("_meta", .object(meta))
-        } else if params["_meta"]?["progressToken"] != nil {
+        }
+        var progressToken: String?
+        if params["_meta"]?["progressToken"] != nil {
             var meta = params["_meta"]?.objectValue ?? [:]
-            meta.removeValue(forKey: "progressToken")
+            if let original = meta["progressToken"], let onProgress = context.onProgress {
+                let token = "\(name)-\(id)"
+                progressToken = token
+                state.withLock { $0.progress[token] = (original, onProgress) }
+                meta["progressToken"] = .string(token)
+            } else {
+                meta.removeValue(forKey: "progressToken")
+            }
             params = params.setting("_meta", .object(meta))
         }
         let message = JSONRPC.request(id: .number(id), method: method, params: params)
         if let exchange = transport as? ExchangeTransport {
-            defer { if let progressToken { state.withLock { _ = $0.progress.removeValue(forKey: progressToken) } } }
+            state.withLock { $0.exchanges[id] = context }
+            defer {
+                state.withLock {
+                    $0.exchanges.removeValue(forKey: id)
+                    if let progressToken { $0.progress.removeValue(forKey: progressToken) }
+                }
+            }
             do {
-                return try await exchange.exchange(message, id: id, method: method, name: itemName, timeout: timeout) { [weak self] in self?.receive($0) }
+                return try await exchange.exchange(message, id: id, method: method, name: itemName, timeout: timeout) { [weak self] in
+                    self?.receive($0, context: context)
+                }
             } catch let error as RPCError {
+                if error.code == JSONRPC.requestTimeout { cancelUpstream(id, reason: "timeout") }
                 throw error
             } catch {
                 if Task.isCancelled { throw RPCError(code: JSONRPC.requestTimeout, message: "cancelled") }
@@ -116,7 +130,7 @@ final class RPCClient: Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JSONValue, Error>) in
                 let closed: String? = state.withLock { state in
                     if let reason = state.closedReason { return reason }
-                    state.pending[id] = Pending(continuation: continuation, progressToken: progressToken)
+                    state.pending[id] = Pending(continuation: continuation, progressToken: progressToken, context: context)
                     return nil
                 }
                 if let closed {
@@ -130,21 +144,21 @@ final class RPCClient: Sendable {
                 }
             }
         } onCancel: {
-            if self.fail(id, RPCError(code: JSONRPC.requestTimeout, message: "cancelled")) {
-                Task { try? await self.transport.send(JSONRPC.notification("notifications/cancelled", params: .object(["requestId": .number(id)])),
-                                                      method: "notifications/cancelled", name: nil) }
-            }
+            self.fail(id, RPCError(code: JSONRPC.requestTimeout, message: "cancelled"))
         }
     }
 
     func notify(_ method: String, params: JSONValue?) async throws {
         var params = params
-        if let meta = envelope.current?.objectValue {
+        if let version = modernVersion.current {
+            var meta = params?["_meta"]?.objectValue ?? [:]
+            meta["io.modelcontextprotocol/protocolVersion"] = .string(version)
             params = (params ?? .object([:])).setting("_meta", .object(meta))
         }
         try await transport.send(JSONRPC.notification(method, params: params), method: method, name: nil)
     }
 
+    /// Ends request `id` with `error`; a timed-out or cancelled request is cancelled upstream too.
     @discardableResult
     private func fail(_ id: Int, _ error: RPCError) -> Bool {
         let pending: Pending? = state.withLock { state in
@@ -152,12 +166,16 @@ final class RPCClient: Sendable {
             if let token = pending.progressToken { state.progress.removeValue(forKey: token) }
             return pending
         }
-        pending?.continuation.resume(throwing: error)
-        if let error = error as RPCError?, error.code == JSONRPC.requestTimeout, error.message != "cancelled", pending != nil {
-            Task { try? await self.transport.send(JSONRPC.notification("notifications/cancelled", params: .object(["requestId": .number(id), "reason": .string("timeout")])),
-                                                  method: "notifications/cancelled", name: nil) }
-        }
-        return pending != nil
+        guard let pending else { return false }
+        pending.continuation.resume(throwing: error)
+        if error.code == JSONRPC.requestTimeout { cancelUpstream(id, reason: error.message == "cancelled" ? nil : "timeout") }
+        return true
+    }
+
+    private func cancelUpstream(_ id: Int, reason: String?) {
+        var params: [String: JSONValue] = ["requestId": .number(id)]
+        if let reason { params["reason"] = .string(reason) }
+        Task { try? await self.notify("notifications/cancelled", params: .object(params)) }
     }
 
     private func failAll(_ reason: String) {
@@ -173,7 +191,18 @@ final class RPCClient: Sendable {
         }
     }
 
-    private func receive(_ value: JSONValue) {
+    /// The context a message with no request of its own belongs to: the one owner of every
+    /// request in flight, or nobody.
+    private func soleOwnerContext() -> RequestContext? {
+        state.withLock { state in
+            let contexts = state.pending.values.map(\.context) + state.exchanges.values
+            guard let first = contexts.first, contexts.allSatisfy({ $0.owner == first.owner }) else { return nil }
+            return first
+        }
+    }
+
+    /// A message from the server; `context` is the request whose exchange carried it, if any.
+    private func receive(_ value: JSONValue, context: RequestContext?) {
         guard let message = try? JSONRPC.Message(value) else { return }
         switch message {
         case .response(let id, let result):
@@ -184,17 +213,32 @@ final class RPCClient: Sendable {
             guard let token = params["progressToken"]?.stringValue,
                   let entry = state.withLock({ $0.progress[token] }) else { return }
             entry.handler(params.setting("progressToken", entry.original))
+        case .notification("notifications/message", let params?):
+            guard let owner = context ?? soleOwnerContext(), let onLog = owner.onLog else {
+                logger.debug("upstream log message tied to no single caller; not relayed", metadata: ["upstream": "\(name)"])
+                return
+            }
+            onLog(params)
         case .notification(let method, let params):
             onNotification(method, params)
-        case .request(let id, let method, _):
-            let reply: JSONValue
-            switch method {
-            case "ping": reply = JSONRPC.response(id: id, result: .object([:]))
-            case "roots/list": reply = JSONRPC.response(id: id, result: .object(["roots": .array([])]))
-            default: reply = JSONRPC.response(id: id, error: RPCError(code: JSONRPC.methodNotFound, message: "the Portless gateway does not serve \(method) to upstreams"))
+        case .request(let id, let method, let params):
+            if method == "ping" { return reply(JSONRPC.response(id: id, result: .object([:]))) }
+            guard let owner = context ?? soleOwnerContext(), let ask = owner.onServerRequest else {
+                return reply(JSONRPC.response(id: id, error: RPCError(code: JSONRPC.invalidRequest,
+                    message: "the Portless gateway cannot tell which caller \(method) is for: send it during that caller's request")))
             }
-            Task { try? await transport.send(reply, method: nil, name: nil) }
+            Task {
+                let answer = await ask(method, params)
+                switch answer {
+                case .success(let result): self.reply(JSONRPC.response(id: id, result: result))
+                case .failure(let error): self.reply(JSONRPC.response(id: id, error: error))
+                }
+            }
         }
+    }
+
+    private func reply(_ message: JSONValue) {
+        Task { try? await transport.send(message, method: nil, name: nil) }
     }
 
     private func resolve(_ id: JSONValue, _ result: Result<JSONValue, RPCError>) {

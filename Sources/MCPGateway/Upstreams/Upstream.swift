@@ -31,9 +31,16 @@ actor Upstream {
     }
 
     static let newestHandshakeVersion = "2025-11-25"
-    static let handshakeVersions = ["2025-06-18", "2025-11-25"]
     static let modernVersion = "2026-07-28"
     private static let maxPages = 1_000
+    /// How long a call waits for the server to come back after it forgot our session.
+    private static let reconnectWait: Duration = .seconds(5)
+    /// What the gateway declares to handshake-era servers: it relays these requests to the
+    /// calling agent (and refuses them for agents that did not declare them).
+    static let relayedCapabilities: JSONValue = .object([
+        "sampling": .object([:]), "elicitation": .object(["form": .object([:]), "url": .object([:])]),
+        "roots": .object(["listChanged": .bool(false)]),
+    ])
 
     nonisolated let config: UpstreamConfig
     private let httpClient: HTTPClient
@@ -42,14 +49,17 @@ actor Upstream {
     private let onNotification: @Sendable (_ upstream: String, _ method: String, _ params: JSONValue?) -> Void
     private(set) var status: Status = .starting
     private(set) var offer = Offer()
+    /// False until the first connection attempt has listed the server's offer, or failed.
+    private(set) var settled = false
     private var client: RPCClient?
-    private var capabilities: JSONValue = .object([:])
+    private(set) var capabilities: JSONValue = .object([:])
     private var generation = 0
     private var backoff: Duration = .milliseconds(250)
     private var stopped = false
     private var refreshing = false
     private var refreshAgain = false
     private var listenTask: Task<Void, Never>?
+    private var upWaiters: [CheckedContinuation<Void, Never>] = []
 
     init(config: UpstreamConfig, httpClient: HTTPClient, logger: Logger, onChange: @escaping @Sendable () -> Void,
          onNotification: @escaping @Sendable (String, String, JSONValue?) -> Void) {
@@ -67,14 +77,51 @@ actor Upstream {
         listenTask?.cancel()
         await client?.close()
         client = nil
+        resumeUpWaiters()
     }
 
-    /// One request to this server, on behalf of a caller.
-    func call(_ method: String, params: JSONValue?, name: String?, onProgress: RPCClient.ProgressHandler?) async throws -> JSONValue {
+    var isModern: Bool {
+        if case .up(let version) = status { return version == Self.modernVersion }
+        return false
+    }
+
+    /// One request to this server, on behalf of a caller. A server that forgot our session
+    /// (it restarted) is connected to again and the request is sent once more.
+    func call(_ method: String, params: JSONValue?, name: String?, context: RequestContext) async throws -> JSONValue {
+        do {
+            return try await callOnce(method, params: params, name: name, context: context)
+        } catch let error as RPCError where error.data == .string(HTTPTransport.sessionEnded) {
+            await waitUntilUp(within: Self.reconnectWait)
+            return try await callOnce(method, params: params, name: name, context: context)
+        }
+    }
+
+    private func callOnce(_ method: String, params: JSONValue?, name: String?, context: RequestContext) async throws -> JSONValue {
         guard let client, case .up = status else {
             throw RPCError(code: JSONRPC.connectionClosed, message: "upstream '\(config.name)' is unavailable: \(status.text)")
         }
-        return try await client.request(method, params: params, timeout: config.timeout, name: name, onProgress: onProgress)
+        return try await client.request(method, params: params, timeout: config.timeout, name: name, context: context)
+    }
+
+    /// A request of the gateway's own (not a caller's), e.g. to subscribe or set a log level.
+    func send(_ method: String, params: JSONValue?) async throws -> JSONValue {
+        try await callOnce(method, params: params, name: nil, context: .gateway)
+    }
+
+    private func waitUntilUp(within limit: Duration) async {
+        if case .up = status { return }
+        let deadline = Task { [weak self] in
+            try? await Task.sleep(for: limit)
+            await self?.resumeUpWaiters()
+        }
+        await withCheckedContinuation { upWaiters.append($0) }
+        deadline.cancel()
+    }
+
+    private func resumeUpWaiters() {
+        let waiters = upWaiters
+        upWaiters.removeAll()
+        for waiter in waiters { waiter.resume() }
     }
 
     private func connect() {
@@ -85,7 +132,7 @@ actor Upstream {
             ? StdioTransport(config: config, logger: logger)
             : HTTPTransport(config: config, client: httpClient, logger: logger)
         let name = config.name
-        let client = RPCClient(name: name, transport: transport) { [weak self] method, params in
+        let client = RPCClient(name: name, transport: transport, logger: logger) { [weak self] method, params in
             guard let self else { return }
             Task { await self.notification(method, params, generation: generation) }
         }
@@ -102,7 +149,8 @@ actor Upstream {
                 self.status = .up(protocolVersion: version)
                 self.backoff = .milliseconds(250)
                 self.logger.info("upstream up", metadata: ["upstream": "\(name)", "protocol": "\(version)"])
-                if version == Self.modernVersion { self.listen(client) }
+                self.resumeUpWaiters()
+                if version == Self.modernVersion { self.listen(client, generation: generation) }
                 await self.refresh()
             } catch {
                 await client.close()
@@ -111,12 +159,31 @@ actor Upstream {
         }
     }
 
-    /// The stateless revision's stream of list changes: one long `subscriptions/listen` request.
-    private func listen(_ client: RPCClient) {
-        listenTask = Task {
-            _ = try? await client.request("subscriptions/listen", params: .object(["notifications": .object([
-                "toolsListChanged": .bool(true), "resourcesListChanged": .bool(true), "promptsListChanged": .bool(true),
-            ])]), timeout: .seconds(365 * 24 * 3600))
+    /// The stateless revision's stream of list changes: one long `subscriptions/listen` request,
+    /// opened again (with backoff) whenever it ends while the server is up.
+    private func listen(_ client: RPCClient, generation: Int) {
+        listenTask?.cancel()
+        listenTask = Task { [weak self] in
+            var delay: Duration = .milliseconds(250)
+            while !Task.isCancelled {
+                let opened = ContinuousClock.now
+                do {
+                    _ = try await client.request("subscriptions/listen", params: .object(["notifications": .object([
+                        "toolsListChanged": .bool(true), "resourcesListChanged": .bool(true), "promptsListChanged": .bool(true),
+                    ])]), timeout: .seconds(365 * 24 * 3600))
+                } catch let error as RPCError where error.code == JSONRPC.methodNotFound {
+                    // The server offers no change stream: its lists are read again only when it comes back.
+                    self?.logger.info("upstream offers no subscriptions/listen; list changes are picked up on reconnect",
+                                      metadata: ["upstream": "\(client.name)"])
+                    return
+                } catch {}
+                guard let self, await self.generation == generation, !Task.isCancelled else { return }
+                if ContinuousClock.now - opened > .seconds(10) { delay = .milliseconds(250) }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(10))
+                // Whatever changed while the stream was down.
+                await self.refresh()
+            }
         }
     }
 
@@ -126,7 +193,12 @@ actor Upstream {
         listenTask?.cancel()
         status = .down(reason: reason)
         offer = Offer()
-        logger.warning("upstream down; reconnecting", metadata: ["upstream": "\(config.name)", "reason": "\(reason)", "in": "\(backoff)"])
+        if !settled {
+            settled = true
+            logger.error("upstream did not start; the gateway goes on without it until it does", metadata: ["upstream": "\(config.name)", "reason": "\(reason)"])
+        } else {
+            logger.warning("upstream down; reconnecting", metadata: ["upstream": "\(config.name)", "reason": "\(reason)", "in": "\(backoff)"])
+        }
         onChange()
         let delay = backoff
         backoff = min(backoff * 2, .seconds(30))
@@ -137,6 +209,15 @@ actor Upstream {
             try? await Task.sleep(for: delay)
             self.connect()
         }
+    }
+
+    /// Start-up gave up waiting for this server: the gateway is ready without it.
+    func giveUpStarting(after limit: Duration) {
+        guard !settled else { return }
+        settled = true
+        logger.error("upstream still not up after start-up limit; the gateway is ready without it", metadata: [
+            "upstream": "\(config.name)", "limit": "\(limit)", "status": "\(status.text)"])
+        onChange()
     }
 
     /// `server/discover` first for HTTP servers (the stateless revision); `initialize` otherwise.
@@ -157,7 +238,7 @@ actor Upstream {
     private func initialize(_ client: RPCClient, timeout: Duration) async throws -> String {
         let result = try await client.request("initialize", params: .object([
             "protocolVersion": .string(Self.newestHandshakeVersion),
-            "capabilities": .object([:]),
+            "capabilities": Self.relayedCapabilities,
             "clientInfo": .object(["name": .string("portless-mcp-gateway"), "version": .string("1.0")]),
         ]), timeout: timeout)
         let version = result["protocolVersion"]?.stringValue ?? Self.newestHandshakeVersion
@@ -195,9 +276,14 @@ actor Upstream {
                 if capabilities["prompts"] != nil { next.prompts = try await listAll(client, "prompts/list", key: "prompts") }
             } catch {
                 logger.warning("listing upstream failed", metadata: ["upstream": "\(config.name)", "error": "\(error)"])
+                if !settled {
+                    settled = true
+                    onChange()
+                }
                 continue
             }
             offer = next
+            settled = true
             onChange()
         } while refreshAgain
     }

@@ -10,7 +10,16 @@ extension JSONValue {
         return Data(out)
     }
 
-    public func write(to out: inout [UInt8]) {
+    /// The same JSON with every object's keys in order: equal values always give equal bytes
+    /// (for fingerprints and anything encoded once and compared later).
+    public func canonicallyEncoded() -> Data {
+        var out = [UInt8]()
+        out.reserveCapacity(256)
+        write(to: &out, sortedKeys: true)
+        return Data(out)
+    }
+
+    public func write(to out: inout [UInt8], sortedKeys: Bool = false) {
         switch self {
         case .null: out += Array("null".utf8)
         case .bool(let value): out += Array((value ? "true" : "false").utf8)
@@ -20,18 +29,23 @@ extension JSONValue {
             out.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                value.write(to: &out)
+                value.write(to: &out, sortedKeys: sortedKeys)
             }
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
             var first = true
-            for (key, value) in members {
+            func member(_ key: String, _ value: JSONValue) {
                 if !first { out.append(UInt8(ascii: ",")) }
                 first = false
                 Self.write(string: key, to: &out)
                 out.append(UInt8(ascii: ":"))
-                value.write(to: &out)
+                value.write(to: &out, sortedKeys: sortedKeys)
+            }
+            if sortedKeys {
+                for key in members.keys.sorted() { member(key, members[key] ?? .null) }
+            } else {
+                for (key, value) in members { member(key, value) }
             }
             out.append(UInt8(ascii: "}"))
         }

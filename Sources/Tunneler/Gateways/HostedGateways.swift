@@ -8,16 +8,35 @@ import Shared
 /// The gateways this tunneler hosts, each behind its own private unix socket in a directory
 /// only this user can enter. Their hosts' addresses are pointed at those sockets, with the
 /// PROXY header on, so every request reaches a gateway with the caller's verified identity.
+///
+/// A gateway's service is hosted (bound on routers) only once the gateway is ready: an agent
+/// that connects the moment the service appears gets complete lists, not whatever had arrived.
 final class HostedGateways: Sendable {
     private let servers: [MCPGatewayServer]
     private let llmServers: [LLMGatewayServer]
     private let controls: [OverlayGatewayControl]
+    private let waiting: Locked<Set<String>>
+    private let onReady = Locked<(@Sendable () -> Void)?>(nil)
 
     private init(servers: [MCPGatewayServer], llmServers: [LLMGatewayServer], controls: [OverlayGatewayControl]) {
         self.servers = servers
         self.llmServers = llmServers
         self.controls = controls
+        self.waiting = Locked(Set(servers.map(\.gateway.service)))
+        for server in servers {
+            Task { [weak self] in
+                await server.gateway.awaitReady()
+                self?.waiting.withLock { _ = $0.remove(server.gateway.service) }
+                self?.onReady.current?()
+            }
+        }
     }
+
+    /// Whether `service` may be hosted now (always, unless it is a gateway still starting).
+    func isReady(_ service: String) -> Bool { !waiting.withLock { $0.contains(service) } }
+
+    /// Called (on any thread) each time a gateway becomes ready.
+    func whenReady(_ body: @escaping @Sendable () -> Void) { onReady.withLock { $0 = body } }
 
     static func start(hosts config: inout TunnelerConfig, identity: EnrolledIdentity, logger: Logger) throws -> HostedGateways {
         var servers: [MCPGatewayServer] = []

@@ -7,6 +7,7 @@ extension Tunnel {
     func bindHosts(on edge: EdgeLink) {
         let router = edge.router.name
         for host in config.hosts ?? [] where !(bound[router]?.contains(host.service) ?? false) {
+            guard hostReady(host.service) else { continue }  // bound when its gateway is ready
             guard grants[host.service]?.canBind == true else {
                 logger.error("no Bind permission: not hosting", metadata: ["service": "\(host.service)", "identity": "\(identity.name)"])
                 continue

@@ -27,6 +27,13 @@ final class Tunnel {
     var dialSessions: [String: (token: String, expires: Date)] = [:]
     /// Services bound, per router.
     var bound: [String: Set<String>] = [:]
+    /// Whether a hosted service may be bound yet (a gateway is bound once it is ready).
+    var hostReady: (String) -> Bool = { _ in true }
+
+    /// Binds what became ready since the last try.
+    func bindReadyHosts() {
+        for link in edges.values where link.control != nil { bindHosts(on: link) }
+    }
 
     init(config: TunnelerConfig, identity: EnrolledIdentity, loop: EventLoop, logger: Logger) throws {
         self.loop = loop
