@@ -265,4 +265,88 @@ final class LLMGatewayTests: XCTestCase {
         XCTAssertTrue(text.hasPrefix("HTTP/1.1 400"), text)
         XCTAssertTrue(text.contains(#""type":"invalid_request_error""#), text)
     }
+
+    // MARK: hostile callers and broken providers
+
+    func test_fiveBadRequests_doNotOpenTheProvidersBreakerForEveryone() throws {
+        for _ in 0..<6 {
+            let refused = try client(["chat", url, "gpt-mini", "hello", "--max-tokens", "-1"])["error"] as? [String: Any]
+            XCTAssertEqual(refused?["status"] as? Int, 400, "the caller's own mistake comes back as its 400: \(String(describing: refused))")
+            XCTAssertTrue((refused?["message"] as? String)?.contains("max_tokens") == true, "\(String(describing: refused))")
+        }
+        let fine = try client(["chat", url, "gpt-mini", "still served"])
+        XCTAssertEqual(fine["content"] as? String, "openai says: still served", "one caller's 400s must not take the provider away: \(fine)")
+    }
+
+    func test_personalDataInAnEmbeddingsRequest_staysOnAPrivateModel() throws {
+        let marker = "jane.\(UUID().uuidString.prefix(6))@example.com"
+        let embedded = try client(["embed", url, "text-embed", "contact \(marker) tomorrow"])
+        XCTAssertEqual(embedded["count"] as? Int, 1, "\(embedded)")
+        XCTAssertEqual((embedded["route"] as? [String: Any])?["x-portless-model"] as? String, "local-embed", "\(embedded)")
+        let seen = try received()
+        XCTAssertFalse(seen.contains { $0["provider"] as? String == "openai" && "\($0["body"] ?? "")".contains(marker) },
+                       "personal data reached a public embeddings provider")
+        XCTAssertTrue(seen.contains { $0["provider"] as? String == "ollama" && "\($0["body"] ?? "")".contains(marker) })
+    }
+
+    func test_personalDataInToolArguments_keepsTheRequestPrivate() throws {
+        let body: [String: Any] = [
+            "model": "gpt-mini",
+            "messages": [
+                ["role": "user", "content": "Look the customer up"],
+                ["role": "assistant", "content": NSNull(), "tool_calls": [["id": "call_1", "type": "function",
+                    "function": ["name": "lookup", "arguments": #"{"card": "4111 1111 1111 1111"}"#]]]],
+                ["role": "tool", "tool_call_id": "call_1", "content": "found"],
+            ],
+        ]
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
+        let answer = try client(["raw", url, text])
+        XCTAssertEqual((answer["route"] as? [String: String])?["x-portless-model"], "llama", "a card number in tool arguments is personal data: \(answer)")
+    }
+
+    func test_aProjectTheCallerMayNotBill_isRefused() throws {
+        for project in ["finance", "someone-elses-\(UUID().uuidString.prefix(4))"] {
+            let refused = try client(["chat", url, "gpt-mini", "bill it elsewhere", "--project", project])["error"] as? [String: Any]
+            XCTAssertEqual(refused?["status"] as? Int, 403, "\(project): \(String(describing: refused))")
+            XCTAssertEqual(refused?["code"] as? String, "project_not_allowed")
+        }
+        XCTAssertNotNil(try client(["chat", url, "gpt-mini", "no project at all"])["content"])
+    }
+
+    func test_providerErrors_sayWhatIsWrong_withoutLeakingInternals() throws {
+        let denied = try client(["chat", url, "gpt-denied", "hello"])["error"] as? [String: Any]
+        XCTAssertEqual(denied?["status"] as? Int, 502, "the provider refused the gateway's key, not the caller's: \(String(describing: denied))")
+        XCTAssertEqual(denied?["code"] as? String, "provider_credentials")
+        let nowhere = try client(["chat", url, "gpt-nowhere", "hello"])["error"] as? [String: Any]
+        XCTAssertEqual(nowhere?["status"] as? Int, 502, "\(String(describing: nowhere))")
+        XCTAssertFalse((nowhere?["message"] as? String ?? "127.0.0.1").contains("127.0.0.1"), "no internal address: \(String(describing: nowhere))")
+        let redirected = try client(["chat", url, "gpt-redirect", "hello"])["error"] as? [String: Any]
+        XCTAssertEqual(redirected?["status"] as? Int, 502, "\(String(describing: redirected))")
+        XCTAssertFalse(try received().contains { $0["provider"] as? String == "stolen" }, "a redirect was followed, carrying the provider key")
+    }
+
+    func test_aCallerThatGoesAway_cancelsItsProviderCall() throws {
+        let client = try TCPClient(net.interceptAddress("llm"))
+        let body = #"{"model": "gpt-slow", "messages": [{"role": "user", "content": "abandoned"}]}"#
+        client.send("POST /v1/chat/completions HTTP/1.1\r\nHost: llm\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        Thread.sleep(forTimeInterval: 0.5)
+        close(client.fd)
+        var record: [String: Any]?
+        for _ in 0..<40 where record == nil {
+            let listing = try Portless.cli(["audit", "--type", "llm.request", "--limit", "200"] + net.profile)
+            let events = (try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [[String: Any]]) ?? []
+            record = events.compactMap { ($0["detail"] as? String).flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] } }
+                .last { $0["requested"] as? String == "gpt-slow" && $0["status"] as? Int == 499 }
+            if record == nil { Thread.sleep(forTimeInterval: 0.25) }
+        }
+        XCTAssertNotNil(record, "the abandoned call was cancelled (status 499), not left to run to its timeout")
+    }
+
+    func test_twoPolicies_onOneService_areRefusedWithAClearError() throws {
+        let policy = #"{"routing": {"aliases": {"auto": {"cost": ["gpt-mini"]}}}}"#
+        _ = try Portless.cli(["config", "create", "second-policy", "--type", "llm-policy.v1", "--data", policy] + net.profile)
+        let result = try Portless.run("portless", ["service", "create", "llm-two", "--configs", "llm-policy,second-policy"] + net.profile)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.output.contains("an LLM gateway follows exactly one"), result.output)
+    }
 }

@@ -15,7 +15,9 @@ final class MCPEdgeTests: XCTestCase {
     override class func setUp() {
         super.setUp()
         do {
-            network = try RunningTopology(path: Portless.repoRoot + "/IntegrationTests/Support/mcp-edges.yaml", environment: ["OPENAI_API_KEY": secret])
+            // No PORTLESS_PYTHON: `{python}` must find the project's virtualenv by itself.
+            network = try RunningTopology(path: Portless.repoRoot + "/IntegrationTests/Support/mcp-edges.yaml",
+                                          environment: ["OPENAI_API_KEY": secret, "PORTLESS_PYTHON": ""])
             firstList = (try? parse(runClient(["inventory", url("alice")], script: "topology/mcp/mcp_agent.py"), "inventory").last) ?? [:]
         } catch {
             startError = "\(error)"
@@ -224,6 +226,8 @@ final class MCPEdgeTests: XCTestCase {
         let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))) ?? Data()
         XCTAssertFalse(String(decoding: environ, as: UTF8.self).contains(Self.secret))
         XCTAssertEqual(getpgid(pid), pid, "it runs in its own process group")
+        let commandLine = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data(), as: UTF8.self)
+        XCTAssertTrue(commandLine.hasPrefix(Portless.repoRoot + "/.build/venv/bin/python"), "{python} is the project's virtualenv: \(commandLine)")
     }
 
     // MARK: helpers

@@ -7,7 +7,9 @@ Ollama /api/chat) well enough to check the gateway's translation both ways.
 writes STATE_DIR/service-account.json (a fresh RSA key) for the Vertex fake.
 
 Model names steer failures: "*-fail" answers 500, "*-slow" never answers in time, "*-break"
-streams one chunk and then drops the connection. GET /_requests lists what was received.
+streams one chunk and then drops the connection, "*-denied" answers 401 (the gateway's key is
+refused), "*-redirect" answers 307 to /_stolen (which records what a follower would send). A
+negative max_tokens gets OpenAI's 400. GET /_requests lists what was received.
 """
 import asyncio
 import base64
@@ -67,6 +69,13 @@ async def behave(model: str):
 async def openai_chat(request: Request, provider: str, model: str):
     body = await request.json()
     log(provider, request, body)
+    if isinstance(body.get("max_tokens"), int) and body["max_tokens"] < 0:
+        return JSONResponse({"error": {"message": "Invalid 'max_tokens': integer below minimum value.", "type": "invalid_request_error",
+                                       "param": "max_tokens", "code": "integer_below_min_value"}}, status_code=400)
+    if model.endswith("-denied"):
+        return JSONResponse({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}, status_code=401)
+    if model.endswith("-redirect"):
+        return PlainTextResponse("moved", status_code=307, headers={"Location": "/_stolen"})
     failure = await behave(model)
     if failure:
         return failure
@@ -343,6 +352,18 @@ async def ollama_chat(request: Request):
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
+async def ollama_embed(request: Request):
+    body = await request.json()
+    log("ollama", request, body)
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    return JSONResponse({"model": body["model"], "embeddings": [[0.4, 0.5, 0.6] for _ in inputs], "prompt_eval_count": len(inputs)})
+
+
+async def stolen(request: Request):
+    log("stolen", request, (await request.body()).decode(errors="replace"))
+    return JSONResponse({"error": {"message": "a redirect was followed"}}, status_code=418)
+
+
 async def received(request: Request):
     return JSONResponse(RECEIVED)
 
@@ -361,6 +382,8 @@ app = Starlette(routes=[
     Route("/vertex/token", vertex_token, methods=["POST"]),
     Route("/vertex/v1/projects/{project}/locations/{location}/publishers/google/models/{model_method}", vertex_endpoint, methods=["POST"]),
     Route("/ollama/api/chat", ollama_chat, methods=["POST"]),
+    Route("/ollama/api/embed", ollama_embed, methods=["POST"]),
+    Route("/_stolen", stolen, methods=["POST", "GET"]),
     Route("/_requests", received, methods=["GET"]),
     Route("/_clear", clear, methods=["POST"]),
 ])

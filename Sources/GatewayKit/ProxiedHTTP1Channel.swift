@@ -10,6 +10,7 @@ public struct ProxiedHTTP1Channel: ServerChildChannel {
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(CallerDepartureHandler(callers: callers))
             try channel.pipeline.syncOperations.addHandler(ProxyHeaderHandler(callers: callers))
         }.flatMap {
             inner.setup(channel: channel, logger: logger)

@@ -43,17 +43,47 @@ public final class ProxyHeaderHandler: ChannelInboundHandler, RemovableChannelHa
 }
 
 /// Connection → the caller its PROXY header named. Entries leave when the connection closes.
+/// Also what to do when a connection's caller leaves (`whenGone`).
 public final class CallerRegistry: Sendable {
     public init() {}
-    private let callers = Locked<[ObjectIdentifier: Caller]>([:])
+    private struct Entry {
+        var caller: Caller?
+        var gone = false
+        var onGone: [@Sendable () -> Void] = []
+    }
+    private let entries = Locked<[ObjectIdentifier: Entry]>([:])
 
     public func set(_ caller: Caller, for channel: any Channel) {
         let key = ObjectIdentifier(channel)
-        callers.withLock { $0[key] = caller }
-        channel.closeFuture.whenComplete { [weak self] _ in self?.callers.withLock { _ = $0.removeValue(forKey: key) } }
+        entries.withLock { $0[key, default: Entry()].caller = caller }
+        channel.closeFuture.whenComplete { [weak self] _ in self?.entries.withLock { _ = $0.removeValue(forKey: key) } }
     }
 
     public func caller(of channel: any Channel) -> Caller? {
-        callers.withLock { $0[ObjectIdentifier(channel)] }
+        entries.withLock { $0[ObjectIdentifier(channel)]?.caller }
+    }
+
+    /// Runs `body` once when the caller of `channel` is gone (at once if it already is).
+    public func whenGone(_ channel: any Channel, _ body: @escaping @Sendable () -> Void) {
+        let gone: Bool = entries.withLock { entries in
+            let key = ObjectIdentifier(channel)
+            guard entries[key]?.gone != true else { return true }
+            entries[key, default: Entry()].onGone.append(body)
+            return false
+        }
+        if gone || !channel.isActive { body() }
+    }
+
+    func departed(_ channel: any Channel) {
+        let callbacks: [@Sendable () -> Void] = entries.withLock { entries in
+            let key = ObjectIdentifier(channel)
+            guard var entry = entries[key], !entry.gone else { return [] }
+            entry.gone = true
+            let callbacks = entry.onGone
+            entry.onGone = []
+            entries[key] = entry
+            return callbacks
+        }
+        for callback in callbacks { callback() }
     }
 }

@@ -8,6 +8,8 @@ Every command prints one JSON object; the Swift integration tests assert on it.
   stream URL MODEL TEXT            the streamed text, chunk count and usage (include_usage)
   tools URL MODEL                  a tool-call round trip: the call, then the answer to its result
   embed URL MODEL TEXT...          embedding count and dimensions
+  raw URL JSON                     a chat completion with exactly this body: its content and route headers
+chat takes --max-tokens N too.
 URL is the intercept's base, e.g. http://127.0.0.1:PORT/v1 (no API key: the gateway knows the
 caller from its certificate; the client needs a placeholder).
 """
@@ -29,7 +31,7 @@ def route(headers) -> dict:
 def main() -> None:
     args = sys.argv[1:]
     options = {}
-    for flag in ("--project", "--hint"):
+    for flag in ("--project", "--hint", "--max-tokens"):
         if flag in args:
             index = args.index(flag)
             options[flag] = args[index + 1]
@@ -45,7 +47,8 @@ def main() -> None:
         if command == "models":
             emit({"models": sorted(model.id for model in client.models.list())})
         elif command == "chat":
-            raw = client.chat.completions.with_raw_response.create(model=rest[0], messages=[{"role": "user", "content": rest[1]}])
+            extra = {"max_tokens": int(options["--max-tokens"])} if "--max-tokens" in options else {}
+            raw = client.chat.completions.with_raw_response.create(model=rest[0], messages=[{"role": "user", "content": rest[1]}], **extra)
             completion = raw.parse()
             emit({"content": completion.choices[0].message.content, "model": completion.model,
                   "usage": completion.usage.model_dump() if completion.usage else None, "route": route(raw.headers)})
@@ -76,8 +79,14 @@ def main() -> None:
             emit({"finish": first.choices[0].finish_reason, "tool": call.function.name, "arguments": json.loads(call.function.arguments),
                   "answer": second.choices[0].message.content})
         elif command == "embed":
-            result = client.embeddings.create(model=rest[0], input=rest[1:])
-            emit({"count": len(result.data), "dimensions": len(result.data[0].embedding), "usage": result.usage.model_dump()})
+            raw = client.embeddings.with_raw_response.create(model=rest[0], input=rest[1:])
+            result = raw.parse()
+            emit({"count": len(result.data), "dimensions": len(result.data[0].embedding), "usage": result.usage.model_dump(),
+                  "route": route(raw.headers)})
+        elif command == "raw":
+            raw = client.chat.completions.with_raw_response.create(**json.loads(rest[0]))
+            completion = raw.parse()
+            emit({"content": completion.choices[0].message.content, "model": completion.model, "route": route(raw.headers)})
         else:
             raise SystemExit(f"unknown command {command}")
     except openai.APIStatusError as error:

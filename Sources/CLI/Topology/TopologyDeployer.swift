@@ -172,12 +172,32 @@ struct TopologyDeployer {
         return chosen
     }
 
-    /// `{python}`: the interpreter with the MCP libraries (`$PORTLESS_PYTHON`, else python3);
-    /// `{topology}`: the directory of the topology file; `{state}`: the deployment's state directory.
+    /// `{python}`: the interpreter with the MCP libraries (see `python`); `{topology}`: the
+    /// directory of the topology file; `{state}`: the deployment's state directory.
     private func placeholders(_ text: String) -> String {
-        text.replacingOccurrences(of: "{python}", with: ProcessInfo.processInfo.environment["PORTLESS_PYTHON"] ?? "python3")
+        text.replacingOccurrences(of: "{python}", with: Self.python(near: [topologyDirectory, binaries]))
             .replacingOccurrences(of: "{topology}", with: topologyDirectory)
             .replacingOccurrences(of: "{state}", with: state)
+    }
+
+    /// `$PORTLESS_PYTHON`; else the project's virtualenv (`.build/venv`, what `make venv` makes)
+    /// found above the topology file or the binaries; else `python3`.
+    static func python(near directories: [String]) -> String {
+        if let chosen = ProcessInfo.processInfo.environment["PORTLESS_PYTHON"], !chosen.isEmpty { return chosen }
+        for start in directories {
+            var directory = URL(fileURLWithPath: start).standardizedFileURL
+            for _ in 0..<8 {
+                let candidate = directory.appendingPathComponent(".build/venv/bin/python").path
+                if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+                if directory.lastPathComponent == ".build", FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("venv/bin/python").path) {
+                    return directory.appendingPathComponent("venv/bin/python").path
+                }
+                let parent = directory.deletingLastPathComponent()
+                if parent.path == directory.path { break }
+                directory = parent
+            }
+        }
+        return "python3"
     }
 
     private func canonical(_ value: JSONValue) -> String {
@@ -300,7 +320,12 @@ enum DeployError: Error, CustomStringConvertible {
         case .notRunning(let state): return "no network is running from \(state); start one with 'portless topology up FILE --state \(state)'"
         case .stateNotEmpty(let state): return "\(state) already holds a network; choose an empty --state directory"
         case .step(let what, let output): return "\(what) failed:\n\(output)"
-        case .processDied(let name, let log, let tail): return "\(name) exited during start-up; \(log) ends with:\n\(tail)"
+        case .processDied(let name, let log, let tail):
+            var text = "\(name) exited during start-up; \(log) ends with:\n\(tail)"
+            if tail.contains("ModuleNotFoundError") || tail.contains("No module named") {
+                text += "\n\(name) needs Python packages the interpreter lacks: run 'make venv' in the Portless checkout, or set PORTLESS_PYTHON to a Python that has them (see the Makefile's PYTHON_PACKAGES)"
+            }
+            return text
         case .timeout(let what): return "timed out waiting for \(what)"
         case .failed(let why, let logs): return "topology up failed (everything started was stopped; logs in \(logs)): \(why)"
         }

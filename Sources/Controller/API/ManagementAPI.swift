@@ -183,8 +183,13 @@ struct ManagementAPI: Sendable {
             let spec = try await request.decode(as: ServiceSpec.self, context: context)
             try Validation.name(spec.name, kind: "service")
             try Validation.attributes(spec.roles)
-            let missing = try await store.pool.read { db in try spec.configs.filter { try ConfigRow.fetchOne(db, key: $0) == nil } }
+            let rows = try await store.pool.read { db in try spec.configs.map { ($0, try ConfigRow.fetchOne(db, key: $0)) } }
+            let missing = rows.filter { $0.1 == nil }.map(\.0)
             guard missing.isEmpty else { throw HTTPError(.badRequest, message: "unknown config(s): \(missing.joined(separator: ", "))") }
+            let llmPolicies = rows.compactMap(\.1).filter { $0.type == LLMPolicy.configType }.map(\.name)
+            guard llmPolicies.count <= 1 else {
+                throw HTTPError(.badRequest, message: "service '\(spec.name)' names \(llmPolicies.count) llm-policy.v1 configs (\(llmPolicies.joined(separator: ", "))); an LLM gateway follows exactly one: merge them")
+            }
             try insert(ServiceRow(name: spec.name, roles: spec.roles, configs: spec.configs), kind: "service", name: spec.name)
             try changed("service '\(spec.name)' created")
             return EditedResponse(status: .created, response: spec)

@@ -39,6 +39,18 @@ final class CircuitBreaker: Sendable {
         }
     }
 
+    /// A provider call ended with `error`: a sign the provider is unwell counts; a request the
+    /// provider refused (4xx) shows it answering, which is success for the breaker.
+    func record(_ error: ProviderError, for provider: String) {
+        if error.countsAgainstProvider { failed(provider) } else { succeeded(provider) }
+    }
+
+    /// A call ended without telling anything about the provider (cancelled): a half-open probe
+    /// slot is freed, nothing is counted.
+    func released(_ provider: String) {
+        state.withLock { _ = $0.probing.remove(provider) }
+    }
+
     func failed(_ provider: String) {
         state.withLock { state in
             state.probing.remove(provider)

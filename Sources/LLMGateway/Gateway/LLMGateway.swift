@@ -29,6 +29,8 @@ public final class LLMGateway: Sendable {
         var view: GatewayView?
         var policy: LLMPolicy?
         var cascade: RoutingCascade?
+        /// Why the service's policy cannot be followed (requests are refused until it is fixed).
+        var policyProblem: String?
     }
 
     public init(service: String, config: LLMGatewayConfig, control: LLMGatewayControl, logger: Logger) {
@@ -150,13 +152,19 @@ public final class LLMGateway: Sendable {
         do {
             guard let fresh = try await control.fetchView(known: state.current.view?.generation) else { return }
             var policy: LLMPolicy?
-            for config in fresh.configs where config.type == LLMPolicy.configType {
+            var problem: String?
+            let configs = fresh.configs.filter { $0.type == LLMPolicy.configType }
+            if configs.count > 1 {
+                // Two policies cannot both be followed, and picking one would silently drop the other's limits.
+                problem = "the service has \(configs.count) llm-policy.v1 configs (\(configs.map(\.name).joined(separator: ", "))); an LLM gateway follows exactly one — merge them"
+            } else if let config = configs.first {
                 do { policy = try config.data.decode(LLMPolicy.self) } catch {
-                    logger.error("LLM policy unreadable; keeping defaults", metadata: ["config": "\(config.name)", "error": "\(error)"])
+                    problem = "its llm-policy.v1 config '\(config.name)' cannot be read: \(error)"
                 }
             }
+            if let problem { logger.error("LLM policy cannot be followed; refusing requests", metadata: ["problem": "\(problem)"]) }
             let cascade = RoutingCascade(models: modelInfo(), policy: policy, providerExamples: await embedExamples(policy))
-            state.withLock { $0.view = fresh; $0.policy = policy; $0.cascade = cascade }
+            state.withLock { $0.view = fresh; $0.policy = policy; $0.cascade = cascade; $0.policyProblem = problem }
         } catch {
             logger.debug("LLM gateway view not refreshed", metadata: ["error": "\(error)"])
         }
@@ -203,12 +211,22 @@ public final class LLMGateway: Sendable {
         return .object(["object": .string("list"), "data": .array(data)])
     }
 
-    private func admit(_ caller: Caller) -> Result<[String], APIError> {
-        guard let view = state.current.view else {
+    /// The caller's role attributes, once it is known to may dial this service, its policy can
+    /// be followed, and the project it names (if any) is one it may bill.
+    private func admit(_ caller: Caller, project: String?) -> Result<[String], APIError> {
+        let current = state.current
+        guard let view = current.view else {
             return .failure(APIError(status: 503, message: "the gateway has not heard from the controller yet; retry in a second", type: "service_unavailable", code: nil))
+        }
+        if let problem = current.policyProblem {
+            return .failure(APIError(status: 503, message: "this gateway's policy cannot be followed: \(problem)", type: "service_unavailable", code: "policy_invalid"))
         }
         guard let teams = view.callers[caller.identity] else {
             return .failure(APIError(status: 403, message: "identity '\(caller.identity)' has no Dial policy for '\(service)'", type: "permission_error", code: nil))
+        }
+        if let project, current.policy?.permits(project: project, identity: caller.identity, attributes: teams) != true {
+            return .failure(APIError(status: 403, message: "project '\(project.prefix(64))' is not a project identity '\(caller.identity)' may bill (X-Portless-Project); the gateway's policy lists who may bill which project",
+                                     type: "permission_error", code: "project_not_allowed"))
         }
         return .success(teams)
     }
@@ -234,7 +252,7 @@ public final class LLMGateway: Sendable {
     private func chat(_ request: JSONValue, caller: Caller, project: String?, hint: String?, record: inout AuditRecord) async -> ChatReply {
         await awaitView()
         let teams: [String]
-        switch admit(caller) { case .failure(let error): return .failure(error); case .success(let value): teams = value }
+        switch admit(caller, project: project) { case .failure(let error): return .failure(error); case .success(let value): teams = value }
         guard let requested = request["model"]?.stringValue, !requested.isEmpty else {
             return .failure(.invalid("'model' is required: a model from GET /v1/models, or 'auto' to let the gateway route", code: "missing_model"))
         }
@@ -294,11 +312,12 @@ public final class LLMGateway: Sendable {
                 } catch let error as ProviderError {
                     failures.append("\(name): \(error)")
                     logger.warning("provider call failed", metadata: ["model": "\(name)", "attempt": "\(attempt + 1)", "error": "\(error)"])
-                    breaker.failed(provider.name)
+                    breaker.record(error, for: provider.name)
                     if !error.retryable { record.failures = failures; return .failure(Self.apiError(error)) }
                 } catch {
+                    breaker.released(provider.name)
+                    if Task.isCancelled { record.failures = failures + ["the caller went away"]; return .failure(Self.cancelled) }
                     failures.append("\(name): \(error)")
-                    breaker.failed(provider.name)
                 }
             }
         }
@@ -326,7 +345,7 @@ public final class LLMGateway: Sendable {
                     record.failures = failures
                     let (output, continuation) = AsyncThrowingStream<JSONValue, Error>.makeStream()
                     let finalRecord = record
-                    Task { [weak self] in
+                    let pump = Task { [weak self] in
                         var record = finalRecord
                         var usage = (input: 0, output: 0)
                         var next: JSONValue? = first
@@ -349,14 +368,17 @@ public final class LLMGateway: Sendable {
                         record.finish(reply: nil, elapsed: ContinuousClock.now - started, streamed: true)
                         self.emit(record)
                     }
+                    // The caller went away: stop reading the provider's stream (its connection closes).
+                    continuation.onTermination = { termination in if case .cancelled = termination { pump.cancel() } }
                     return .stream(output, headers: headers + [("x-portless-model", name)])
                 } catch let error as ProviderError {
                     failures.append("\(name): \(error)")
-                    breaker.failed(provider.name)
+                    breaker.record(error, for: provider.name)
                     if !error.retryable { break }
                 } catch {
+                    breaker.released(provider.name)
+                    if Task.isCancelled { break }
                     failures.append("\(name): \(error)")
-                    breaker.failed(provider.name)
                 }
             }
         }
@@ -372,13 +394,24 @@ public final class LLMGateway: Sendable {
         var record = AuditRecord(caller: caller, project: project, requested: request["model"]?.stringValue ?? "")
         let reply: ChatReply
         await awaitView()
-        switch admit(caller) {
+        switch admit(caller, project: project) {
         case .failure(let error): reply = .failure(error)
         case .success(let teams):
-            let name = request["model"]?.stringValue ?? catalog.values.first { $0.model.embeddings == true }?.model.name ?? ""
-            if request["input"] == nil {
+            let guarded = Guardrails.apply(state.current.policy?.guardrails, to: request)
+            record.verdicts = guarded.verdicts
+            let requested = request["model"]?.stringValue ?? catalog.values.first { $0.model.embeddings == true }?.model.name ?? ""
+            // Personal data under `private`: only a private embeddings model may see it.
+            let name = guarded.privateOnly && catalog[requested]?.provider.isPrivate != true
+                ? catalog.values.filter { $0.model.embeddings == true && $0.provider.isPrivate }.map(\.model.name).sorted().first
+                : requested
+            if let blocked = guarded.blocked {
+                reply = .failure(APIError(status: 400, message: blocked, type: "invalid_request_error", code: "content_policy"))
+            } else if request["input"] == nil {
                 reply = .failure(.invalid("'input' is required: a string or an array of strings"))
-            } else if let (model, provider) = catalog[name], let adapter = adapters[provider.name] {
+            } else if name == nil {
+                reply = .failure(.invalid("this input holds personal data (\(guarded.piiTypes.joined(separator: ", "))), which this gateway's policy keeps on private models, and no private embeddings model is configured", code: "no_route"))
+            } else if let name, let (model, provider) = catalog[name], let adapter = adapters[provider.name] {
+                let request = guarded.request
                 let keys = BudgetLedger.keys(identity: caller.identity, teams: teams, project: project)
                 if let exceeded = ledger.check(state.current.policy?.budgets ?? [], identity: caller.identity, teams: teams, project: project) {
                     reply = .failure(APIError(status: 429, message: exceeded.message, type: "insufficient_quota", code: "budget_exceeded"))
@@ -389,13 +422,14 @@ public final class LLMGateway: Sendable {
                         await account((tokens, 0), caller: caller, project: project, model: model, provider: provider, keys: keys, record: &record)
                         reply = .json(response, headers: [("x-portless-model", name)])
                     } catch let error as ProviderError {
+                        breaker.record(error, for: provider.name)
                         reply = .failure(Self.apiError(error))
                     } catch {
-                        reply = .failure(APIError(status: 502, message: "\(error)", type: "api_error", code: nil))
+                        reply = .failure(Task.isCancelled ? Self.cancelled : APIError(status: 502, message: "provider '\(provider.name)' failed", type: "api_error", code: nil))
                     }
                 }
             } else {
-                reply = .failure(APIError(status: 404, message: "embeddings model '\(name)' does not exist here; GET /v1/models lists the models", type: "invalid_request_error", code: "model_not_found"))
+                reply = .failure(APIError(status: 404, message: "embeddings model '\(requested)' does not exist here; GET /v1/models lists the models", type: "invalid_request_error", code: "model_not_found"))
             }
         }
         record.finish(reply: reply, elapsed: ContinuousClock.now - started)
@@ -435,12 +469,17 @@ public final class LLMGateway: Sendable {
         audit.record(event)
     }
 
+    /// What a request the caller abandoned is recorded as (nobody reads the answer).
+    static let cancelled = APIError(status: 499, message: "the caller closed the connection", type: "api_error", code: "client_closed")
+
     static func apiError(_ error: ProviderError) -> APIError {
         switch error {
         case .http(let status, let message):
             return APIError(status: status == 429 ? 429 : status >= 500 ? 502 : status, message: message, type: status == 429 ? "rate_limit_error" : "api_error", code: "upstream_error")
         case .timeout(let message): return APIError(status: 504, message: message, type: "api_error", code: "upstream_timeout")
         case .configuration(let message): return APIError(status: 500, message: message, type: "api_error", code: "gateway_configuration")
+        // The provider refused the gateway's key: not the caller's credentials, so not a 401.
+        case .credentials(let message): return APIError(status: 502, message: message, type: "api_error", code: "provider_credentials")
         default: return APIError(status: 502, message: error.description, type: "api_error", code: "upstream_error")
         }
     }

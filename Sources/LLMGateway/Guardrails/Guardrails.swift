@@ -19,7 +19,7 @@ enum Guardrails {
 
     static func apply(_ policy: LLMPolicy.Guardrails?, to request: JSONValue) -> Outcome {
         var outcome = Outcome(request: request)
-        let text = ChatText.prompt(request)
+        let text = GuardedText.of(request)
 
         for topic in policy?.topics?.deny ?? [] where Self.mentions(text, topic) {
             outcome.verdicts.append("topic '\(topic)': blocked")
@@ -39,7 +39,7 @@ enum Guardrails {
                 outcome.blocked = "this request contains personal data or secrets (\(types.joined(separator: ", "))); this gateway's policy blocks it — remove them and retry"
                 return outcome
             case "redact":
-                outcome.request = redacted(request, types: wanted)
+                outcome.request = GuardedText.redacted(request, types: wanted)
             default:
                 outcome.privateOnly = true
             }
@@ -60,16 +60,5 @@ enum Guardrails {
     static func mentions(_ text: String, _ topic: String) -> Bool {
         guard let regex = try? NSRegularExpression(pattern: "\\b" + NSRegularExpression.escapedPattern(for: topic) + "\\b", options: .caseInsensitive) else { return false }
         return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
-    }
-
-    static func redacted(_ request: JSONValue, types: Set<String>?) -> JSONValue {
-        guard let messages = request["messages"]?.arrayValue else { return request }
-        return request.setting("messages", .array(messages.map { message in
-            if let text = message["content"]?.stringValue { return message.setting("content", .string(PIIDetector.redact(text, types: types))) }
-            guard let parts = message["content"]?.arrayValue else { return message }
-            return message.setting("content", .array(parts.map { part in
-                part["text"]?.stringValue.map { part.setting("text", .string(PIIDetector.redact($0, types: types))) } ?? part
-            }))
-        }))
     }
 }

@@ -32,13 +32,24 @@ struct OpenAIHTTPHandler: Sendable {
             do { body = try await request.collectBody(upTo: Self.maxBody) } catch {
                 return try await writer.apiError(APIError(status: 413, message: "request body over \(Self.maxBody >> 20) MiB", type: "invalid_request_error", code: nil))
             }
-            guard let json = try? JSONValue.parse(Data(body.readableBytesView)), json.objectValue != nil else {
+            let json: JSONValue
+            do { json = try body.withUnsafeReadableBytes { try JSONParser.parse($0) } } catch {
+                return try await writer.apiError(.invalid("the body is not valid JSON: \(error)", code: "invalid_json"))
+            }
+            guard json.objectValue != nil else {
                 return try await writer.apiError(.invalid("the body must be a JSON object (see the OpenAI API reference for this endpoint)", code: "invalid_json"))
             }
             let project = request.headers[Self.project]
-            let reply = path.hasSuffix("embeddings")
-                ? await gateway.embeddings(json, caller: caller, project: project)
-                : await gateway.chat(json, caller: caller, project: project, hint: request.headers[Self.routeHint])
+            let hint = request.headers[Self.routeHint]
+            let gateway = self.gateway
+            // A caller that goes away cancels its provider call (and stops a stream it no longer reads).
+            let call = Task {
+                path.hasSuffix("embeddings")
+                    ? await gateway.embeddings(json, caller: caller, project: project)
+                    : await gateway.chat(json, caller: caller, project: project, hint: hint)
+            }
+            callers.whenGone(channel) { call.cancel() }
+            let reply = await withTaskCancellationHandler { await call.value } onCancel: { call.cancel() }
             try await writer.reply(reply)
         default:
             try await writer.apiError(APIError(status: 404, message: "no route \(request.method) \(path); this gateway serves /v1/chat/completions, /v1/embeddings and /v1/models",

@@ -28,8 +28,15 @@ enum ProviderError: Error, CustomStringConvertible {
     case malformed(String)
     case unsupported(String)
     case configuration(String)
+    /// The provider refused the gateway's own key (401/403): an operator's problem, not the caller's.
+    case credentials(String)
 
-    var retryable: Bool {
+    var retryable: Bool { countsAgainstProvider }
+
+    /// Whether the failure says the provider is unwell (5xx, 429, timeouts, unreachable) — what
+    /// opens its breaker. A 4xx is the request's fault: one caller's bad requests must not take
+    /// a provider away from everyone.
+    var countsAgainstProvider: Bool {
         switch self {
         case .http(let status, _): return status == 429 || status >= 500
         case .timeout, .unreachable: return true
@@ -45,6 +52,7 @@ enum ProviderError: Error, CustomStringConvertible {
         case .malformed(let what): return "malformed answer: \(what)"
         case .unsupported(let what): return what
         case .configuration(let what): return what
+        case .credentials(let what): return what
         }
     }
 }

@@ -1,13 +1,19 @@
 import AsyncHTTPClient
 import Foundation
 import GatewayKit
+import Logging
 import NIOCore
 import NIOHTTP1
 import Shared
 
 /// HTTP for adapters: JSON out, JSON (or a byte stream) back, provider errors made readable.
+///
+/// Redirects are never followed: a redirect to another origin would carry the provider key
+/// (`Authorization`, `x-api-key`, `api-key`) to whoever the redirect names. Errors name the
+/// provider, never its URL (callers see them; a URL may name internal hosts).
 struct ProviderHTTP: Sendable {
-    static let client = HTTPClient.shared
+    static let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+                                   configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
     static let maxBody = 64 << 20
 
     let provider: String
@@ -33,22 +39,51 @@ struct ProviderHTTP: Sendable {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            throw ProviderError.unreachable("provider '\(provider)' at \(request.url): \(error)")
+            if Task.isCancelled { throw CancellationError() }
+            Self.logger.warning("provider unreachable", metadata: ["provider": "\(provider)", "url": "\(request.url)", "error": "\(error)"])
+            throw ProviderError.unreachable("provider '\(provider)' could not be reached")
         }
-        guard (200..<300).contains(response.status.code) else {
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else {
             let body = (try? await response.body.collect(upTo: 1 << 20)).map { Data($0.readableBytesView) } ?? Data()
-            throw ProviderError.http(status: Int(response.status.code), message: Self.errorMessage(body, provider: provider))
+            if (300..<400).contains(status) {
+                Self.logger.warning("provider redirected; not followed", metadata: ["provider": "\(provider)", "location": "\(response.headers.first(name: "Location") ?? "")"])
+                throw ProviderError.unreachable("provider '\(provider)' answered with a redirect (HTTP \(status)), which the gateway does not follow: check its base_url")
+            }
+            if status == 401 || status == 403 {
+                Self.logger.error("provider refused the gateway's credentials", metadata: ["provider": "\(provider)", "status": "\(status)",
+                                                                                       "body": "\(String(decoding: body.prefix(300), as: UTF8.self))"])
+                throw ProviderError.credentials("provider '\(provider)' refused the gateway's credentials (HTTP \(status)); an operator must check the key configured for it")
+            }
+            throw ProviderError.http(status: status, message: Self.errorMessage(body, provider: provider))
         }
         return response
     }
 
+    /// The whole answer as JSON; `deadline` covers the body too, not only the head.
     func json(_ request: HTTPClientRequest, deadline: Duration) async throws -> JSONValue {
-        let response = try await send(request, deadline: deadline)
-        let body = try await response.body.collect(upTo: Self.maxBody)
+        let provider = self.provider
+        let body = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask {
+                let response = try await send(request, deadline: deadline)
+                return try await response.body.collect(upTo: Self.maxBody)
+            }
+            group.addTask {
+                try await Task.sleep(for: deadline)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let body = first else {
+                throw ProviderError.timeout("provider '\(provider)' did not answer within \(deadline)")
+            }
+            return body
+        }
         do { return try JSONValue.parse(Data(body.readableBytesView)) } catch {
             throw ProviderError.malformed("provider '\(provider)' answered with something that is not JSON")
         }
     }
+
+    static let logger = Logger(label: "portless.llm-gateway")
 
     /// The message inside a provider's error body, whatever its shape.
     static func errorMessage(_ body: Data, provider: String) -> String {

@@ -201,7 +201,7 @@ struct StreamableHTTPHandler: Sendable {
             exchange.finish(Self.envelope(reply, id: id), status: status)
         }
         if let session = downstream.session { await gateway.track(session: session, request: id, cancel: { task.cancel() }) }
-        channel.closeFuture.whenComplete { _ in task.cancel() }
+        callers.whenGone(channel) { task.cancel() }
         defer {
             task.cancel()
             if let session = downstream.session { Task { await gateway.untrack(session: session, request: id) } }

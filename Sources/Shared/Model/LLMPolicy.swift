@@ -16,7 +16,11 @@
 ///   pii: {action: private}           # block | redact | private
 ///   injection: {action: block}       # block | flag
 ///   topics: {deny: [weapons]}
+/// projects:                          # who may bill which project (X-Portless-Project)
+///   apollo: ["#team-apollo", "@release-bot"]
 /// ```
+/// A request naming a project its caller may not bill — or one the policy does not list — is
+/// refused: a caller cannot charge another team's project or dodge its own budget.
 public struct LLMPolicy: Codable, Sendable, Equatable {
     public struct Routing: Codable, Sendable, Equatable {
         public var aliases: [String: [String: [String]]]?
@@ -85,9 +89,17 @@ public struct LLMPolicy: Codable, Sendable, Equatable {
     public var routing: Routing?
     public var budgets: [Budget]?
     public var guardrails: Guardrails?
+    /// Project → the identities that may bill it (`#attribute`, `@name`, `#all`).
+    public var projects: [String: [String]]?
 
-    public init(routing: Routing? = nil, budgets: [Budget]? = nil, guardrails: Guardrails? = nil) {
-        self.routing = routing; self.budgets = budgets; self.guardrails = guardrails
+    public init(routing: Routing? = nil, budgets: [Budget]? = nil, guardrails: Guardrails? = nil, projects: [String: [String]]? = nil) {
+        self.routing = routing; self.budgets = budgets; self.guardrails = guardrails; self.projects = projects
+    }
+
+    /// Whether `identity` (with `attributes`) may bill `project`.
+    public func permits(project: String, identity: String, attributes: [String]) -> Bool {
+        guard let expressions = projects?[project] else { return false }
+        return RoleExpression.matches(expressions, name: identity, attributes: attributes)
     }
 
     public static let configType = "llm-policy.v1"
@@ -115,6 +127,13 @@ public struct LLMPolicy: Codable, Sendable, Equatable {
         }
         if let action = guardrails?.injection?.action, !["block", "flag"].contains(action) {
             return "guardrails.injection.action '\(action)' must be block or flag"
+        }
+        for (project, expressions) in projects ?? [:] {
+            if project.isEmpty || project.count > 64 || !project.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) {
+                return "projects: '\(project)' must be 1-64 letters, digits, '-', '_' or '.'"
+            }
+            if expressions.isEmpty { return "projects.\(project) names nobody: list '#attribute', '@name' or '#all'" }
+            if let problem = RoleExpression.problem(in: expressions) { return "projects.\(project): \(problem)" }
         }
         return nil
     }
