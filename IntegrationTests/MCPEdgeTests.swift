@@ -10,6 +10,8 @@ final class MCPEdgeTests: XCTestCase {
     nonisolated(unsafe) static var startError: String?
     /// alice's tool list, taken the moment `topology up` returned.
     nonisolated(unsafe) static var firstList: [String: Any] = [:]
+    /// Servers a test restarted by hand; they outlive the test (others use them) and go with the class.
+    nonisolated(unsafe) static var restarted: [Process] = []
     static let secret = "sk-test-\(UUID().uuidString)"
 
     override class func setUp() {
@@ -25,6 +27,10 @@ final class MCPEdgeTests: XCTestCase {
     }
 
     override class func tearDown() {
+        for process in restarted where process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
         network?.down()
         super.tearDown()
     }
@@ -118,7 +124,7 @@ final class MCPEdgeTests: XCTestCase {
         restarted.executableURL = URL(fileURLWithPath: Portless.python)
         restarted.arguments = [Portless.repoRoot + "/IntegrationTests/Support/mcp/session_http_server.py", port]
         try restarted.run()
-        defer { restarted.terminate(); restarted.waitUntilExit() }
+        Self.restarted.append(restarted)
         try waitUntil("the restarted server accepts", within: 10) { (try? TCPClient(address, timeoutSeconds: 1)) != nil }
         let after = try Self.call("alice", "sessions__echo", #"{"text": "two"}"#)
         let text = after["result"] as? String ?? ""
