@@ -6,7 +6,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "portless-controller", targets: ["Controller"]),
-        .executable(name: "portless-router", targets: ["EdgeRouter"]),
+        .executable(name: "portless-router", targets: ["RouterCommand"]),
+        // Test-only: a router that tampers with circuits as a compromised one would (IntegrationTests/HostileRouterTests).
+        .executable(name: "portless-test-hostile-router", targets: ["HostileRouter"]),
         .executable(name: "portless-tunnel", targets: ["Tunneler"]),
         .executable(name: "portless", targets: ["CLI"]),
     ],
@@ -19,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
@@ -43,13 +46,17 @@ let package = Package(
                 "Shared",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .target(name: "EdgeRouter", dependencies: ["Shared", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
-            name: "EdgeRouter",
-            dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            name: "RouterCommand",
+            dependencies: ["EdgeRouter", "Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .executableTarget(name: "HostileRouter", dependencies: ["EdgeRouter", "Shared"], path: "Tests/HostileRouter"),
         .target(
             name: "GatewayKit",
             dependencies: [

@@ -236,6 +236,31 @@ final class MCPEdgeTests: XCTestCase {
         XCTAssertTrue(commandLine.hasPrefix(Portless.repoRoot + "/.build/venv/bin/python"), "{python} is the project's virtualenv: \(commandLine)")
     }
 
+    func test_aProcessOtherThanTheTunneler_cannotTalkToTheGatewaySocket() throws {
+        // The gateway's private socket, reached directly — as an MCP server the gateway started could
+        // (same user): a PROXY header naming alice, then a request.
+        let path = net.state + "/tunnelers/corp/identity/gateways/mcp-edges.sock"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path), path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        XCTAssertEqual(connected, 0, "the socket accepts the connection, then judges who made it")
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let body = #"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#
+        let request = ProxyProtocol.encode(caller: "alice-agent", circuitID: 1)
+            + Array("POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/list\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        XCTAssertLessThanOrEqual(n, 0, "the gateway answered a process that is not the tunneler: \(String(decoding: buffer.prefix(max(n, 0)), as: UTF8.self))")
+    }
+
     // MARK: helpers
 
     private func serverPID(_ script: String) throws -> Int32? {

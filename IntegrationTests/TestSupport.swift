@@ -124,6 +124,22 @@ final class TCPClient {
         }
     }
 
+    /// How a connection ended, as an application sees it.
+    enum Ending: Equatable { case eof, reset, timeout }
+
+    /// Reads until the peer closes; whether it was a clean end (FIN) or a reset is kept apart.
+    func readUntilClosed(limit: Int = 256 << 20) -> (bytes: [UInt8], ending: Ending) {
+        var result: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        while result.count < limit {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return (result, .eof) }
+            if n < 0 { return (result, errno == ECONNRESET ? .reset : .timeout) }
+            result.append(contentsOf: buffer[0..<n])
+        }
+        return (result, .timeout)
+    }
+
     /// Reads until `marker` has arrived.
     func read(until marker: String) -> String {
         var text = ""

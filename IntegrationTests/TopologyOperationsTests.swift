@@ -91,7 +91,7 @@ final class TopologyOperationsTests: XCTestCase {
         let token = try String(contentsOfFile: dir + "/out/corp/tunnelers/enterprise/enroll.jwt", encoding: .utf8)
         let claims = try SignedToken.unverifiedClaims(token, as: EnrollmentClaims.self)
         XCTAssertEqual(claims.sub, "enterprise")
-        XCTAssertEqual(claims.iss, "http://192.0.2.10:1280")
+        XCTAssertEqual(claims.iss, "https://192.0.2.10:1280", "enrollment is over TLS")
         XCTAssertEqual(claims.ctrl, "192.0.2.10:6262")
         let readme = try String(contentsOfFile: dir + "/out/corp/README.md", encoding: .utf8)
         XCTAssertTrue(readme.contains("needs no inbound port"), readme)

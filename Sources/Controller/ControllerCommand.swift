@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import Shared
 
@@ -17,14 +19,17 @@ struct ControllerCommand: AsyncParsableCommand {
         @Option(help: "Network name.") var network = "portless"
         @Option(help: "Management API address (host:port).") var api = "127.0.0.1:1280"
         @Option(help: "Control channel address for routers and tunnelers (host:port).") var control = "127.0.0.1:6262"
+        @Option(help: "Circuits one identity may have open at once.") var maxCircuitsPerIdentity: Int?
 
         func run() throws {
+            if let maxCircuitsPerIdentity, maxCircuitsPerIdentity < 1 { throw ValidationError("--max-circuits-per-identity must be at least 1") }
             let config = ControllerConfig(network: network, apiAddress: try SocketAddress(parsing: api),
-                                          controlAddress: try SocketAddress(parsing: control))
+                                          controlAddress: try SocketAddress(parsing: control),
+                                          limits: maxCircuitsPerIdentity.map { ControllerLimits(circuitsPerIdentity: $0) })
             let files = ControllerFiles(directory: state)
             _ = try ControllerSecrets.initialize(files: files, config: config)
             print("Initialized network '\(network)' in \(state)")
-            print("  management API  http://\(config.apiAddress)")
+            print("  management API  \(config.apiURL)")
             print("  control channel \(config.controlAddress)")
             print("  admin credential \(files.adminCredential) (keep it secret)")
         }
@@ -48,23 +53,32 @@ struct ControllerCommand: AsyncParsableCommand {
             let secrets = try ControllerSecrets(files: files)
             let store = try Store(path: files.database)
             let policies = try PolicyState(store: store)
-            let audit = AuditLog(store: store)
+            let audit = AuditLog(store: store, key: secrets.auditKey)
             let pins = try ToolPins(store: store, audit: audit)
+            let certificates = try CertificateRegistry(store: store)
             let loop = try EventLoop.startThread(name: "control")
             let plane = try await loop.submit {
                 let plane = ControlPlane(loop: loop, policies: policies, secrets: secrets, audit: audit,
-                                         records: SessionRecords(store: store), pins: pins, usage: UsageLedger(store: store))
+                                         records: SessionRecords(store: store), pins: pins, usage: UsageLedger(store: store),
+                                         certificates: certificates, limits: config.limits ?? ControllerLimits())
                 try plane.listen(on: controlListen)
                 plane.reloadLinks(try store.pool.read { try LinkRow.fetchAll($0) })
                 return LoopBound(plane, loop: loop)
             }
             let api = ManagementAPI(store: store, policies: policies,
-                                    enrollment: Enrollment(store: store, secrets: secrets, config: config, audit: audit),
+                                    enrollment: Enrollment(store: store, secrets: secrets, config: config, audit: audit, certificates: certificates),
                                     audit: audit, admins: AdminSessions(store: store), plane: plane, pins: pins,
-                                    usage: UsageLedger(store: store))
+                                    usage: UsageLedger(store: store), certificates: certificates)
             let router = Router()
             api.register(on: router)
-            let app = Application(router: router,
+            // TLS only, with the controller's certificate: clients pin the network CA and require
+            // a certificate it issued to the controller. Plain HTTP is not offered.
+            var tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMBytes(Array((secrets.controlCredentials.certificatePEM + "\n" + secrets.caPEM).utf8))
+                    .map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(secrets.controlCredentials.privateKeyPEM.utf8), format: .pem)))
+            tls.minimumTLSVersion = .tlsv12
+            let app = Application(router: router, server: try .tls(.http1(), tlsConfiguration: tls),
                                   configuration: .init(address: .hostname(apiListen.host, port: apiListen.port),
                                                        serverName: "portless-controller"),
                                   logger: Logger(label: "portless.controller.api"))

@@ -1,16 +1,64 @@
+import Foundation
+import Logging
 import NIOCore
 import Shared
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads the PROXY protocol v2 header the hosting tunneler writes first on every connection to
 /// the gateway's private socket, records the caller it names, and then steps out of the way.
+///
+/// The header is believed only from the tunneler's own process: the kernel says who is at the
+/// other end of the unix socket (SO_PEERCRED), and any other process — an MCP server the gateway
+/// started, another program of the same user — is disconnected before a byte it sent is read.
 public final class ProxyHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
 
+    /// `struct ucred` (Linux): what SO_PEERCRED returns.
+    struct PeerCredentials: Sendable {
+        var pid: Int32 = 0
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
+    }
+
     private var buffered: ByteBuffer?
+    private var peerChecked = false
+    private var peerVerified = false
     private let callers: CallerRegistry
+    private static let logger = Logger(label: "portless.gateway")
 
     public init(callers: CallerRegistry) { self.callers = callers }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { verifyPeer(context) }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        verifyPeer(context)
+        context.fireChannelActive()
+    }
+
+    private func verifyPeer(_ context: ChannelHandlerContext) {
+        guard !peerChecked else { return }
+        peerChecked = true
+        guard let provider = context.channel as? SocketOptionProvider else { return context.close(promise: nil) }
+        let credentials: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+        credentials.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
+            guard case .success(let peer) = result, peer.pid == getpid() else {
+                Self.logger.warning("a process other than the tunneler connected to a gateway socket; disconnected",
+                                    metadata: ["pid": "\((try? result.get())?.pid ?? -1)"])
+                return context.close(promise: nil)
+            }
+            peerVerified = true
+            if let pending = buffered {
+                buffered = nil
+                parse(context: context, pending)
+            }
+        }
+    }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
@@ -18,6 +66,16 @@ public final class ProxyHeaderHandler: ChannelInboundHandler, RemovableChannelHa
             pending.writeBuffer(&bytes)
             bytes = pending
         }
+        guard peerVerified else {
+            guard bytes.readableBytes < ProxyProtocol.maxHeader else { return context.close(promise: nil) }
+            buffered = bytes
+            return
+        }
+        parse(context: context, bytes)
+    }
+
+    private func parse(context: ChannelHandlerContext, _ input: ByteBuffer) {
+        var bytes = input
         switch ProxyProtocol.parse(bytes.readableBytesView) {
         case .needMore:
             guard bytes.readableBytes < ProxyProtocol.maxHeader else { return context.close(promise: nil) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import EdgeRouter
 import Shared
 
 @main
@@ -17,7 +18,7 @@ struct RouterCommand: ParsableCommand {
 
         func run() throws {
             let jwt = try TokenArgument.read(token)
-            let identity = try EnrolledIdentity.enroll(token: jwt, into: state, post: EnrollmentClient.post)
+            let identity = try EnrolledIdentity.enroll(token: jwt, into: state)
             guard identity.kind == .router else { throw ValidationError("this token enrolls an identity, not a router") }
             print("Enrolled router '\(identity.name)' in \(state)")
         }
@@ -41,7 +42,8 @@ struct RouterCommand: ParsableCommand {
             SignalHandling.stopOnTermination(loop)
             var node: RouterNode?
             try loop.run {
-                node = try RouterNode(identity: identity, loop: loop, edgeAddress: edgeAddress, linkAddress: linkAddress, logger: logger)
+                node = try RouterNode(identity: identity, loop: loop, edgeAddress: edgeAddress, linkAddress: linkAddress, logger: logger,
+                                      stateDirectory: state)
             }
             withExtendedLifetime(node) {}
         }

@@ -16,7 +16,7 @@ struct TunnelerCommand: ParsableCommand {
         @Option(help: "Directory for the identity's key and certificate.") var state: String
 
         func run() throws {
-            let identity = try EnrolledIdentity.enroll(token: try TokenArgument.read(token), into: state, post: EnrollmentClient.post)
+            let identity = try EnrolledIdentity.enroll(token: try TokenArgument.read(token), into: state)
             guard identity.kind == .identity else { throw ValidationError("this token enrolls a router, not an identity") }
             print("Enrolled identity '\(identity.name)' in \(state)")
         }

@@ -1,3 +1,4 @@
+import Crypto
 import GRDB
 import XCTest
 @testable import Controller
@@ -7,7 +8,7 @@ final class AuditLogTests: XCTestCase {
     private func makeLog() throws -> (AuditLog, String) {
         let directory = NSTemporaryDirectory() + "portless-audit-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        return (AuditLog(store: try Store(path: directory + "/audit.db")), directory)
+        return (AuditLog(store: try Store(path: directory + "/audit.db"), key: SymmetricKey(size: .bits256)), directory)
     }
 
     func test_chainVerifies_andFiltersSelect() throws {
@@ -34,5 +35,49 @@ final class AuditLogTests: XCTestCase {
         _ = try log.events(limit: 1)
         XCTAssertThrowsError(try log.store.pool.write { try $0.execute(sql: "UPDATE audit SET detail = 'forged'") })
         XCTAssertThrowsError(try log.store.pool.write { try $0.execute(sql: "DELETE FROM audit") })
+    }
+
+    /// What someone who can write the database (but not read the controller's key) can try.
+    private func tamper(_ log: AuditLog, _ sql: String) throws {
+        try log.store.pool.write { db in
+            try db.execute(sql: "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete")
+            try db.execute(sql: sql)
+        }
+    }
+
+    func test_aRewrittenRow_isFound_evenWithItsHashRecomputedWithoutTheKey() throws {
+        let (log, path) = try makeLog()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for i in 0..<10 { log.record(.mcpRequest, identity: "agent", detail: "call \(i)") }
+        _ = try log.events(limit: 1)
+        try tamper(log, "UPDATE audit SET detail = 'nothing happened' WHERE seq = 4")
+        XCTAssertEqual(try log.verifyChain().brokenAt, 4)
+        // Recompute the row's hash as an unkeyed chain would let anyone do: it still does not hold.
+        let row = try log.store.pool.read { try AuditRow.fetchOne($0, key: 4) }
+        let canonical = [row?.prevHash ?? "", "mcp.request", String(Int64(((row?.at.timeIntervalSince1970 ?? 0) * 1000).rounded())),
+                         "agent", "", "", "nothing happened"].joined(separator: "\u{1F}")
+        let plain = SHA256.hash(data: Data(canonical.utf8)).map { String(format: "%02x", $0) }.joined()
+        try tamper(log, "UPDATE audit SET hash = '\(plain)' WHERE seq = 4")
+        XCTAssertEqual(try log.verifyChain().brokenAt, 4)
+    }
+
+    func test_aCutTail_isFound() throws {
+        let (log, path) = try makeLog()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for i in 0..<10 { log.record(.mcpRequest, identity: "agent", detail: "call \(i)") }
+        XCTAssertNil(try log.verifyChain().brokenAt)
+        try tamper(log, "DELETE FROM audit WHERE seq > 7")
+        XCTAssertEqual(try log.verifyChain().brokenAt, 8, "the last three rows are gone: the signed head says so")
+        try tamper(log, "DELETE FROM auditHead")
+        XCTAssertNotNil(try log.verifyChain().brokenAt, "removing the head too does not hide it")
+    }
+
+    func test_theChain_doesNotVerifyUnderAnotherKey() throws {
+        let (log, path) = try makeLog()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        log.record(.policyChanged, detail: "x")
+        _ = try log.events(limit: 1)
+        let other = AuditLog(store: log.store, key: SymmetricKey(size: .bits256))
+        XCTAssertEqual(try other.verifyChain().brokenAt, 1)
     }
 }

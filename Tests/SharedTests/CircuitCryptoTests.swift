@@ -1,13 +1,24 @@
+import Crypto
+import Foundation
 import XCTest
 @testable import Shared
 
 final class CircuitCryptoTests: XCTestCase {
+    private let signer = Curve25519.Signing.PrivateKey()
+
+    private func grant(circuit: UInt64 = 7, dialer: String = "alice", host: String = "host", service: String = "sql",
+                       expires: Date = Date().addingTimeInterval(60)) throws -> String {
+        try SignedToken.sign(CircuitGrant(circuit: circuit, service: service, dialer: dialer, host: host, exp: expires),
+                             type: CircuitGrant.tokenType, key: signer)
+    }
+
     func test_handshake_derivesMatchingKeys_andDetectsTampering() throws {
         let pki = try TestPKI()
         let (_, aliceKey, aliceCert) = try pki.credentials(name: "alice", kind: .identity)
         let (_, hostKey, hostCert) = try pki.credentials(name: "host", kind: .identity)
-        let dialer = try E2EHandshake(role: .dialer, circuitID: 7, identityKey: aliceKey, certificate: aliceCert)
-        let host = try E2EHandshake(role: .host, circuitID: 7, identityKey: hostKey, certificate: hostCert)
+        let token = try grant()
+        let dialer = try E2EHandshake(role: .dialer, circuitID: 7, grant: token, identityKey: aliceKey, certificate: aliceCert)
+        let host = try E2EHandshake(role: .host, circuitID: 7, grant: token, identityKey: hostKey, certificate: hostCert)
         var dialerCipher = try dialer.complete(with: host.hello, expectedPeer: "host", authority: pki.authority.certificate)
         var hostCipher = try host.complete(with: dialer.hello, expectedPeer: "alice", authority: pki.authority.certificate)
 
@@ -23,12 +34,59 @@ final class CircuitCryptoTests: XCTestCase {
         XCTAssertThrowsError(try sealed[0..<count2].withUnsafeBytes { try hostCipher.open($0, counter: counter2) })
     }
 
-    func test_handshake_refusesAPeerOtherThanTheNamedOne() throws {
+    func test_handshake_refusesAPeerOtherThanTheOneTheGrantNames() throws {
         let pki = try TestPKI()
         let (_, aliceKey, aliceCert) = try pki.credentials(name: "alice", kind: .identity)
         let (_, malloryKey, malloryCert) = try pki.credentials(name: "mallory", kind: .identity)
-        let dialer = try E2EHandshake(role: .dialer, circuitID: 1, identityKey: aliceKey, certificate: aliceCert)
-        let impostor = try E2EHandshake(role: .host, circuitID: 1, identityKey: malloryKey, certificate: malloryCert)
-        XCTAssertThrowsError(try dialer.complete(with: impostor.hello, expectedPeer: "host", authority: pki.authority.certificate))
+        let token = try grant(circuit: 1)
+        let dialer = try E2EHandshake(role: .dialer, circuitID: 1, grant: token, identityKey: aliceKey, certificate: aliceCert)
+        // Mallory holds the same grant (a router could hand it over) and a valid certificate of this network.
+        let impostor = try E2EHandshake(role: .host, circuitID: 1, grant: token, identityKey: malloryKey, certificate: malloryCert)
+        XCTAssertThrowsError(try dialer.complete(with: impostor.hello, expectedPeer: "host", authority: pki.authority.certificate)) {
+            XCTAssertTrue("\($0)".contains("mallory") || "\($0)".contains("expected"), "\($0)")
+        }
+    }
+
+    func test_handshake_failsWhenTheTwoSidesHoldDifferentGrants() throws {
+        let pki = try TestPKI()
+        let (_, aliceKey, aliceCert) = try pki.credentials(name: "alice", kind: .identity)
+        let (_, hostKey, hostCert) = try pki.credentials(name: "host", kind: .identity)
+        let dialer = try E2EHandshake(role: .dialer, circuitID: 7, grant: try grant(), identityKey: aliceKey, certificate: aliceCert)
+        let host = try E2EHandshake(role: .host, circuitID: 7, grant: try grant(service: "other"), identityKey: hostKey, certificate: hostCert)
+        XCTAssertThrowsError(try dialer.complete(with: host.hello, expectedPeer: "host", authority: pki.authority.certificate),
+                             "the grant's digest is in what each side signs")
+    }
+
+    func test_grant_isRefusedWhenForgedExpiredOrForAnotherCircuit() throws {
+        XCTAssertNoThrow(try CircuitGrant.verified(try grant(circuit: 9), circuit: 9, key: signer.publicKey))
+        XCTAssertThrowsError(try CircuitGrant.verified(try grant(circuit: 9), circuit: 10, key: signer.publicKey)) {
+            XCTAssertTrue("\($0)".contains("for circuit 9, not 10"), "\($0)")
+        }
+        XCTAssertThrowsError(try CircuitGrant.verified(try grant(expires: Date().addingTimeInterval(-1)), circuit: 7, key: signer.publicKey))
+        let router = Curve25519.Signing.PrivateKey()
+        let forged = try SignedToken.sign(CircuitGrant(circuit: 7, service: "sql", dialer: "alice", host: "mallory", exp: Date().addingTimeInterval(60)),
+                                          type: CircuitGrant.tokenType, key: router)
+        XCTAssertThrowsError(try CircuitGrant.verified(forged, circuit: 7, key: signer.publicKey)) { XCTAssertEqual($0 as? TokenError, .badSignature) }
+        // A session token is not a grant, even though the same key signs both.
+        let session = try SignedToken.sign(SessionClaims(sid: "s", identity: "alice", service: "sql", type: .dial, routers: [], iat: Date(),
+                                                         exp: Date().addingTimeInterval(60)), type: SessionClaims.tokenType, key: signer)
+        XCTAssertThrowsError(try CircuitGrant.verified(session, circuit: 7, key: signer.publicKey))
+    }
+
+    func test_endOfStream_isAuthenticated_aForgedEndIsNot() throws {
+        let pki = try TestPKI()
+        let (_, aliceKey, aliceCert) = try pki.credentials(name: "alice", kind: .identity)
+        let (_, hostKey, hostCert) = try pki.credentials(name: "host", kind: .identity)
+        let token = try grant()
+        let dialer = try E2EHandshake(role: .dialer, circuitID: 7, grant: token, identityKey: aliceKey, certificate: aliceCert)
+        let host = try E2EHandshake(role: .host, circuitID: 7, grant: token, identityKey: hostKey, certificate: hostCert)
+        let dialerCipher = try dialer.complete(with: host.hello, expectedPeer: "host", authority: pki.authority.certificate)
+        let hostCipher = try host.complete(with: dialer.hello, expectedPeer: "alice", authority: pki.authority.certificate)
+        let tag = hostCipher.endTag(for: 42)
+        XCTAssertTrue(tag.withUnsafeBytes { dialerCipher.isValidEnd($0, for: 42) })
+        XCTAssertFalse(tag.withUnsafeBytes { dialerCipher.isValidEnd($0, for: 41) }, "an end moved to an earlier frame (truncation)")
+        XCTAssertFalse([UInt8](repeating: 0, count: 16).withUnsafeBytes { dialerCipher.isValidEnd($0, for: 42) })
+        XCTAssertFalse(hostCipher.ackTag(for: 42).withUnsafeBytes { dialerCipher.isValidEnd($0, for: 42) }, "an acknowledgement is not an end")
+        XCTAssertFalse(dialerCipher.endTag(for: 42).withUnsafeBytes { dialerCipher.isValidEnd($0, for: 42) }, "each direction has its own key")
     }
 }

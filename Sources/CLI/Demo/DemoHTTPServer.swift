@@ -63,6 +63,9 @@ final class DemoHTTPExchange {
         let parts = head.split(separator: "\r\n").first?.split(separator: " ") ?? []
         guard parts.count >= 2, parts[0] == "GET" else { return respond(status: "405 Method Not Allowed", body: "only GET\n") }
         let target = String(parts[1])
+        // One line per request (its path and verified caller): what reached the service, for its operator and for tests.
+        print("request \(target.prefix(200)) from \(caller ?? "unknown")")
+        fflush(nil)
         if target == "/" {
             respond(status: "200 OK", body: "Hello from the private service behind Portless.\ncaller: \(caller ?? "unknown (no PROXY header)")\n")
         } else if target.hasPrefix("/bytes?n="), let count = Int(target.dropFirst("/bytes?n=".count)), count >= 0 {

@@ -1,15 +1,16 @@
-import AsyncHTTPClient
 import Foundation
-import NIOCore
 import Shared
 
-/// Talks to the controller's management API as an admin.
+/// Talks to the controller's management API as an admin, over TLS to the certificate the pinned
+/// network CA issued the controller (`ControllerHTTPS`).
 struct ManagementClient {
     let baseURL: String
     let token: String?
+    /// The network CA (PEM) the controller must be certified by.
+    let caPEM: String
 
-    static func login(controller: String, username: String, password: String) async throws -> LoginResponse {
-        try await ManagementClient(baseURL: controller, token: nil)
+    static func login(controller: String, caPEM: String, username: String, password: String) async throws -> LoginResponse {
+        try await ManagementClient(baseURL: controller, token: nil, caPEM: caPEM)
             .send("POST", "/v1/login", body: LoginRequest(username: username, password: password), as: LoginResponse.self)
     }
 
@@ -40,21 +41,28 @@ struct ManagementClient {
     }
 
     private func raw(_ method: String, _ path: String, body: Data?) async throws -> Data {
-        var request = HTTPClientRequest(url: baseURL + path)
-        request.method = .RAW(value: method)
-        request.headers.add(name: "Content-Type", value: "application/json")
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response: HTTPClientResponse
-        do { response = try await HTTPClient.shared.execute(request, timeout: .seconds(30)) } catch {
+        let headers = [("Content-Type", "application/json")] + (token.map { [("Authorization", "Bearer \($0)")] } ?? [])
+        let url = baseURL + path
+        let trust = ControllerHTTPS.Trust.controller(caPEM: caPEM)
+        let response: ControllerHTTPS.Response
+        do {
+            response = try await Self.blocking { try ControllerHTTPS.request(url, method: method, headers: headers, body: body, trust: trust) }
+        } catch let error as ControllerHTTPSError {
+            throw ManagementError.unreachable(baseURL, "\(error)")
+        } catch {
             throw ManagementError.unreachable(baseURL, "\(error)")
         }
-        let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
-        let data = Data(bytes.readableBytesView)
-        guard (200..<300).contains(Int(response.status.code)) else {
-            throw ManagementError.refused(status: Int(response.status.code), message: APIErrorText.message(from: data))
+        guard (200..<300).contains(response.status) else {
+            throw ManagementError.refused(status: response.status, message: APIErrorText.message(from: response.body))
         }
-        return data
+        return response.body
+    }
+
+    /// Runs blocking I/O on a thread of its own, not on the cooperative pool.
+    private static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
     }
 }
 
@@ -74,10 +82,11 @@ enum ManagementError: Error, CustomStringConvertible {
     }
 }
 
-/// Where `portless login` keeps the controller URL and admin session.
+/// Where `portless login` keeps the controller URL, the CA it pins, and the admin session.
 struct Profile: Codable {
     var controller: String
     var token: String
+    var ca: String
 
     static func defaultPath() -> String {
         if let path = ProcessInfo.processInfo.environment["PORTLESS_PROFILE"] { return path }
@@ -96,5 +105,5 @@ struct Profile: Codable {
         try Files.writeJSON(self, to: file, privateFile: true)
     }
 
-    var client: ManagementClient { ManagementClient(baseURL: controller, token: token) }
+    var client: ManagementClient { ManagementClient(baseURL: controller, token: token, caPEM: ca) }
 }

@@ -22,31 +22,38 @@ func splitList(_ text: String?) -> [String] {
 }
 
 struct Login: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Log in to a controller as admin.")
-    @Option(help: "Controller management URL, e.g. http://127.0.0.1:1280") var controller: String
+    static let configuration = CommandConfiguration(abstract: "Log in to a controller as admin (over TLS, pinning the network CA).")
+    @Option(help: "Controller management URL, e.g. https://127.0.0.1:1280") var controller: String
     @Option var username = "admin"
     @Option(help: "Admin password (or use --credential).") var password: String?
-    @Option(help: "The admin.json written by 'portless-controller init'.") var credential: String?
+    @Option(help: "The admin.json written by 'portless-controller init' (login and CA).") var credential: String?
+    @Option(help: "The network CA (PEM file), when not taken from --credential.") var ca: String?
     @OptionGroup var options: ProfileOption
 
     func run() async throws {
+        guard controller.hasPrefix("https://") else {
+            throw ValidationError("the management API is served over TLS only: use https://\(controller.replacingOccurrences(of: "http://", with: ""))")
+        }
         var user = username
         var secret = password
+        var caPEM = try ca.map { try Files.read($0) }
         if let credential {
             let stored = try Files.readJSON([String: String].self, from: credential)
             user = stored["username"] ?? user
             secret = stored["password"]
+            caPEM = caPEM ?? stored["ca"]
         }
         guard let secret else { throw ValidationError("give --password or --credential") }
-        let session = try await ManagementClient.login(controller: controller, username: user, password: secret)
-        try Profile(controller: controller, token: session.token).save(options.profile)
+        guard let caPEM else { throw ValidationError("give --ca (the network's ca.pem) or --credential: the CLI verifies the controller against it") }
+        let session = try await ManagementClient.login(controller: controller, caPEM: caPEM, username: user, password: secret)
+        try Profile(controller: controller, token: session.token, ca: caPEM).save(options.profile)
         print("Logged in to \(controller) as \(user)")
     }
 }
 
 struct IdentityCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "identity", abstract: "Manage identities.",
-                                                    subcommands: [Create.self, List.self, Delete.self, Token.self])
+                                                    subcommands: [Create.self, List.self, Delete.self, Revoke.self, Token.self])
     struct Create: AsyncParsableCommand {
         @Argument var name: String
         @Option(help: "Comma-separated role attributes.") var roles: String?
@@ -66,6 +73,15 @@ struct IdentityCommand: AsyncParsableCommand {
         @OptionGroup var options: ProfileOption
         func run() async throws { try await options.client().delete("/v1/identities/\(name)") }
     }
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke the identity's certificates: its connections and circuits close, it must enroll again (issue a token).")
+        @Argument var name: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            printJSON(try await options.client().post("/v1/identities/\(name)/revoke", [String: String](), as: RevocationResult.self))
+        }
+    }
     struct Token: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "enrollment-token", abstract: "Issue a new enrollment token.")
         @Argument var name: String
@@ -80,7 +96,7 @@ struct IdentityCommand: AsyncParsableCommand {
 
 struct RouterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "router", abstract: "Manage edge routers.",
-                                                    subcommands: [Create.self, List.self, Delete.self])
+                                                    subcommands: [Create.self, List.self, Delete.self, Revoke.self])
     struct Create: AsyncParsableCommand {
         @Argument var name: String
         @Option var roles: String?
@@ -99,6 +115,14 @@ struct RouterCommand: AsyncParsableCommand {
         @Argument var name: String
         @OptionGroup var options: ProfileOption
         func run() async throws { try await options.client().delete("/v1/routers/\(name)") }
+    }
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke the router's certificate: its links and connections close; it must enroll again.")
+        @Argument var name: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            printJSON(try await options.client().post("/v1/routers/\(name)/revoke", [String: String](), as: RevocationResult.self))
+        }
     }
 }
 

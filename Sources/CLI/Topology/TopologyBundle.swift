@@ -148,8 +148,9 @@ struct TopologyBundle {
             try await Task.sleep(nanoseconds: 100_000_000)
         }
         let credential = try Files.readJSON([String: String].self, from: state + "/admin.json")
-        let session = try await ManagementClient.login(controller: "http://\(api)", username: "admin", password: credential["password"] ?? "")
-        return try await ResourceReconciler(topology: topology, client: ManagementClient(baseURL: "http://\(api)", token: session.token)).reconcile()
+        let caPEM = try Files.read(state + "/ca.pem")
+        let session = try await ManagementClient.login(controller: "https://\(api)", caPEM: caPEM, username: "admin", password: credential["password"] ?? "")
+        return try await ResourceReconciler(topology: topology, client: ManagementClient(baseURL: "https://\(api)", token: session.token, caPEM: caPEM)).reconcile()
     }
 
     private func run(_ program: String, _ arguments: [String]) throws {

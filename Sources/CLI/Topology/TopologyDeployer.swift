@@ -62,9 +62,10 @@ struct TopologyDeployer {
         }
         let controllerDir = state + "/controller"
         try runTool("portless-controller", ["init", "--state", controllerDir, "--network", topology.network ?? "portless",
-                                            "--api", api.description, "--control", control.description])
+                                            "--api", api.description, "--control", control.description]
+                        + (topology.controller?.max_circuits_per_identity.map { ["--max-circuits-per-identity", String($0)] } ?? []))
         try launch("controller", kind: "controller", ["portless-controller", "run", "--state", controllerDir], host: topology.controller?.host)
-        let url = "http://\(api)"
+        let url = "https://\(api)"
         record.controller = url
         try await waitFor("the controller API at \(url)", timeout: 30) { FreePort.accepts(api) }
         return try await login(url)
@@ -72,8 +73,9 @@ struct TopologyDeployer {
 
     private func login(_ url: String) async throws -> ManagementClient {
         let credential = try Files.readJSON([String: String].self, from: state + "/controller/admin.json")
-        let session = try await ManagementClient.login(controller: url, username: "admin", password: credential["password"] ?? "")
-        let profile = Profile(controller: url, token: session.token)
+        let caPEM = try Files.read(state + "/controller/ca.pem")
+        let session = try await ManagementClient.login(controller: url, caPEM: caPEM, username: "admin", password: credential["password"] ?? "")
+        let profile = Profile(controller: url, token: session.token, ca: caPEM)
         try profile.save(state + "/profile.json")
         return profile.client
     }

@@ -15,6 +15,7 @@ struct ManagementAPI: Sendable {
     let plane: LoopBound<ControlPlane>
     let pins: ToolPins
     let usage: UsageLedger
+    let certificates: CertificateRegistry
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/health") { _, _ in ["status": "ok"] }
@@ -24,7 +25,12 @@ struct ManagementAPI: Sendable {
         }
         router.post("/v1/enroll") { request, context in
             let body = try await request.decode(as: EnrollmentRequest.self, context: context)
-            do { return try enrollment.redeem(body) } catch let error as TokenError {
+            do {
+                let redeemed = try enrollment.redeem(body)
+                // A new router's certificate goes into every roster; replaced certificates stop working.
+                certificatesChanged(identities: [], reason: "\(redeemed.kind.rawValue) '\(redeemed.subject)' enrolled")
+                return redeemed.response
+            } catch let error as TokenError {
                 throw HTTPError(.unauthorized, message: error.description)
             } catch let error as PKIError {
                 throw HTTPError(.badRequest, message: error.description)
@@ -114,8 +120,17 @@ struct ManagementAPI: Sendable {
         group.delete("identities/:name") { _, context in
             let name = try context.parameters.require("name")
             try delete(IdentityRow.self, name: name, kind: "identity")
+            try revoke(name, kind: .identity, reason: "identity '\(name)' deleted")
             try changed("identity '\(name)' deleted")
             return Response(status: .noContent)
+        }
+        group.post("identities/:name/revoke") { _, context in
+            let name = try context.parameters.require("name")
+            guard try store.pool.read({ try IdentityRow.fetchOne($0, key: name) }) != nil else {
+                throw HTTPError(.notFound, message: "no identity named '\(name)'")
+            }
+            let revoked = try revoke(name, kind: .identity, reason: "identity '\(name)' revoked by an operator")
+            return RevocationResult(entity: name, revokedCertificates: revoked)
         }
         group.post("identities/:name/enrollment-token") { _, context in
             let name = try context.parameters.require("name")
@@ -166,8 +181,17 @@ struct ManagementAPI: Sendable {
         group.delete("routers/:name") { _, context in
             let name = try context.parameters.require("name")
             try delete(RouterRow.self, name: name, kind: "router")
+            try revoke(name, kind: .router, reason: "router '\(name)' deleted")
             try changed("router '\(name)' deleted")
             return Response(status: .noContent)
+        }
+        group.post("routers/:name/revoke") { _, context in
+            let name = try context.parameters.require("name")
+            guard try store.pool.read({ try RouterRow.fetchOne($0, key: name) }) != nil else {
+                throw HTTPError(.notFound, message: "no router named '\(name)'")
+            }
+            let revoked = try revoke(name, kind: .router, reason: "router '\(name)' revoked by an operator")
+            return RevocationResult(entity: name, revokedCertificates: revoked)
         }
         group.post("routers/:name/enrollment-token") { _, context in
             let name = try context.parameters.require("name")
@@ -349,6 +373,26 @@ struct ManagementAPI: Sendable {
     }
 
     /// Rebuilds permissions, records the change and lets the control plane enforce it.
+    /// Revokes `name`'s certificates and its enrollment tokens not yet used; it must enroll
+    /// again to connect. Its live connections close, here and at every router.
+    @discardableResult
+    private func revoke(_ name: String, kind: PeerKind, reason: String) throws -> [String] {
+        let revoked = try store.pool.write { db in
+            try db.execute(sql: "DELETE FROM enrollment WHERE subject = ? AND kind = ? AND usedAt IS NULL", arguments: [name, kind.rawValue])
+            if kind == .identity { try db.execute(sql: "UPDATE identity SET enrolled = 0 WHERE name = ?", arguments: [name]) }
+            if kind == .router { try db.execute(sql: "UPDATE router SET enrolled = 0 WHERE name = ?", arguments: [name]) }
+            return try certificates.revokeAll(name, kind: kind, reason: reason, db: db)
+        }
+        audit.record(.certificateRevoked, identity: name, detail: "\(reason): \(revoked.count) certificate(s)")
+        certificatesChanged(identities: kind == .identity ? [name] : [], reason: reason)
+        return revoked
+    }
+
+    private func certificatesChanged(identities: [String], reason: String) {
+        let plane = self.plane
+        plane.loop.execute { plane.value.certificatesChanged(identities: identities, reason: reason) }
+    }
+
     private func changed(_ reason: String) throws {
         try policies.rebuild()
         audit.record(.policyChanged, detail: reason)
@@ -371,6 +415,7 @@ extension RouterRow {
 }
 
 extension IdentityRecord: ResponseEncodable {}
+extension RevocationResult: ResponseEncodable {}
 extension RouterRecord: ResponseEncodable {}
 extension ServiceSpec: ResponseEncodable {}
 extension ConfigSpec: ResponseEncodable {}

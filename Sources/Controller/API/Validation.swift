@@ -5,7 +5,7 @@ import Shared
 enum Validation {
     static func name(_ name: String, kind: String) throws {
         let allowed = name.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) }
-        guard !name.isEmpty, name.count <= 64, allowed, name.first?.isLetter == true || name.first?.isNumber == true else {
+        guard !name.isEmpty, name.utf8.count <= 64, allowed, name.first?.isLetter == true || name.first?.isNumber == true else {
             throw HTTPError(.badRequest, message: "\(kind) name '\(name)' is invalid: use 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit")
         }
     }

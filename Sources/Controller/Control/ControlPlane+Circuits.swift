@@ -14,6 +14,10 @@ extension ControlPlane {
         guard revoked[sessionID] == nil, snapshot.permits(dialer, .dial, service) else {
             return reply(.failure(message: "identity '\(dialer)' may no longer dial '\(service)' (session revoked)"))
         }
+        let open = circuits.open(by: dialer)
+        guard open < limits.circuitsPerIdentity else {
+            return reply(.failure(message: "identity '\(dialer)' has \(open) circuits open, its limit (circuitsPerIdentity in controller.json); close some first"))
+        }
         let candidates = terminators.values.filter { $0.service == service && routers[$0.router] != nil && !excluding.contains($0.id) }
         guard !candidates.isEmpty else {
             return reply(.failure(message: excluding.isEmpty
@@ -23,10 +27,9 @@ extension ControlPlane {
         // Best precedence first (required, default, failed); then the cheapest path plus the
         // terminator's cost; among equals, the terminator with fewer circuits.
         let now = Date()
-        let load = Dictionary(grouping: circuits.values, by: \.terminatorID).mapValues(\.count)
         let routed = candidates.compactMap { terminator in
             mesh.path(from: router, to: terminator.router).map {
-                (terminator, $0.routers, $0.cost + terminator.cost + Double(load[terminator.id, default: 0]) * 0.01)
+                (terminator, $0.routers, $0.cost + terminator.cost + Double(circuits.load(of: terminator.id)) * 0.01)
             }
         }
         let best = routed.map { $0.0.effectivePrecedence(at: now) }.min()
@@ -35,8 +38,16 @@ extension ControlPlane {
             return reply(.failure(message: "no path from router '\(router)' to the routers hosting '\(service)' (\(hosts)): links are down"))
         }
         nextCircuit += 1
+        let grant: String
+        do {
+            grant = try SignedToken.sign(CircuitGrant(circuit: nextCircuit, service: service, dialer: dialer, host: terminator.identity,
+                                                      exp: now.addingTimeInterval(CircuitGrant.lifetime)),
+                                         type: CircuitGrant.tokenType, key: secrets.signingKey)
+        } catch {
+            return reply(.failure(message: "could not sign the circuit grant: \(error)"))
+        }
         let circuit = Circuit(id: nextCircuit, service: service, dialer: dialer, host: terminator.identity, router: router,
-                              dialSessionID: sessionID, terminatorID: terminator.id, path: path)
+                              dialSessionID: sessionID, terminatorID: terminator.id, path: path, grant: grant)
         install(circuit, hop: path.count - 1) { [weak self] error in
             guard let self else { return }
             if let error {
@@ -54,7 +65,7 @@ extension ControlPlane {
             self.audit.record(.circuitOpened, identity: dialer, service: service, circuit: circuit.id,
                               detail: "host=\(terminator.identity) path=\(path.joined(separator: ">"))")
             reply(.circuitRoute(circuitID: circuit.id, terminatorID: terminator.id, hostIdentity: terminator.identity,
-                                nextHop: path.count > 1 ? path[1] : nil))
+                                nextHop: path.count > 1 ? path[1] : nil, grant: grant))
         }
     }
 
@@ -113,6 +124,11 @@ extension ControlPlane {
         guard let circuit = circuits[id], (dialerSide ? circuit.dialer : circuit.host) == identity,
               let ingress = circuit.path.first, let egress = circuit.path.last else {
             return reply(.failure(message: "circuit \(id) is not '\(identity)'s or no longer exists"))
+        }
+        // A reattached circuit obeys the same edge-router policies as a new one.
+        let snapshot = policies.snapshot
+        guard snapshot.routers(for: identity, service: circuit.service).contains(router) else {
+            return reply(.failure(message: "identity '\(identity)' may not use router '\(router)' for '\(circuit.service)' (edge-router policies)"))
         }
         let far = dialerSide ? egress : ingress
         guard routers[far] != nil else { return reply(.failure(message: "the circuit's other router '\(far)' is offline")) }
@@ -195,7 +211,8 @@ extension ControlPlane {
         let isLast = !middleOnly && hop == path.count - 1
         peer.request(.installRoute(circuitID: circuit.id, service: circuit.service, dialer: circuit.dialer,
                                    dialSessionID: circuit.dialSessionID, previous: path[hop - 1],
-                                   next: isLast ? nil : path[hop + 1], terminatorID: isLast ? circuit.terminatorID : nil)) { [weak self] result in
+                                   next: isLast ? nil : path[hop + 1], terminatorID: isLast ? circuit.terminatorID : nil,
+                                   grant: isLast ? circuit.grant : "")) { [weak self] result in
             if case .failure(let error) = result.unwrapped { return completion(error) }
             self?.install(circuit, hop: hop - 1, middleOnly: middleOnly, completion: completion) ?? completion(ControlError.connectionClosed)
         }
@@ -204,6 +221,8 @@ extension ControlPlane {
     /// Tells every router which links to hold.
     func pushLinkAssignments() {
         let assignments = mesh.assignments(online: Set(routers.keys))
+        // The roster first: who may link with whom changes with the assignment.
+        for (name, peer) in routers { peer.notify(.peerRoster(roster(for: name))) }
         for (name, targets) in assignments { routers[name]?.notify(.linkTo(targets)) }
     }
 

@@ -22,7 +22,7 @@ final class ControlPlane {
     }
     static let failedTerminatorPenalty: TimeInterval = 30
     struct Circuit { let id: UInt64; let service: String; let dialer: String; let host: String; var router: String
-                     let dialSessionID: String; let terminatorID: String; var path: [String] }
+                     let dialSessionID: String; let terminatorID: String; var path: [String]; var grant = "" }
     struct IssuedSession { let claims: SessionClaims }
     struct APISession { let identity: String; let expires: Date }
 
@@ -33,9 +33,15 @@ final class ControlPlane {
     let records: SessionRecords
     let pins: ToolPins
     let usage: UsageLedger
+    let certificates: CertificateRegistry
+    let limits: ControllerLimits
     let logger = ControllerLog.logger
     static let sessionLifetime: TimeInterval = 3600
+    /// What one gateway report may add to the audit trail.
+    static let maxAuditEventsPerReport = 10_000
+    static let maxAuditDetail = 8 * 1024
     static let apiSessionLifetime: TimeInterval = 3600
+    static let maxAPISessionsPerIdentity = 16
     /// How long a circuit whose end router died waits for its tunneler to reattach it.
     static let reattachWindowMs: UInt64 = 10_000
 
@@ -43,16 +49,21 @@ final class ControlPlane {
     var routers: [String: ControlPeer] = [:]
     private var routerEdgeAddresses: [String: String] = [:]
     var terminators: [String: Terminator] = [:]
-    var circuits: [UInt64: Circuit] = [:]
+    var circuits = CircuitTable()
     var sessions: [String: IssuedSession] = [:]
     var revoked: [String: Date] = [:]
     private var apiSessions: [String: APISession] = [:]
+    /// Every authenticated control connection, so a revoked certificate's connections can be closed.
+    private var connected: [ObjectIdentifier: (peer: PeerIdentity, control: ControlPeer)] = [:]
     var nextCircuit: UInt64
     let mesh = Mesh()
     var rerouting: Set<UInt64> = []
 
-    init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog, records: SessionRecords, pins: ToolPins, usage: UsageLedger) {
+    init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog, records: SessionRecords, pins: ToolPins,
+         usage: UsageLedger, certificates: CertificateRegistry, limits: ControllerLimits = ControllerLimits()) {
         self.pins = pins
+        self.limits = limits
+        self.certificates = certificates
         self.usage = usage
         self.loop = loop
         self.policies = policies
@@ -89,17 +100,63 @@ final class ControlPlane {
             channel.close(error: TLSError.peerNotAuthorized("\(peer) is not in this network"))
             return
         }
+        guard !certificates.isRevoked(peer.certificateSHA256) else {
+            logger.warning("control connection with a revoked certificate refused", metadata: ["peer": "\(peer)"])
+            channel.close(error: TLSError.peerNotAuthorized("the certificate of \(peer) is revoked"))
+            return
+        }
         let control = ControlPeer(channel: channel)
+        let key = ObjectIdentifier(control)
+        connected[key] = (peer, control)
         if peer.kind == .router {
             control.onMessage = { [unowned self, unowned control] message, reply in
                 self.routerMessage(message, from: peer.name, peer: control, reply: reply)
             }
-            control.onClose = { [unowned self] error in self.routerDisconnected(peer.name, control: control, error: error) }
+            control.onClose = { [unowned self] error in
+                self.connected.removeValue(forKey: key)
+                self.routerDisconnected(peer.name, control: control, error: error)
+            }
         } else {
             control.onMessage = { [unowned self] message, reply in
                 self.clientMessage(message, from: peer.name, reply: reply)
             }
+            control.onClose = { [unowned self] _ in self.connected.removeValue(forKey: key) }
         }
+    }
+
+    /// What `router` must know of its peers now.
+    func roster(for router: String) -> PeerRoster {
+        let live = certificates.routers
+        let peers = mesh.linkPeers(of: router, among: Set(live.keys))
+        return PeerRoster(revokedCertificates: certificates.revoked, linkPeers: live.filter { peers.contains($0.key) })
+    }
+
+    /// Certificates were revoked (or a router enrolled or went): connections holding a revoked
+    /// certificate close — here and, by the roster pushed to them, at every router, which closes
+    /// their circuits — and the sessions of `identities` are revoked.
+    func certificatesChanged(identities: [String], reason: String) {
+        for (key, entry) in connected where certificates.isRevoked(entry.peer.certificateSHA256) {
+            connected.removeValue(forKey: key)
+            entry.control.channel.close(error: TLSError.peerNotAuthorized("certificate revoked: \(reason)"))
+        }
+        for (name, peer) in routers { peer.notify(.peerRoster(roster(for: name))) }
+        revokeSessions(of: Set(identities), reason: reason)
+    }
+
+    /// Revokes every session `identities` hold, and their circuits and terminators.
+    private func revokeSessions(of identities: Set<String>, reason: String) {
+        guard !identities.isEmpty else { return }
+        var revokedNow: [String] = []
+        for (sid, session) in sessions where identities.contains(session.claims.identity) && revoked[sid] == nil {
+            revoked[sid] = session.claims.exp
+            revokedNow.append(sid)
+            audit.record(.sessionRevoked, identity: session.claims.identity, service: session.claims.service,
+                         detail: "\(session.claims.type.rawValue) session \(sid): \(reason)")
+        }
+        let closing = circuits.values.filter { identities.contains($0.dialer) || identities.contains($0.host) }.map(\.id)
+        terminators = terminators.filter { !identities.contains($0.value.identity) }
+        records.revoked(revokedNow)
+        for peer in routers.values { peer.notify(.revoke(sessionIDs: revokedNow, circuitIDs: closing, reason: reason)) }
     }
 
     // MARK: routers
@@ -118,7 +175,7 @@ final class ControlPlane {
             }
             logger.info("router online", metadata: ["router": "\(router)", "edge": "\(edgeAddress)", "circuits": "\(live.count)"])
             pruneRevocations()
-            reply?(.routerWelcome(revokedSessions: Array(revoked.keys)))
+            reply?(.routerWelcome(revokedSessions: Array(revoked.keys), roster: roster(for: router)))
             pushLinkAssignments()
             // Policies may have changed while this router was away.
             enforcePolicies(reason: "policy changed while router '\(router)' was disconnected")
@@ -186,8 +243,13 @@ final class ControlPlane {
     private func clientMessage(_ message: ControlMessage, from identity: String, reply: ControlPeer.Reply?) {
         switch message {
         case .authenticate:
+            // Expired sessions go; an identity holds at most `maxAPISessionsPerIdentity` (its oldest go first).
+            let now = Date()
+            apiSessions = apiSessions.filter { $0.value.expires > now }
+            let held = apiSessions.filter { $0.value.identity == identity }.sorted { $0.value.expires < $1.value.expires }
+            for (token, _) in held.dropLast(Self.maxAPISessionsPerIdentity - 1) { apiSessions.removeValue(forKey: token) }
             let token = randomToken()
-            let expires = Date().addingTimeInterval(Self.apiSessionLifetime)
+            let expires = now.addingTimeInterval(Self.apiSessionLifetime)
             apiSessions[token] = APISession(identity: identity, expires: expires)
             reply?(.apiSession(token: token, identity: identity, expiresAt: expires))
         case .listServices(let token):
@@ -223,18 +285,49 @@ final class ControlPlane {
             guard policies.snapshot.permits(identity, .bind, service) else {
                 reply?(.failure(message: "identity '\(identity)' may not host '\(service)'")); return
             }
-            for event in events {
+            let snapshot = policies.snapshot
+            for event in events.prefix(Self.maxAuditEventsPerReport) {
                 guard let type = AuditLog.EventType(rawValue: event.type), AuditLog.EventType.reportedByGateways.contains(type) else { continue }
-                audit.record(type, identity: event.identity, service: service, circuit: event.circuit, detail: event.detail)
+                // A gateway speaks for its own callers only, in bounded records.
+                if let caller = event.identity, !snapshot.permits(caller, .dial, service) { continue }
+                audit.record(type, identity: event.identity, service: service, circuit: event.circuit, detail: String(event.detail.prefix(Self.maxAuditDetail)))
             }
+            reply?(.ok)
+        case .circuitRefused(let token, let circuitID, let reason):
+            guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
+            let circuit = circuits[circuitID]
+            // Only an end of the circuit may report on it; anyone else's report is still kept, as such.
+            let party = circuit.map { $0.dialer == identity ? "dialer" : $0.host == identity ? "host" : "not a party" } ?? "unknown circuit"
+            audit.record(.circuitRefused, identity: identity, service: circuit?.service, circuit: circuitID,
+                         detail: "refused by \(identity) (\(party)): \(String(reason.prefix(500)))")
+            logger.warning("circuit refused by a tunneler", metadata: ["circuit": "\(circuitID)", "identity": "\(identity)", "reason": "\(reason.prefix(200))"])
             reply?(.ok)
         case .llmUsage(let token, let service, let records):
             guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
             guard policies.snapshot.permits(identity, .bind, service) else {
                 reply?(.failure(message: "identity '\(identity)' may not host '\(service)'")); return
             }
+            // The gateway hosting this service reports its callers' usage: only for identities that
+            // may dial it, and only within plausible bounds. The rest is refused (and audited).
+            let snapshot = policies.snapshot
+            var accepted: [LLMUsageRecord] = []
+            var refused: [String] = []
+            for record in records {
+                if let problem = UsageLedger.problem(record) {
+                    refused.append(problem)
+                } else if !snapshot.permits(record.identity, .dial, service) {
+                    refused.append("'\(record.identity.prefix(64))' is not a caller of '\(service)'")
+                } else {
+                    accepted.append(record)
+                }
+            }
+            if !refused.isEmpty {
+                logger.warning("usage records refused", metadata: ["reporter": "\(identity)", "service": "\(service)", "count": "\(refused.count)"])
+                audit.record(.usageRefused, identity: identity, service: service,
+                             detail: "\(refused.count) usage record(s) refused: \(Set(refused).sorted().joined(separator: "; ").prefix(500))")
+            }
             do {
-                try usage.add(records)
+                try usage.add(accepted)
                 reply?(.ok)
             } catch {
                 reply?(.failure(message: "could not store usage: \(error)"))

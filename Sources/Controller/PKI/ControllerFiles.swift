@@ -13,8 +13,17 @@ struct ControllerConfig: Codable {
     var network: String
     var apiAddress: SocketAddress
     var controlAddress: SocketAddress
+    /// Limits an operator may tune (controller.json, "limits"); defaults otherwise.
+    var limits: ControllerLimits?
 
-    var apiURL: String { "http://\(apiAddress)" }
+    /// The management API and enrollment are served over TLS only (the controller certificate).
+    var apiURL: String { "https://\(apiAddress)" }
+}
+
+/// What one identity may hold of the controller's resources.
+struct ControllerLimits: Codable, Sendable {
+    /// Circuits one identity may have open at once; a dial beyond it is refused, saying so.
+    var circuitsPerIdentity = 1024
 }
 
 struct ControllerFiles {
@@ -27,11 +36,16 @@ struct ControllerFiles {
     var serverCertificate: String { directory + "/controller.pem" }
     var serverKey: String { directory + "/controller.key" }
     var adminCredential: String { directory + "/admin.json" }
+    /// The audit trail's HMAC key: outside the database, so whoever can write the database cannot re-sign it.
+    var auditKey: String { directory + "/audit.key" }
 }
 
+/// What `init` hands the operator: the admin login, and the CA that the CLI pins to recognise
+/// this controller over TLS.
 struct AdminCredential: Codable {
     var username: String
     var password: String
+    var ca: String
 }
 
 /// The controller's secrets and derived material, loaded once at start.
@@ -40,16 +54,23 @@ struct ControllerSecrets: Sendable {
     let caPEM: String
     let caSHA256: String
     nonisolated(unsafe) let signingKey: Curve25519.Signing.PrivateKey  // safe: immutable key value, never mutated
+    let sessionKeySHA256: String
     let controlCredentials: TLSCredentials
+    nonisolated(unsafe) let auditKey: SymmetricKey  // safe: an immutable key value, never mutated
 
     init(files: ControllerFiles) throws {
         caPEM = try Files.read(files.caCertificate)
         authority = try CertificateAuthority(certificatePEM: caPEM, privateKeyPEM: Files.read(files.caKey))
-        caSHA256 = SHA256.hash(data: Data(caPEM.utf8)).map { String(format: "%02x", $0) }.joined()
+        caSHA256 = try Fingerprint.certificate(pem: caPEM)
         guard let raw = Data(base64Encoded: try Files.read(files.signingKey).trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw FileError.invalid(path: files.signingKey, reason: "not base64")
         }
         signingKey = try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+        sessionKeySHA256 = Fingerprint.sha256(signingKey.publicKey.rawRepresentation)
+        guard let auditBytes = Data(base64Encoded: try Files.read(files.auditKey).trimmingCharacters(in: .whitespacesAndNewlines)), auditBytes.count == 32 else {
+            throw FileError.invalid(path: files.auditKey, reason: "not a base64 256-bit key")
+        }
+        auditKey = SymmetricKey(data: auditBytes)
         controlCredentials = TLSCredentials(certificatePEM: try Files.read(files.serverCertificate),
                                             privateKeyPEM: try Files.read(files.serverKey), caPEM: caPEM)
     }
@@ -65,6 +86,7 @@ struct ControllerSecrets: Sendable {
         try Files.write(try authority.certificatePEM, to: files.caCertificate)
         try Files.write(authority.privateKeyPEM, to: files.caKey, privateFile: true)
         try Files.write(Curve25519.Signing.PrivateKey().rawRepresentation.base64EncodedString(), to: files.signingKey, privateFile: true)
+        try Files.write(AuditLog.newKey(), to: files.auditKey, privateFile: true)
         let serverKey = IdentityKey()
         let serverCertificate = try authority.issue(publicKey: .init(serverKey.privateKey.publicKey), name: "controller", kind: .controller)
         try Files.write(try serverCertificate.serializeAsPEM().pemString, to: files.serverCertificate)
@@ -76,7 +98,7 @@ struct ControllerSecrets: Sendable {
         try store.pool.write { db in
             try AdminRow(username: "admin", salt: salt, passwordHash: passwordHash(password, salt: salt)).insert(db)
         }
-        let credential = AdminCredential(username: "admin", password: password)
+        let credential = AdminCredential(username: "admin", password: password, ca: try authority.certificatePEM)
         try Files.writeJSON(credential, to: files.adminCredential, privateFile: true)
         try Files.writeJSON(config, to: files.config)
         return credential

@@ -63,6 +63,18 @@ final class Mesh {
         return result
     }
 
+    /// The routers `router` may hold a link with, among `routers`: those the configured links
+    /// pair it with, or all of them when no link is configured (a full mesh).
+    func linkPeers(of router: String, among routers: Set<String>) -> Set<String> {
+        guard !configured.isEmpty else { return routers.subtracting([router]) }
+        var peers = Set<String>()
+        for link in configured {
+            if link.a == router { peers.insert(link.b) }
+            if link.b == router { peers.insert(link.a) }
+        }
+        return peers.intersection(routers)
+    }
+
     func path(from source: String, to target: String) -> (routers: [String], cost: Double)? {
         graph.path(from: source, to: target)
     }

@@ -3,21 +3,32 @@ import Foundation
 import GRDB
 import Shared
 
-/// The append-only, hash-chained audit trail: each row's hash covers the previous row's hash and
-/// its own content, so a removed or altered row breaks the chain.
+/// The append-only, chained audit trail. Each row's hash is an HMAC, under a key the controller
+/// keeps outside the database (`audit.key`), over the previous row's hash and its own content;
+/// the newest row's sequence and hash are kept in `auditHead` with their own HMAC. Whoever can
+/// write the database but lacks the key can neither rewrite a row (its hash and every later one
+/// would change, and cannot be recomputed) nor cut the tail (the head would no longer match and
+/// cannot be re-signed): `portless audit --verify` finds both.
 ///
 /// Rows are appended in the store's background queue, off the control loop: recording an event
 /// never waits for SQLite. Reads first wait for the writes queued before them.
 struct AuditLog: Sendable {
     let store: Store
+    nonisolated(unsafe) let key: SymmetricKey  // safe: an immutable key value, never mutated
+
+    /// A fresh key for a new network's trail.
+    static func newKey() -> String { SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() } }
 
     enum EventType: String {
         case enrollment = "enrollment"
+        case certificateRevoked = "certificate.revoked"
         case sessionIssued = "session.issued"
         case sessionRevoked = "session.revoked"
         case circuitOpened = "circuit.opened"
         case circuitClosed = "circuit.closed"
         case circuitRerouted = "circuit.rerouted"
+        /// A tunneler refused a circuit: a grant that did not hold, or a peer that was not the granted one.
+        case circuitRefused = "circuit.refused"
         case policyChanged = "policy.changed"
         case mcpRequest = "mcp.request"
         case mcpToolPinned = "mcp.tool.pinned"
@@ -25,6 +36,8 @@ struct AuditLog: Sendable {
         case mcpToolApproved = "mcp.tool.approved"
         case mcpUpstream = "mcp.upstream"
         case llmRequest = "llm.request"
+        /// Usage a gateway reported that the controller would not store (out of range, not a caller).
+        case usageRefused = "usage.refused"
 
         /// The events a gateway may report; the rest only the controller writes.
         static let reportedByGateways: Set<EventType> = [.mcpRequest, .mcpUpstream, .llmRequest]
@@ -35,20 +48,30 @@ struct AuditLog: Sendable {
         store.writeInBackground("audit \(type.rawValue)") { db in
             let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") ?? ""
             let hash = Self.hash(previous: previous, type: type.rawValue, at: at, identity: identity, service: service,
-                                 circuit: circuit, detail: detail)
+                                 circuit: circuit, detail: detail, key: key)
             var row = AuditRow(seq: nil, at: at, type: type.rawValue, identity: identity, service: service,
                                circuit: circuit.map { Int64(bitPattern: $0) }, detail: detail, prevHash: previous, hash: hash)
             try row.insert(db)
+            let seq = db.lastInsertedRowID
+            try db.execute(sql: """
+                INSERT INTO auditHead (id, seq, hash, mac) VALUES (1, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac
+                """, arguments: [seq, hash, Self.headMAC(seq: seq, hash: hash, key: key)])
         }
     }
 
-    /// SHA-256 over the previous row's hash and this row's content; time at millisecond precision,
-    /// which is what SQLite keeps.
-    static func hash(previous: String, type: String, at: Date, identity: String?, service: String?, circuit: UInt64?, detail: String) -> String {
+    /// HMAC-SHA256 over the previous row's hash and this row's content; time at millisecond
+    /// precision, which is what SQLite keeps.
+    static func hash(previous: String, type: String, at: Date, identity: String?, service: String?, circuit: UInt64?, detail: String,
+                     key: SymmetricKey) -> String {
         let milliseconds = Int64((at.timeIntervalSince1970 * 1000).rounded())
         let canonical = [previous, type, String(milliseconds), identity ?? "", service ?? "", circuit.map(String.init) ?? "", detail]
             .joined(separator: "\u{1F}")
-        return SHA256.hash(data: Data(canonical.utf8)).map { String(format: "%02x", $0) }.joined()
+        return HMAC<SHA256>.authenticationCode(for: Data(canonical.utf8), using: key).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func headMAC(seq: Int64, hash: String, key: SymmetricKey) -> String {
+        HMAC<SHA256>.authenticationCode(for: Data("head\u{1F}\(seq)\u{1F}\(hash)".utf8), using: key).map { String(format: "%02x", $0) }.joined()
     }
 
     /// What the trail holds, oldest first: the newest `limit` events that match every filter given.
@@ -70,19 +93,28 @@ struct AuditLog: Sendable {
         }
     }
 
-    /// Whether every row's hash covers its content and the previous row's hash.
+    /// Whether every row's hash covers its content and the previous row's hash under the key,
+    /// and the signed head names the last row (nothing was cut off the end). `brokenAt` is the
+    /// first row that does not hold (for a cut tail: the row after the last one left).
     func verifyChain() throws -> (rows: Int, brokenAt: Int64?) {
         store.waitForBackgroundWrites()
         return try store.pool.read { db in
             var previous = ""
             var count = 0
+            var last: (seq: Int64, hash: String)?
             for row in try AuditRow.order(Column("seq")).fetchAll(db) {
                 count += 1
                 let hash = Self.hash(previous: previous, type: row.type, at: row.at, identity: row.identity, service: row.service,
-                                     circuit: row.circuit.map { UInt64(bitPattern: $0) }, detail: row.detail)
-                guard row.prevHash == previous, row.hash == hash else { return (count, row.seq) }
+                                     circuit: row.circuit.map { UInt64(bitPattern: $0) }, detail: row.detail, key: key)
+                guard row.prevHash == previous, row.hash == hash else { return (count, row.seq ?? 0) }
                 previous = row.hash
+                last = (row.seq ?? 0, row.hash)
             }
+            let head = try Row.fetchOne(db, sql: "SELECT seq, hash, mac FROM auditHead WHERE id = 1")
+            guard let head else { return (count, last == nil ? nil : 1) }  // rows but no head: it was removed
+            let seq: Int64 = head["seq"], hash: String = head["hash"], mac: String = head["mac"]
+            guard mac == Self.headMAC(seq: seq, hash: hash, key: key) else { return (count, seq) }
+            guard let last, last.seq == seq, last.hash == hash else { return (count, (last?.seq ?? 0) + 1) }
             return (count, nil)
         }
     }

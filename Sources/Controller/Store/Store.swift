@@ -152,6 +152,30 @@ final class Store: Sendable {
                 t.primaryKey(["day", "identity", "project", "model", "provider"])
             }
         }
+        migrator.registerMigration("v6-certificates") { db in
+            // Every certificate the CA issued: re-enrollment, revocation and deletion revoke them,
+            // and the revoked ones (until they expire) are refused by the controller and every router.
+            try db.create(table: "certificate") { t in
+                t.primaryKey("fingerprint", .text)
+                t.column("entity", .text).notNull()
+                t.column("kind", .text).notNull()
+                t.column("serial", .text).notNull()
+                t.column("issuedAt", .datetime).notNull()
+                t.column("expiresAt", .datetime).notNull()
+                t.column("revokedAt", .datetime)
+                t.column("reason", .text)
+            }
+            try db.create(index: "certificate_entity", on: "certificate", columns: ["kind", "entity"])
+        }
+        migrator.registerMigration("v7-audit-head") { db in
+            // The audit trail's newest row, signed: a trail cut short no longer matches it.
+            try db.create(table: "auditHead") { t in
+                t.primaryKey("id", .integer).check { $0 == 1 }
+                t.column("seq", .integer).notNull()
+                t.column("hash", .text).notNull()
+                t.column("mac", .text).notNull()
+            }
+        }
         return migrator
     }
 }

@@ -14,6 +14,25 @@ struct UsageLedger: Sendable {
         return String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
     }
 
+    /// Bounds a reported record must keep: a call of a billion tokens or a million dollars is
+    /// not a call, it is a forged or broken report.
+    static let maxTokens = 1_000_000_000
+    static let maxCostUSD = 1_000_000.0
+    static let maxClockSkew: TimeInterval = 2 * 86_400
+
+    /// Why `record` cannot be stored, or nil.
+    static func problem(_ record: LLMUsageRecord, now: Date = Date()) -> String? {
+        if !(0...maxTokens).contains(record.inputTokens) || !(0...maxTokens).contains(record.outputTokens) {
+            return "token counts must be within 0...\(maxTokens)"
+        }
+        if !record.costUSD.isFinite || record.costUSD < 0 || record.costUSD > maxCostUSD { return "cost must be within 0...\(Int(maxCostUSD)) USD" }
+        if abs(record.at.timeIntervalSince(now)) > maxClockSkew { return "its time is more than two days from now" }
+        for (field, value) in [("identity", record.identity), ("model", record.model), ("provider", record.provider)]
+            where value.isEmpty || value.utf8.count > 128 { return "\(field) must be 1-128 bytes" }
+        if let project = record.project, project.utf8.count > 64 { return "project must be at most 64 bytes" }
+        return nil
+    }
+
     func add(_ records: [LLMUsageRecord]) throws {
         try store.pool.write { db in
             for record in records {
@@ -54,8 +73,8 @@ struct UsageLedger: Sendable {
     func report(by key: String, since: String?, roles: [String: [String]]) throws -> [LLMUsageRow] {
         let rows = try store.pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT identity, project, model, provider, SUM(requests) AS requests, SUM(inputTokens) AS input,
-                       SUM(outputTokens) AS output, SUM(costUSD) AS cost FROM llmUsage WHERE day >= ?
+                SELECT identity, project, model, provider, TOTAL(requests) AS requests, TOTAL(inputTokens) AS input,
+                       TOTAL(outputTokens) AS output, TOTAL(costUSD) AS cost FROM llmUsage WHERE day >= ?
                 GROUP BY identity, project, model, provider
                 """, arguments: [since ?? "0000-00-00"])
         }
@@ -72,13 +91,20 @@ struct UsageLedger: Sendable {
             }
             for name in keys {
                 var total = totals[name] ?? LLMUsageRow(key: name, requests: 0, inputTokens: 0, outputTokens: 0, costUSD: 0)
-                total.requests += row["requests"] as Int
-                total.inputTokens += row["input"] as Int
-                total.outputTokens += row["output"] as Int
+                // Sums are read as doubles (TOTAL never overflows) and added saturating: a report never traps.
+                total.requests = Self.saturatingSum(total.requests, row["requests"] as Double)
+                total.inputTokens = Self.saturatingSum(total.inputTokens, row["input"] as Double)
+                total.outputTokens = Self.saturatingSum(total.outputTokens, row["output"] as Double)
                 total.costUSD += row["cost"] as Double
                 totals[name] = total
             }
         }
         return totals.values.sorted { $0.costUSD == $1.costUSD ? $0.key < $1.key : $0.costUSD > $1.costUSD }
+    }
+
+    static func saturatingSum(_ a: Int, _ b: Double) -> Int {
+        let sum = Double(a) + b
+        guard sum.isFinite else { return Int.max }
+        return sum >= Double(Int.max) ? Int.max : sum <= 0 ? 0 : Int(sum)
     }
 }

@@ -37,7 +37,7 @@ extension RouterNode {
         }
         controller.request(.createCircuit(sessionID: claims.sid, service: claims.service, dialer: dialer.identity)) { [weak self, weak dialer] result in
             guard let self, let dialer else { return }
-            guard case .success(.circuitRoute(let circuitID, let terminatorID, let hostIdentity, let nextHop)) = result else {
+            guard case .success(.circuitRoute(let circuitID, let terminatorID, let hostIdentity, let nextHop, let grant)) = result else {
                 let reason: String
                 if case .failure(let error) = result { reason = "\(error)" } else { reason = "unexpected controller reply" }
                 return reply(.failure(message: "dial refused: \(reason)"))
@@ -51,7 +51,8 @@ extension RouterNode {
                 self.add(RouterCircuit(id: circuitID, service: claims.service, dialer: dialer.identity, host: hostIdentity,
                                        dialSessionID: claims.sid, terminatorID: terminatorID,
                                        dialerSide: dialer.carrier, hostSide: hostSide))
-                reply(.dialed(circuitID: circuitID, hostIdentity: hostIdentity))
+                let answer = ControlMessage.dialed(circuitID: circuitID, hostIdentity: hostIdentity, grant: grant)
+                reply(self.tampering?.dialed(answer) ?? answer)
             }
             if let nextHop {
                 guard let link = self.linkManager.links[nextHop] else {
@@ -60,7 +61,7 @@ extension RouterNode {
                 }
                 route(link.carrier)
             } else {
-                self.offer(circuitID: circuitID, service: claims.service, caller: dialer.identity, terminatorID: terminatorID) { result in
+                self.offer(circuitID: circuitID, service: claims.service, caller: dialer.identity, terminatorID: terminatorID, grant: grant) { result in
                     switch result {
                     case .success(let host):
                         route(host)
@@ -110,7 +111,7 @@ extension RouterNode {
 
     /// The controller asks this router to carry a circuit from router `previous` onwards.
     func installRoute(circuitID: UInt64, service: String, dialer: String, dialSessionID: String,
-                      previous: String, next: String?, terminatorID: String?, reply: @escaping ControlPeer.Reply) {
+                      previous: String, next: String?, terminatorID: String?, grant: String, reply: @escaping ControlPeer.Reply) {
         guard let inbound = linkManager.links[previous] else {
             return reply(.failure(message: "router '\(name)' has no link to '\(previous)'"))
         }
@@ -125,7 +126,7 @@ extension RouterNode {
             }
             install(outbound.carrier, "")
         } else if let terminatorID {
-            offer(circuitID: circuitID, service: service, caller: dialer, terminatorID: terminatorID) { result in
+            offer(circuitID: circuitID, service: service, caller: dialer, terminatorID: terminatorID, grant: grant) { result in
                 switch result {
                 case .success(let host): install(host, self.terminators[terminatorID]?.connection.identity ?? "")
                 case .failure(let error): reply(.failure(message: "\(error)"))
@@ -137,14 +138,14 @@ extension RouterNode {
     }
 
     /// Hands a circuit to the tunneler behind a local terminator.
-    private func offer(circuitID: UInt64, service: String, caller: String, terminatorID: String,
+    private func offer(circuitID: UInt64, service: String, caller: String, terminatorID: String, grant: String,
                        completion: @escaping (Result<CircuitCarrier, Error>) -> Void) {
         guard let terminator = terminators[terminatorID], !terminator.connection.channel.isClosed else {
             controller.notify(.circuitClosed(circuitID: circuitID, reason: "terminator gone"))
             return completion(.failure(ControlError.refused("the hosting tunneler went away")))
         }
-        terminator.connection.control.request(.incomingCircuit(circuitID: circuitID, service: service,
-                                                               caller: caller, terminatorID: terminatorID)) { [weak self] answer in
+        terminator.connection.control.request(.incomingCircuit(circuitID: circuitID, service: service, caller: caller,
+                                                               terminatorID: terminatorID, grant: grant)) { [weak self] answer in
             if case .failure(let error) = answer.unwrapped {
                 self?.controller.notify(.terminatorFailed(id: terminatorID, reason: "\(error)"))
                 self?.controller.notify(.circuitClosed(circuitID: circuitID, reason: "host refused: \(error)"))

@@ -17,6 +17,8 @@ extension RouterNode {
         // From a path the circuit no longer uses, or towards a side being rerouted: drop it;
         // the tunnelers resend what was not acknowledged.
         guard circuit.isSide(source), let target = circuit.otherSide(of: source) else { return }
+        if let tampering, tampering.intercept(frame, fromDialer: source === circuit.dialerSide,
+                                              dialerSide: circuit.dialerSide?.channel, hostSide: circuit.hostSide?.channel) { return }
         target.channel.forward(frame)
         switch frame.header.type {
         case .circuitClose:

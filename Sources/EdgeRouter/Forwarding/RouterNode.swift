@@ -7,7 +7,7 @@ import Shared
 ///
 /// Invariant: routers never see plaintext. Circuit frames are end-to-end sealed by the tunnelers;
 /// this type reads only their headers (circuit id) and passes them on unopened.
-final class RouterNode {
+public final class RouterNode {
     let name: String
     let loop: EventLoop
     let logger: Logger
@@ -17,8 +17,18 @@ final class RouterNode {
     private var listener: FramedListener?
     var circuits: [UInt64: RouterCircuit] = [:]
     var terminators: [String: RouterTerminator] = [:]
+    private var edgeConnections: [ObjectIdentifier: EdgeConnection] = [:]
+    /// nil in every router but the test-only hostile one.
+    let tampering: RouterTampering?
+    /// What the controller says of peers; kept in the state directory so a restart knows it too.
+    private(set) var roster: PeerRoster?
+    private let rosterFile: String?
 
-    init(identity: EnrolledIdentity, loop: EventLoop, edgeAddress: SocketAddress, linkAddress: SocketAddress?, logger: Logger) throws {
+    public init(identity: EnrolledIdentity, loop: EventLoop, edgeAddress: SocketAddress, linkAddress: SocketAddress?, logger: Logger,
+                stateDirectory: String? = nil, tampering: RouterTampering? = nil) throws {
+        self.tampering = tampering
+        rosterFile = stateDirectory.map { $0 + "/roster.json" }
+        roster = rosterFile.flatMap { try? Files.readJSON(PeerRoster.self, from: $0) }
         name = identity.name
         self.loop = loop
         self.logger = logger
@@ -40,8 +50,15 @@ final class RouterNode {
         controller.hello = { [unowned self] in
             .routerHello(edgeAddress: edgeAddress.description, linkAddress: advertisedLink, circuits: self.circuits.values.map(\.report))
         }
+        linkManager.mayLink = { [unowned self] peer in
+            guard let roster = self.roster else { return false }
+            return roster.linkPeers[peer.name] == peer.certificateSHA256 && !roster.revokedCertificates.contains(peer.certificateSHA256)
+        }
         controller.onConnected = { [unowned self] welcome in
-            if case .routerWelcome(let revokedSessions) = welcome { self.revoke(revokedSessions, circuits: [], reason: "revoked") }
+            if case .routerWelcome(let revokedSessions, let roster) = welcome {
+                self.revoke(revokedSessions, circuits: [], reason: "revoked")
+                self.apply(roster)
+            }
             // Terminators bound and links made while the controller was away are announced again.
             for terminator in self.terminators.values {
                 self.controller.request(.addTerminator(id: terminator.id, service: terminator.service,
@@ -74,18 +91,33 @@ final class RouterNode {
         switch message {
         case .revoke(let sessions, let circuits, let reason):
             revoke(sessions, circuits: circuits, reason: reason)
+        case .peerRoster(let roster):
+            apply(roster)
         case .linkTo(let targets):
             linkManager.assign(targets)
         case .reroute(let circuitID, let dialerSide, let via):
             reroute(circuitID, dialerSide: dialerSide, via: via, reply: reply ?? { _ in })
         case .resumeCircuit(let circuitID):
             resume(circuitID)
-        case .installRoute(let circuitID, let service, let dialer, let dialSessionID, let previous, let next, let terminatorID):
+        case .installRoute(let circuitID, let service, let dialer, let dialSessionID, let previous, let next, let terminatorID, let grant):
             installRoute(circuitID: circuitID, service: service, dialer: dialer, dialSessionID: dialSessionID,
-                         previous: previous, next: next, terminatorID: terminatorID, reply: reply ?? { _ in })
+                         previous: previous, next: next, terminatorID: terminatorID, grant: grant, reply: reply ?? { _ in })
         default:
             reply?(.failure(message: "unexpected message from the controller"))
         }
+    }
+
+    /// The controller's word on peers: revoked certificates are refused from now on and their
+    /// connections close (and with them their circuits); links only stay with current peers.
+    func apply(_ roster: PeerRoster) {
+        self.roster = roster
+        if let rosterFile { try? Files.writeJSON(roster, to: rosterFile) }
+        let revoked = Set(roster.revokedCertificates)
+        for connection in edgeConnections.values where revoked.contains(connection.certificate) {
+            logger.warning("closing a connection whose certificate was revoked", metadata: ["identity": "\(connection.identity)"])
+            connection.channel.close(error: TLSError.peerNotAuthorized("certificate revoked"))
+        }
+        linkManager.dropLinks { roster.linkPeers[$0.peer] != $0.certificate || revoked.contains($0.certificate) }
     }
 
     private func accepted(_ channel: FramedChannel, peer: PeerIdentity) {
@@ -93,7 +125,13 @@ final class RouterNode {
             channel.close(error: TLSError.peerNotAuthorized("edge listener accepts identities only, not \(peer)"))
             return
         }
-        let connection = EdgeConnection(control: ControlPeer(channel: channel), identity: peer.name)
+        guard roster?.revokedCertificates.contains(peer.certificateSHA256) != true else {
+            logger.warning("edge connection with a revoked certificate refused", metadata: ["identity": "\(peer.name)"])
+            channel.close(error: TLSError.peerNotAuthorized("the certificate of \(peer) is revoked"))
+            return
+        }
+        let connection = EdgeConnection(control: ControlPeer(channel: channel), identity: peer.name, certificate: peer.certificateSHA256)
+        edgeConnections[ObjectIdentifier(connection)] = connection
         connection.control.onMessage = { [unowned self, unowned connection] message, reply in
             self.received(message, from: connection, reply: reply)
         }
@@ -115,6 +153,7 @@ final class RouterNode {
     }
 
     private func disconnected(_ connection: EdgeConnection, error: Error?) {
+        edgeConnections.removeValue(forKey: ObjectIdentifier(connection))
         logger.debug("tunneler disconnected", metadata: ["identity": "\(connection.identity)", "reason": "\(error.map { "\($0)" } ?? "closed")"])
         carrierLost(connection.carrier, reason: "\(connection.identity) disconnected")
         for id in connection.terminators {

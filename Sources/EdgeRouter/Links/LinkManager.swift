@@ -14,6 +14,8 @@ final class LinkManager {
     private var dialing: Set<String> = []
     private var backoff: [String: UInt64] = [:]
 
+    /// Whether a router presenting this certificate may hold a link with us (the roster says).
+    var mayLink: (PeerIdentity) -> Bool = { _ in false }
     var onLinkUp: ((RouterLink) -> Void)?
     var onLinkDown: ((RouterLink, Error?) -> Void)?
     var onLatency: ((RouterLink) -> Void)?
@@ -29,7 +31,12 @@ final class LinkManager {
                     guard peer.kind == .router else {
                         return channel.close(error: TLSError.peerNotAuthorized("link listener accepts routers only, not \(peer)"))
                     }
-                    self.adopt(channel, peer: peer.name, dialed: false)
+                    // Only a router of the network, with the certificate it holds now, and one we are to link with.
+                    guard self.mayLink(peer) else {
+                        self.logger.warning("link refused: not a current peer of this router", metadata: ["peer": "\(peer)"])
+                        return channel.close(error: TLSError.peerNotAuthorized("\(peer) is not a router this one links with (deleted, revoked or not assigned)"))
+                    }
+                    self.adopt(channel, peer: peer, dialed: false)
                 }
             }
             logger.info("link listener ready", metadata: ["address": "\(listenAddress)"])
@@ -59,13 +66,13 @@ final class LinkManager {
                 var ready = false
                 channel.onReady = { [weak self, unowned channel] peer in
                     guard let self else { return }
-                    guard peer.kind == .router, peer.name == name else {
-                        return channel.close(error: TLSError.peerNotAuthorized("expected router '\(name)', got \(peer)"))
+                    guard peer.kind == .router, peer.name == name, self.mayLink(peer) else {
+                        return channel.close(error: TLSError.peerNotAuthorized("expected router '\(name)' with its current certificate, got \(peer)"))
                     }
                     ready = true
                     self.dialing.remove(name)
                     self.backoff[name] = nil
-                    self.adopt(channel, peer: name, dialed: true)
+                    self.adopt(channel, peer: peer, dialed: true)
                 }
                 channel.onClose = { [weak self] error in
                     if !ready { self?.dialFailed(name, error ?? ControlError.connectionClosed) }
@@ -85,12 +92,20 @@ final class LinkManager {
         }
     }
 
-    private func adopt(_ channel: FramedChannel, peer: String, dialed: Bool) {
+    /// Closes links the roster no longer allows (a peer deleted, revoked or re-enrolled).
+    func dropLinks(where refused: (RouterLink) -> Bool) {
+        for link in links.values where refused(link) {
+            link.control.channel.close(error: TLSError.peerNotAuthorized("router '\(link.peer)' is no longer a current peer"))
+        }
+    }
+
+    private func adopt(_ channel: FramedChannel, peer identity: PeerIdentity, dialed: Bool) {
+        let peer = identity.name
         if let existing = links[peer] {
-            // Both sides dialed at once: keep the link the lexicographically smaller name dialed.
+            // Both sides dialed at once, or the peer reconnected: the newer link (same certificate) wins.
             existing.control.channel.close(error: ControlError.refused("replaced by a newer link"))
         }
-        let link = RouterLink(peer: peer, control: ControlPeer(channel: channel), dialed: dialed)
+        let link = RouterLink(peer: peer, certificate: identity.certificateSHA256, control: ControlPeer(channel: channel), dialed: dialed)
         links[peer] = link
         channel.onRoundTrip = { [weak self, unowned link] ms in
             link.record(roundTrip: ms)

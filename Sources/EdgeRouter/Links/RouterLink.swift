@@ -6,14 +6,17 @@ final class RouterLink {
     static let probeIntervalMs: UInt64 = 1_000
 
     let peer: String
+    /// The fingerprint of the certificate the peer router linked with.
+    let certificate: String
     let control: ControlPeer
     let carrier: CircuitCarrier
     /// Whether this router dialed the link (and so redials it when it drops).
     let dialed: Bool
     private(set) var latencyMs: Double?
 
-    init(peer: String, control: ControlPeer, dialed: Bool) {
+    init(peer: String, certificate: String, control: ControlPeer, dialed: Bool) {
         self.peer = peer
+        self.certificate = certificate
         self.control = control
         self.dialed = dialed
         carrier = CircuitCarrier(channel: control.channel, label: "router '\(peer)'", isLink: true)

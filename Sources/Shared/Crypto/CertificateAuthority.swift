@@ -54,6 +54,11 @@ public struct CertificateAuthority: Sendable {
     /// the CSR's self-signature. The subject the CSR asks for is ignored: the CA decides it.
     public func issue(csrPEM: String, name: String, kind: PeerKind, now: Date = Date(),
                       validity: TimeInterval = CertificateAuthority.leafValidity) throws -> Certificate {
+        try issue(publicKey: Self.verifiedKey(ofCSR: csrPEM), name: name, kind: kind, now: now, validity: validity)
+    }
+
+    /// The public key of a well-formed, self-signed CSR; anything else is a `malformedCSR`.
+    public static func verifiedKey(ofCSR csrPEM: String) throws -> Certificate.PublicKey {
         let csr: CertificateSigningRequest
         do { csr = try CertificateSigningRequest(pemEncoded: csrPEM) } catch {
             throw PKIError.malformedCSR("\(error)")
@@ -61,7 +66,7 @@ public struct CertificateAuthority: Sendable {
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
             throw PKIError.malformedCSR("its signature does not match its public key")
         }
-        return try issue(publicKey: csr.publicKey, name: name, kind: kind, now: now, validity: validity)
+        return csr.publicKey
     }
 
     public func issue(publicKey: Certificate.PublicKey, name: String, kind: PeerKind, now: Date = Date(),

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// What an enrollment token says: who may enroll, as what, where, until when.
@@ -11,15 +12,19 @@ public struct EnrollmentClaims: Codable, Sendable, Equatable {
     public var iss: String
     /// The controller's control address (host:port), for routers and tunnelers after enrollment.
     public var ctrl: String
-    /// SHA-256 of the CA certificate (hex), so the enrollee can check the CA it downloads.
+    /// SHA-256 of the CA certificate's DER (hex): the enrollee trusts the CA it downloads only
+    /// if it is this one, and then the controller only if the CA issued its TLS certificate.
     public var caSHA256: String
+    /// SHA-256 of the controller's session-verification key (hex): no one on the path can make
+    /// the enrollee trust another key for sessions and circuit grants.
+    public var sessionKeySHA256: String
     public var exp: Date
 
     public static let tokenType = "portless-enroll"
 
-    public init(jti: String, sub: String, kind: PeerKind, iss: String, ctrl: String, caSHA256: String, exp: Date) {
+    public init(jti: String, sub: String, kind: PeerKind, iss: String, ctrl: String, caSHA256: String, sessionKeySHA256: String, exp: Date) {
         self.jti = jti; self.sub = sub; self.kind = kind; self.iss = iss; self.ctrl = ctrl
-        self.caSHA256 = caSHA256; self.exp = exp
+        self.caSHA256 = caSHA256; self.sessionKeySHA256 = sessionKeySHA256; self.exp = exp
     }
 }
 
@@ -44,5 +49,45 @@ public struct SessionClaims: Codable, Sendable, Equatable {
     public init(sid: String, identity: String, service: String, type: SessionType, routers: [String], iat: Date, exp: Date) {
         self.sid = sid; self.identity = identity; self.service = service; self.type = type
         self.routers = routers; self.iat = iat; self.exp = exp
+    }
+}
+
+/// What the controller decided for one circuit: this dialer reaches this service's host through
+/// this circuit, until `exp`. Signed with the session key; routers carry it but cannot change it.
+/// Each tunneler checks it names itself, then expects exactly the other identity it names as
+/// its end-to-end peer — never a name a router supplied — and binds the handshake to it.
+public struct CircuitGrant: Codable, Sendable, Equatable {
+    public var circuit: UInt64
+    public var service: String
+    public var dialer: String
+    public var host: String
+    public var exp: Date
+
+    public static let tokenType = "portless-circuit"
+    /// Long enough for a dial's set-up; the circuit itself may live longer.
+    public static let lifetime: TimeInterval = 120
+
+    public init(circuit: UInt64, service: String, dialer: String, host: String, exp: Date) {
+        self.circuit = circuit; self.service = service; self.dialer = dialer; self.host = host; self.exp = exp
+    }
+
+    /// The grant in `token`, if the controller signed it for `circuit` and it has not expired.
+    public static func verified(_ token: String, circuit: UInt64, key: Curve25519.Signing.PublicKey, now: Date = Date()) throws -> CircuitGrant {
+        let grant = try SignedToken.verify(token, type: tokenType, as: CircuitGrant.self, key: key)
+        guard grant.exp > now else { throw TokenError.expired(at: grant.exp) }
+        guard grant.circuit == circuit else { throw CircuitGrantError.wrongCircuit(granted: grant.circuit, offered: circuit) }
+        return grant
+    }
+}
+
+public enum CircuitGrantError: Error, CustomStringConvertible {
+    case wrongCircuit(granted: UInt64, offered: UInt64)
+    case notForUs(String)
+
+    public var description: String {
+        switch self {
+        case .wrongCircuit(let granted, let offered): return "the circuit grant is for circuit \(granted), not \(offered)"
+        case .notForUs(let why): return "the circuit grant \(why)"
+        }
     }
 }

@@ -44,6 +44,19 @@ public struct LinkTarget: Codable, Sendable, Equatable {
     public init(name: String, address: String) { self.name = name; self.address = address }
 }
 
+/// What the controller tells a router about its peers: the certificates to refuse (revoked and
+/// not yet expired) on every listener and connection, and the routers that may link with it,
+/// each with the fingerprint of the one certificate it holds now.
+public struct PeerRoster: Codable, Sendable, Equatable {
+    public var revokedCertificates: [String]
+    public var linkPeers: [String: String]
+
+    public init(revokedCertificates: [String], linkPeers: [String: String]) {
+        self.revokedCertificates = revokedCertificates
+        self.linkPeers = linkPeers
+    }
+}
+
 /// A live circuit as a router reports it when it (re)connects to the controller.
 public struct CircuitReport: Codable, Sendable, Equatable {
     public var id: UInt64
@@ -84,21 +97,24 @@ public enum ControlMessage: Codable, Sendable {
     case auditEvents(apiSession: String, service: String, events: [GatewayAuditEvent])
     /// An LLM gateway reports what its calls used; the controller keeps it (it survives restarts).
     case llmUsage(apiSession: String, service: String, records: [LLMUsageRecord])
+    /// A tunneler refused a circuit (its grant or its peer's handshake did not hold): for the audit trail.
+    case circuitRefused(apiSession: String, circuitID: UInt64, reason: String)
     /// An LLM gateway asks for today's and this month's spend per budget key.
     case llmSpend(apiSession: String, service: String)
     case llmSpendIs(LLMSpend)
 
     // router → controller
     case routerHello(edgeAddress: String, linkAddress: String?, circuits: [CircuitReport])
-    case routerWelcome(revokedSessions: [String])
+    case routerWelcome(revokedSessions: [String], roster: PeerRoster)
     case addTerminator(id: String, service: String, identity: String, sessionID: String,
                        precedence: TerminatorPrecedence?, cost: Double?)
     /// The hosting tunneler behind a terminator could not take a circuit (its service is down).
     case terminatorFailed(id: String, reason: String)
     case removeTerminator(id: String)
     case createCircuit(sessionID: String, service: String, dialer: String)
-    /// `nextHop` is the router to send the circuit to, or nil when the terminator is local.
-    case circuitRoute(circuitID: UInt64, terminatorID: String, hostIdentity: String, nextHop: String?)
+    /// `nextHop` is the router to send the circuit to, or nil when the terminator is local;
+    /// `grant` is the signed `CircuitGrant` both tunnelers verify.
+    case circuitRoute(circuitID: UInt64, terminatorID: String, hostIdentity: String, nextHop: String?, grant: String)
     case linkState(peer: String, up: Bool, latencyMs: Double?)
     case circuitClosed(circuitID: UInt64, reason: String)
     /// A link of this circuit's path failed; this router holds one end and waits for a new path.
@@ -111,13 +127,15 @@ public enum ControlMessage: Codable, Sendable {
 
     // controller → router (pushed)
     case revoke(sessionIDs: [String], circuitIDs: [UInt64], reason: String)
+    /// Certificates were revoked, or routers enrolled or went: the router's roster now.
+    case peerRoster(PeerRoster)
     /// The links this router should dial (the others dial it).
     case linkTo([LinkTarget])
     /// A forwarding entry for one circuit on a router of its path other than the first:
     /// frames arrive from router `previous`; they leave to router `next`, or (last router) to
     /// the hosting tunneler of `terminatorID`.
     case installRoute(circuitID: UInt64, service: String, dialer: String, dialSessionID: String,
-                      previous: String, next: String?, terminatorID: String?)
+                      previous: String, next: String?, terminatorID: String?, grant: String)
     /// Reattaches one side of a circuit (the dialer's side when `dialerSide`) to the link to `via`.
     case reroute(circuitID: UInt64, dialerSide: Bool, via: String)
     /// The new path is complete: tell the tunneler to resend what is unacknowledged.
@@ -127,12 +145,12 @@ public enum ControlMessage: Codable, Sendable {
     case bind(session: String, precedence: TerminatorPrecedence?, cost: Double?)
     case bound(terminatorID: String)
     case dial(session: String)
-    case dialed(circuitID: UInt64, hostIdentity: String)
+    case dialed(circuitID: UInt64, hostIdentity: String, grant: String)
     /// A tunneler whose router connection dropped brings one of its circuits to this router.
     case reattach(circuitID: UInt64, dialerSide: Bool)
 
     // router → hosting tunneler
-    case incomingCircuit(circuitID: UInt64, service: String, caller: String, terminatorID: String)
+    case incomingCircuit(circuitID: UInt64, service: String, caller: String, terminatorID: String, grant: String)
 }
 
 public struct ControlEnvelope: Codable, Sendable {

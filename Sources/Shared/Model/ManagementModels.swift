@@ -227,3 +227,10 @@ public struct APIErrorBody: Codable, Sendable {
     public var error: String
     public init(error: String) { self.error = error }
 }
+
+/// `POST /v1/identities/NAME/revoke`, `/v1/routers/NAME/revoke`: what was revoked.
+public struct RevocationResult: Codable, Sendable, Equatable {
+    public var entity: String
+    public var revokedCertificates: [String]
+    public init(entity: String, revokedCertificates: [String]) { self.entity = entity; self.revokedCertificates = revokedCertificates }
+}

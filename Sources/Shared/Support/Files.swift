@@ -8,12 +8,32 @@ public enum Files {
         }
     }
 
+    /// Writes atomically (a temporary file renamed over `path`). A private file (keys, tokens,
+    /// credentials) is created readable by its owner only from the first byte: it is never, even
+    /// for a moment, readable by anyone else.
     public static func write(_ text: String, to path: String, privateFile: Bool = false) throws {
-        do {
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
-            if privateFile { try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path) }
-        } catch {
-            throw FileError.unwritable(path: path, reason: error.localizedDescription)
+        let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, privateFile ? 0o600 : 0o644)
+        guard fd >= 0 else { throw FileError.unwritable(path: path, reason: String(cString: strerror(errno))) }
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                unlink(temporary)
+                throw FileError.unwritable(path: path, reason: reason)
+            }
+            offset += n
+        }
+        fsync(fd)
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw FileError.unwritable(path: path, reason: reason)
         }
     }
 
@@ -36,8 +56,11 @@ public enum Files {
         try write(String(decoding: data, as: UTF8.self), to: path, privateFile: privateFile)
     }
 
+    /// Creates a state directory (and its parents), open to its owner only (0700).
     public static func createDirectory(_ path: String) throws {
-        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
             throw FileError.unwritable(path: path, reason: error.localizedDescription)
         }
     }

@@ -15,6 +15,8 @@ public struct TopologyFile: Codable, Sendable {
         public var api: SocketAddress?
         public var control: SocketAddress?
         public var host: String?
+        /// Circuits one identity may have open at once (the controller's default otherwise).
+        public var max_circuits_per_identity: Int?
     }
     public struct Router: Codable, Sendable {
         public var name: String
@@ -119,7 +121,7 @@ public struct TopologyFile: Codable, Sendable {
         "": ["network", "hosts", "controller", "routers", "links", "identities", "services", "configs", "service_policies",
              "edge_router_policies", "service_edge_router_policies", "tunnelers", "apps"],
         "hosts[]": ["name", "enterprise", "address"],
-        "controller": ["api", "control", "host"],
+        "controller": ["api", "control", "host", "max_circuits_per_identity"],
         "routers[]": ["name", "roles", "edge", "link", "host"],
         "links[]": ["name", "a", "b", "cost"],
         "identities[]": ["name", "roles"],

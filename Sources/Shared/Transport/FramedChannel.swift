@@ -12,16 +12,18 @@ import Logging
 /// - `pauseReading()` stops consuming input (the socket and frames already buffered) until
 ///   `resumeReading()`: this is how a full downstream stops its sources.
 /// - Heartbeats every `heartbeatIntervalMs`; silence for `heartbeatMissesAllowed` periods closes.
+/// - Until the peer is authenticated it holds only small buffers (`preAuthenticationBuffer`);
+///   a peer that lets more than `maxQueuedBytes` queue without reading is disconnected.
 public final class FramedChannel {
     public let loop: EventLoop
     public let maxFrame: Int
     private let tcp: StreamConnection
     private let tls: TLSEngine
-    private let inbound: UnsafeMutableRawBufferPointer
+    private var inbound: UnsafeMutableRawBufferPointer
     private var inboundStart = 0
     private var inboundEnd = 0
-    private let outbound: UnsafeMutableRawBufferPointer
-    private let cipherScratch: UnsafeMutableRawBufferPointer
+    private var outbound: UnsafeMutableRawBufferPointer
+    private var cipherScratch: UnsafeMutableRawBufferPointer
     private var heartbeat: LoopTimer?
     private var lastHeard: UInt64 = 0
     private var paused = false
@@ -50,8 +52,26 @@ public final class FramedChannel {
         self.maxFrame = maxFrame
         self.tls = try TLSEngine(context: context)
         self.remoteAddress = tcp.peerAddress
-        inbound = .allocate(byteCount: maxFrame * 2, alignment: 16)
+        // Handshake flights fit in these; the full buffers come once the peer is authenticated.
+        inbound = .allocate(byteCount: TransportLimits.preAuthenticationBuffer, alignment: 16)
+        outbound = .allocate(byteCount: TransportLimits.preAuthenticationBuffer, alignment: 16)
+        cipherScratch = .allocate(byteCount: TransportLimits.preAuthenticationBuffer, alignment: 16)
+    }
+
+    /// The peer is authenticated: frames of up to `maxFrame` may flow now.
+    private func growBuffers() {
+        let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: maxFrame * 2, alignment: 16)
+        let pending = inboundEnd - inboundStart
+        if pending > 0, let target = larger.baseAddress, let source = inbound.baseAddress {
+            memcpy(target, source + inboundStart, pending)
+        }
+        inbound.deallocate()
+        inbound = larger
+        inboundStart = 0
+        inboundEnd = pending
+        outbound.deallocate()
         outbound = .allocate(byteCount: maxFrame, alignment: 16)
+        cipherScratch.deallocate()
         cipherScratch = .allocate(byteCount: maxFrame + 64 * 1024, alignment: 16)
     }
 
@@ -127,7 +147,11 @@ public final class FramedChannel {
         tls.feed(ciphertext)
         if peer == nil {
             advanceHandshake()
-            if peer == nil { return }
+            if peer == nil {
+                // A handshake's flights are small: a peer pouring in more before it is authenticated is refused.
+                if tls.pendingInput > TransportLimits.preAuthenticationBuffer * 2 { close(error: TLSError.handshakeFailed("too much data before authentication")) }
+                return
+            }
         }
         pump()
     }
@@ -142,6 +166,7 @@ public final class FramedChannel {
                 return
             }
             peer = identity
+            growBuffers()
             onReady?(identity)
             if !isClosed { startHeartbeats() }
         } catch {
@@ -202,7 +227,8 @@ public final class FramedChannel {
     private func handle(_ frame: FrameView) {
         switch frame.header.type {
         case .heartbeat:
-            send(.heartbeatAck, body: frame.body)
+            // Only a timestamp is echoed: a peer cannot make us send back what it chose.
+            if frame.body.count == TransportLimits.heartbeatBody { send(.heartbeatAck, body: frame.body) }
         case .heartbeatAck:
             if frame.body.count == 8 {
                 let sent = UInt64(bigEndian: frame.body.loadUnaligned(as: UInt64.self))
@@ -288,9 +314,10 @@ public final class FramedChannel {
     private func flushCiphertext() {
         while !tcp.isClosed {
             let n = tls.drainCiphertext(into: cipherScratch)
-            if n == 0 { return }
+            if n == 0 { break }
             tcp.write(UnsafeRawBufferPointer(rebasing: cipherScratch[0..<n]))
         }
+        if tcp.queuedBytes > TransportLimits.maxQueuedBytes { close(error: ChannelError.peerNotReading(queued: tcp.queuedBytes)) }
     }
 
     // MARK: closing
@@ -313,10 +340,12 @@ public final class FramedChannel {
 
 public enum ChannelError: Error, CustomStringConvertible {
     case heartbeatTimeout
+    case peerNotReading(queued: Int)
 
     public var description: String {
         switch self {
         case .heartbeatTimeout: return "peer silent for \(TransportLimits.heartbeatMissesAllowed) heartbeat periods"
+        case .peerNotReading(let queued): return "peer does not read what it is sent (\(queued >> 20) MiB queued, limit \(TransportLimits.maxQueuedBytes >> 20) MiB)"
         }
     }
 }

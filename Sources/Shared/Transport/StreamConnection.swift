@@ -189,6 +189,17 @@ public final class StreamConnection {
 
     /// Closes the connection once; `onClose` receives `error`.
     public func close(error: Error? = nil) {
+        close(error: error, reset: false)
+    }
+
+    /// Closes at once with a TCP reset: the peer sees an error, never a clean end of stream, and
+    /// what was still queued is dropped. (A unix socket has no reset: it is closed.) For a stream
+    /// that did not end as it should — a circuit cut by a router, an end that was forged.
+    public func abort(error: Error? = nil) {
+        close(error: error, reset: isTCP && !writeShutDown)
+    }
+
+    private func close(error: Error?, reset: Bool) {
         guard !isClosed else { return }
         isClosed = true
         reading = false
@@ -197,10 +208,13 @@ public final class StreamConnection {
         onClose = nil
         onWritable = nil
         onEndOfStream = nil
-        uv_close(UnsafeMutablePointer<uv_handle_t>(OpaquePointer(handle))) { h in
+        let release: uv_close_cb = { h in
             guard let h, let data = h.pointee.data else { return }
             let connection = Unmanaged<StreamConnection>.fromOpaque(data).takeRetainedValue()
             UnsafeMutableRawPointer(h).deallocate()
+        }
+        if !reset || uv_tcp_close_reset(tcpHandle, release) != 0 {
+            uv_close(UnsafeMutablePointer<uv_handle_t>(OpaquePointer(handle)), release)
         }
         callback?(error)
     }

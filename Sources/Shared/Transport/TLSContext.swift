@@ -54,6 +54,30 @@ public final class TLSContext: @unchecked Sendable {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
     }
 
+    /// A client context with no certificate of its own, for HTTPS to the controller's API: the
+    /// server is verified against `caPEM` (the pinned network CA), or not at all when nil — only
+    /// for fetching that CA, whose digest the caller then checks against one it already trusts.
+    public init(clientTrusting caPEM: String?) throws {
+        guard let method = TLS_client_method(), let ctx = SSL_CTX_new(method) else {
+            throw TLSError.openSSL(operation: "SSL_CTX_new", detail: OpenSSLErrors.drain())
+        }
+        context = ctx
+        isServer = false
+        _ = portless_SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION)
+        guard let caPEM else {
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
+            return
+        }
+        let authorities = try OpenSSLPEM.certificates(caPEM)
+        guard !authorities.isEmpty else { throw TLSError.badCredentials("no CA certificate in PEM") }
+        let store = SSL_CTX_get_cert_store(ctx)
+        for ca in authorities {
+            X509_STORE_add_cert(store, ca)
+            X509_free(ca)
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+    }
+
     deinit { SSL_CTX_free(context) }
 }
 

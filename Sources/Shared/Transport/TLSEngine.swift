@@ -1,4 +1,5 @@
 import COpenSSL
+import Foundation
 
 /// One TLS session over memory BIOs: ciphertext in, plaintext out, and back. Knows nothing of
 /// sockets (the tlsuv split): the owner feeds what the socket read and sends what it drains.
@@ -26,6 +27,9 @@ final class TLSEngine {
     }
 
     deinit { SSL_free(ssl) }
+
+    /// Ciphertext fed and not yet consumed by OpenSSL.
+    var pendingInput: Int { Int(BIO_ctrl_pending(readBIO)) }
 
     func feed(_ ciphertext: UnsafeRawBufferPointer) {
         guard let base = ciphertext.baseAddress, ciphertext.count > 0 else { return }
@@ -82,13 +86,23 @@ final class TLSEngine {
         guard let cert = SSL_get1_peer_certificate(ssl) else { return nil }
         defer { X509_free(cert) }
         guard let subject = X509_get_subject_name(cert) else { return nil }
+        // Names are at most 64 bytes (Validation.name); a field that fills the buffer is refused, not truncated.
         func text(_ nid: Int32) -> String? {
-            var buffer = [CChar](repeating: 0, count: 256)
+            var buffer = [CChar](repeating: 0, count: 1024)
             let n = X509_NAME_get_text_by_NID(subject, nid, &buffer, Int32(buffer.count))
-            return n > 0 ? String(nulTerminated: buffer) : nil
+            return n > 0 && Int(n) < buffer.count - 1 ? String(nulTerminated: buffer) : nil
         }
         guard let name = text(NID_commonName) else { return nil }
-        return PeerIdentity(name: name, kind: PeerKind(rawValue: text(NID_organizationalUnitName) ?? "") ?? .unknown)
+        // The fingerprint is over the certificate's DER, as the controller's registry records it.
+        var der: UnsafeMutablePointer<UInt8>?
+        let length = i2d_X509(cert, &der)
+        var fingerprint = ""
+        if length > 0, let der {
+            fingerprint = Fingerprint.sha256(Data(bytes: der, count: Int(length)))
+            CRYPTO_free(der, nil, 0)
+        }
+        return PeerIdentity(name: name, kind: PeerKind(rawValue: text(NID_organizationalUnitName) ?? "") ?? .unknown,
+                            certificateSHA256: fingerprint)
     }
 }
 
@@ -96,8 +110,15 @@ final class TLSEngine {
 public struct PeerIdentity: Sendable, Equatable, CustomStringConvertible {
     public let name: String
     public let kind: PeerKind
-    public init(name: String, kind: PeerKind) { self.name = name; self.kind = kind }
+    /// SHA-256 of the certificate it presented (empty when the identity did not come from a TLS peer).
+    public let certificateSHA256: String
+    public init(name: String, kind: PeerKind, certificateSHA256: String = "") {
+        self.name = name; self.kind = kind; self.certificateSHA256 = certificateSHA256
+    }
     public var description: String { "\(kind.rawValue) '\(name)'" }
+
+    /// Name and kind (the fingerprint is not part of who it is).
+    public static func == (a: PeerIdentity, b: PeerIdentity) -> Bool { a.name == b.name && a.kind == b.kind }
 }
 
 /// The organizational unit the network CA writes into each certificate it issues.

@@ -7,7 +7,13 @@ import X509
 /// frames to the router on the other. Loop-confined.
 ///
 /// Life: handshaking (hellos exchanged, local reads paused) → open (bytes flow both ways) →
-/// closed (local socket flushed, then closed; the router told once).
+/// closed (the router told once).
+///
+/// Trust: the peer is the identity the controller's signed grant names (never one a router
+/// names), and the handshake must finish within `TransportLimits.e2eHandshakeTimeoutMs`. Only an
+/// end of stream the peer signed ends the local socket cleanly (FIN, after everything was
+/// delivered); a circuit that ends any other way — cut by a router, a forged end, a failed
+/// handshake — resets it, so an application never mistakes a truncated stream for a whole one.
 ///
 /// No byte lost: every sealed data frame stays in `unacknowledged` until the peer acknowledges
 /// it; when a router reports the path was rerouted, or acknowledgements stall, they are sent
@@ -23,6 +29,7 @@ final class CircuitEndpoint {
     let id: UInt64
     let role: CircuitRole
     let service: String
+    /// The other end, as the circuit grant names it.
     let peerIdentity: String
     private let local: StreamConnection
     /// The router connection carrying the circuit; nil between losing one and reattaching.
@@ -47,10 +54,15 @@ final class CircuitEndpoint {
     private var lastAckProgress: UInt64 = 0
     private var ackTimer: LoopTimer?
     private var retransmitTimer: LoopTimer?
+    private var handshakeTimer: LoopTimer?
 
     var onClosed: ((CircuitEndpoint) -> Void)?
+    /// The circuit was refused (a handshake or an end that did not hold): for the audit trail.
+    var onRefused: ((CircuitEndpoint, String) -> Void)?
 
-    init(id: UInt64, role: CircuitRole, service: String, peerIdentity: String, local: StreamConnection, edge: EdgeLink,
+    /// `grant` is the controller's signed grant for this circuit, already verified to name us;
+    /// `peerIdentity` is the other identity it names.
+    init(id: UInt64, role: CircuitRole, service: String, grant: String, peerIdentity: String, local: StreamConnection, edge: EdgeLink,
          identity: EnrolledIdentity, prelude: [UInt8]?, logger: Logger) throws {
         self.id = id
         self.role = role
@@ -61,7 +73,13 @@ final class CircuitEndpoint {
         self.authority = identity.authority
         self.prelude = prelude
         self.logger = logger
-        handshake = try E2EHandshake(role: role, circuitID: id, identityKey: identity.key, certificate: identity.certificate)
+        handshake = try E2EHandshake(role: role, circuitID: id, grant: grant, identityKey: identity.key, certificate: identity.certificate)
+        let timer = LoopTimer(loop: local.loop)
+        handshakeTimer = timer
+        timer.start(after: TransportLimits.e2eHandshakeTimeoutMs) { [weak self] in
+            guard let self, self.cipher == nil, !self.closed else { return }
+            self.refuse("the end-to-end handshake did not complete within \(TransportLimits.e2eHandshakeTimeoutMs / 1000) s")
+        }
         local.stopReading()
         local.onRead = { [unowned self] bytes in self.sendToPeer(bytes) }
         local.onClose = { [unowned self] error in
@@ -99,9 +117,10 @@ final class CircuitEndpoint {
                 let hello = try JSONDecoder().decode(E2EHello.self, from: Data(frame.body))
                 cipher = try handshake.complete(with: hello, expectedPeer: peerIdentity, authority: authority)
             } catch {
-                logger.warning("end-to-end handshake failed", metadata: ["circuit": "\(id)", "error": "\(error)"])
-                return finish(reason: "end-to-end handshake failed: \(error)", notifyPeer: true)
+                return refuse("end-to-end handshake failed: \(error)")
             }
+            handshakeTimer?.close()
+            handshakeTimer = nil
             if role == .host {
                 sendHello()
                 if let prelude { prelude.withUnsafeBytes { local.write($0) } }
@@ -114,6 +133,9 @@ final class CircuitEndpoint {
         case .ack:
             receivedAck(frame)
         case .circuitEnd:
+            guard let cipher, cipher.isValidEnd(frame.body, for: frame.header.sequence) else {
+                return refuse("an end of stream the peer did not sign arrived (a router on the path may be tampering); the stream is reset")
+            }
             peerEndAt = frame.header.sequence
             applyPeerEndIfReached()
         case .circuitRerouted:
@@ -121,8 +143,9 @@ final class CircuitEndpoint {
             resendUnacknowledged()
             if let cipher { sendAck(cipher.receiveCounter) }
         case .circuitClose:
-            let reason = String(decoding: frame.body, as: UTF8.self)
-            finish(reason: reason.isEmpty ? "closed by peer" : reason, notifyPeer: false)
+            // Unauthenticated (a router may send it): the stream did not end as it should, so it is reset.
+            let reason = String(decoding: frame.body.prefix(500), as: UTF8.self)
+            finish(reason: reason.isEmpty ? "closed" : reason, notifyPeer: false)
         default:
             break
         }
@@ -230,7 +253,7 @@ final class CircuitEndpoint {
     private func resendUnacknowledged() {
         guard let channel = edge?.channel else { return }
         unacknowledged.forEach { sequence, sealed in channel.send(.data, circuitID: id, sequence: sequence, body: sealed) }
-        if let end = endSentAt { channel.send(.circuitEnd, circuitID: id, sequence: end, body: []) }
+        if let end = endSentAt, let cipher { channel.send(.circuitEnd, circuitID: id, sequence: end, body: cipher.endTag(for: end)) }
         lastAckProgress = local.loop.nowMs
     }
 
@@ -254,16 +277,17 @@ final class CircuitEndpoint {
 
     /// The local side half-closed: tell the peer, keep delivering what it still sends.
     private func localFinishedSending() {
+        guard let cipher else { return finish(reason: "the local side ended before the end-to-end handshake", notifyPeer: true) }
         localEnded = true
-        let end = cipher?.sendCounter ?? 0
+        let end = cipher.sendCounter
         endSentAt = end
-        edge?.channel?.send(.circuitEnd, circuitID: id, sequence: end, body: [])
+        edge?.channel?.send(.circuitEnd, circuitID: id, sequence: end, body: cipher.endTag(for: end))
         finishIfBothEnded()
     }
 
     /// Done when both sides have ended and everything we sent was acknowledged.
     private func finishIfBothEnded() {
-        if localEnded && peerEnded && unacknowledged.isEmpty { finish(reason: "completed", notifyPeer: false) }
+        if localEnded && peerEnded && unacknowledged.isEmpty { finish(reason: "completed", notifyPeer: false, completed: true) }
     }
 
     // MARK: local reading
@@ -277,18 +301,28 @@ final class CircuitEndpoint {
         updateLocalReading()
     }
 
-    /// Ends the circuit: the local socket gets what is already queued, then closes.
-    func finish(reason: String, notifyPeer: Bool) {
+    /// Refuses the circuit: it ends (the local socket reset) and the refusal is reported.
+    private func refuse(_ reason: String) {
+        guard !closed else { return }
+        logger.warning("circuit refused", metadata: ["circuit": "\(id)", "peer": "\(peerIdentity)", "reason": "\(reason)"])
+        onRefused?(self, reason)
+        finish(reason: reason, notifyPeer: true)
+    }
+
+    /// Ends the circuit. When both ends `completed` (each side's end signed and delivered), the
+    /// local socket gets what is queued, then closes; any other end resets it.
+    func finish(reason: String, notifyPeer: Bool, completed: Bool = false) {
         guard !closed else { return }
         closed = true
         logger.debug("circuit closed", metadata: ["circuit": "\(id)", "reason": "\(reason)"])
-        if notifyPeer { edge?.channel?.send(.circuitClose, circuitID: id, body: Array(reason.utf8)) }
+        if notifyPeer { edge?.channel?.send(.circuitClose, circuitID: id, body: Array(reason.prefix(500).utf8)) }
         ackTimer?.close()
         retransmitTimer?.close()
+        handshakeTimer?.close()
         local.onRead = nil
         local.onClose = nil
         local.onEndOfStream = nil
-        local.closeAfterFlush()
+        if completed { local.closeAfterFlush() } else { local.abort() }
         onClosed?(self)
     }
 }

@@ -11,6 +11,7 @@ final class ControllerClient {
     private let logger: Logger
     private var control: ControlPeer?
     private var apiSession: String?
+    private var apiSessionExpires = Date.distantPast
     private var backoffMs: UInt64 = 250
 
     /// After each (re)connection with a fresh API session.
@@ -77,11 +78,31 @@ final class ControllerClient {
         }
     }
 
-    private func call(_ make: (String) -> ControlMessage, completion: @escaping (Result<ControlMessage, Error>) -> Void) {
+    /// Reports a circuit this tunneler refused (best effort: for the audit trail).
+    func circuitRefused(_ circuitID: UInt64, reason: String) {
+        call({ .circuitRefused(apiSession: $0, circuitID: circuitID, reason: reason) }) { [logger] result in
+            if case .failure(let error) = result { logger.debug("circuit refusal not reported", metadata: ["error": "\(error)"]) }
+        }
+    }
+
+    /// Sends a request with the API session, renewing the session first when it is about to
+    /// expire (a tunneler runs for much longer than one session).
+    private func call(_ make: @escaping (String) -> ControlMessage, completion: @escaping (Result<ControlMessage, Error>) -> Void) {
         guard let control, let apiSession else {
             return completion(.failure(ControlError.refused("controller unreachable at \(address)")))
         }
-        control.request(make(apiSession)) { completion($0.unwrapped) }
+        guard apiSessionExpires.timeIntervalSinceNow < 60 else {
+            return control.request(make(apiSession)) { completion($0.unwrapped) }
+        }
+        control.request(.authenticate) { [weak self] result in
+            guard let self else { return }
+            guard case .success(.apiSession(let token, _, let expires)) = result.unwrapped else {
+                return completion(.failure(ControlError.refused("could not renew the API session: \(result)")))
+            }
+            self.apiSession = token
+            self.apiSessionExpires = expires
+            control.request(make(token)) { completion($0.unwrapped) }
+        }
     }
 
     private func dial() {
@@ -99,11 +120,12 @@ final class ControllerClient {
                     }
                     control.request(.authenticate) { [weak self] result in
                         guard let self else { return }
-                        guard case .success(.apiSession(let token, _, _)) = result.unwrapped else {
+                        guard case .success(.apiSession(let token, _, let expires)) = result.unwrapped else {
                             return channel.close(error: ControlError.refused("authentication failed: \(result)"))
                         }
                         self.control = control
                         self.apiSession = token
+                        self.apiSessionExpires = expires
                         self.backoffMs = 250
                         self.logger.info("connected to controller", metadata: ["address": "\(self.address)"])
                         self.onReady?()

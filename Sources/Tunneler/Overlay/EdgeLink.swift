@@ -15,7 +15,8 @@ final class EdgeLink {
     private var blockedEndpoints: Set<UInt64> = []
     private let logger: Logger
 
-    var onIncomingCircuit: ((_ circuitID: UInt64, _ service: String, _ caller: String, _ reply: @escaping ControlPeer.Reply) -> Void)?
+    /// A router offers a circuit; `grant` is the controller's signed grant, `caller` only what the router says.
+    var onIncomingCircuit: ((_ circuitID: UInt64, _ service: String, _ grant: String, _ reply: @escaping ControlPeer.Reply) -> Void)?
     var onRevoked: ((_ reason: String) -> Void)?
     /// The connection dropped; the circuits it carried are handed over, still open.
     var onClose: ((Error?, [CircuitEndpoint]) -> Void)?
@@ -72,8 +73,8 @@ final class EdgeLink {
 
     private func received(_ message: ControlMessage, reply: ControlPeer.Reply?) {
         switch message {
-        case .incomingCircuit(let circuitID, let service, let caller, _):
-            onIncomingCircuit?(circuitID, service, caller, reply ?? { _ in })
+        case .incomingCircuit(let circuitID, let service, _, _, let grant):
+            onIncomingCircuit?(circuitID, service, grant, reply ?? { _ in })
         case .revoke(_, _, let reason):
             onRevoked?(reason)
         default:

@@ -40,7 +40,19 @@ extension Tunnel {
         return config?.data["address"]?.stringValue.flatMap { try? LocalAddress(parsing: $0) }
     }
 
-    func incoming(circuitID: UInt64, service: String, caller: String, on edge: EdgeLink, reply: @escaping ControlPeer.Reply) {
+    /// A router offers circuit `circuitID`. It is taken only with the controller's grant naming
+    /// this identity as the host of a service it hosts; the caller is whom the grant names.
+    func incoming(circuitID: UInt64, service: String, grant: String, on edge: EdgeLink, reply: @escaping ControlPeer.Reply) {
+        let granted: CircuitGrant
+        do {
+            granted = try CircuitGrant.verified(grant, circuit: circuitID, key: identity.sessionKey)
+            guard granted.host == identity.name else { throw CircuitGrantError.notForUs("names '\(granted.host)' as the host, not '\(identity.name)'") }
+            guard granted.service == service else { throw CircuitGrantError.notForUs("is for service '\(granted.service)', not '\(service)'") }
+        } catch {
+            refused(circuitID, reason: "offered without a valid grant: \(error)")
+            return reply(.failure(message: "circuit refused: \(error)"))
+        }
+        let caller = granted.dialer
         guard let host = config.hosts?.first(where: { $0.service == service }), let address = hostAddress(for: host) else {
             return reply(.failure(message: "this tunneler does not host '\(service)'"))
         }
@@ -58,8 +70,9 @@ extension Tunnel {
                 let wantsProxy = host.proxyProtocol ?? self.grants[service]?.configs.first { $0.type == "host.v1" }?.data["proxyProtocol"]?.boolValue ?? false
                 let prelude = wantsProxy ? ProxyProtocol.encode(caller: caller, circuitID: circuitID) : nil
                 do {
-                    let endpoint = try CircuitEndpoint(id: circuitID, role: .host, service: service, peerIdentity: caller, local: local,
+                    let endpoint = try CircuitEndpoint(id: circuitID, role: .host, service: service, grant: grant, peerIdentity: caller, local: local,
                                                        edge: edge, identity: self.identity, prelude: prelude, logger: self.logger)
+                    endpoint.onRefused = { [weak self] endpoint, reason in self?.refused(endpoint.id, reason: reason) }
                     edge.add(endpoint)
                     reply(.ok)
                 } catch {
@@ -68,6 +81,12 @@ extension Tunnel {
                 }
             }
         }
+    }
+
+    /// Tells the controller (for the audit trail) that this tunneler refused a circuit.
+    func refused(_ circuitID: UInt64, reason: String) {
+        logger.warning("circuit refused", metadata: ["circuit": "\(circuitID)", "reason": "\(reason)"])
+        controller.circuitRefused(circuitID, reason: reason)
     }
 
     func accepted(_ local: StreamConnection, for service: String) {
@@ -84,18 +103,30 @@ extension Tunnel {
                 }
                 edge.request(.dial(session: token)) { [weak self] result in
                     guard let self else { return local.close() }
-                    guard case .success(.dialed(let circuitID, let hostIdentity)) = result else {
+                    guard case .success(.dialed(let circuitID, _, let grant)) = result else {
                         self.dialSessions.removeValue(forKey: service)
                         self.logger.error("dial failed", metadata: ["service": "\(service)", "error": "\(result)"])
-                        return local.close()
+                        return local.abort()
+                    }
+                    // The router's word counts for nothing: the controller's grant says who the host is.
+                    let granted: CircuitGrant
+                    do {
+                        granted = try CircuitGrant.verified(grant, circuit: circuitID, key: self.identity.sessionKey)
+                        guard granted.dialer == self.identity.name else { throw CircuitGrantError.notForUs("names '\(granted.dialer)' as the dialer") }
+                        guard granted.service == service else { throw CircuitGrantError.notForUs("is for service '\(granted.service)', not '\(service)'") }
+                    } catch {
+                        self.refused(circuitID, reason: "the router's answer carries no valid grant: \(error)")
+                        edge.channel?.send(.circuitClose, circuitID: circuitID, body: Array("refused: no valid grant".utf8))
+                        return local.abort()
                     }
                     guard !local.isClosed else {
                         edge.channel?.send(.circuitClose, circuitID: circuitID, body: Array("client went away".utf8))
                         return
                     }
                     do {
-                        let endpoint = try CircuitEndpoint(id: circuitID, role: .dialer, service: service, peerIdentity: hostIdentity,
+                        let endpoint = try CircuitEndpoint(id: circuitID, role: .dialer, service: service, grant: grant, peerIdentity: granted.host,
                                                            local: local, edge: edge, identity: self.identity, prelude: nil, logger: self.logger)
+                        endpoint.onRefused = { [weak self] endpoint, reason in self?.refused(endpoint.id, reason: reason) }
                         edge.add(endpoint)
                     } catch {
                         self.logger.error("cannot start circuit", metadata: ["error": "\(error)"])

@@ -96,8 +96,8 @@ final class Tunnel {
     private func connect(_ router: RouterEndpoint) {
         connecting.insert(router.name)
         let link = EdgeLink(router: router, logger: logger)
-        link.onIncomingCircuit = { [unowned self, unowned link] circuitID, service, caller, reply in
-            self.incoming(circuitID: circuitID, service: service, caller: caller, on: link, reply: reply)
+        link.onIncomingCircuit = { [unowned self, unowned link] circuitID, service, grant, reply in
+            self.incoming(circuitID: circuitID, service: service, grant: grant, on: link, reply: reply)
         }
         link.onRevoked = { [unowned self] reason in
             self.logger.warning("a session was revoked", metadata: ["reason": "\(reason)"])
