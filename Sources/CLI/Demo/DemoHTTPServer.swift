@@ -1,11 +1,13 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import Shared
 
 /// `portless demo-http`: the private service of the quickstart. It answers plain HTTP/1.1 and,
 /// when a PROXY protocol v2 header precedes the request, greets the caller by the identity the
 /// overlay verified. Routes: `/` (greeting), `/bytes?n=N` (N bytes of `DemoPayload`), `/hold`
-/// (headers, then an open connection: for revocation tests).
+/// (headers, then an open connection: for revocation tests), and `PUT /sha256` (answers the
+/// SHA-256 of the uploaded body: for upload tests).
 struct DemoHTTPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "demo-http", abstract: "Run the demo private HTTP service.")
     @Option(help: "Listen address: 127.0.0.1:PORT or unix:/path.") var listen: String
@@ -31,6 +33,7 @@ final class DemoHTTPExchange {
     private var sawPreamble = false
     private var remaining = 0
     private var offset = 0
+    private var upload: SHA256?
     private var retained: DemoHTTPExchange?
 
     static func start(_ connection: StreamConnection) {
@@ -44,8 +47,8 @@ final class DemoHTTPExchange {
     private init(connection: StreamConnection) { self.connection = connection }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
+        if upload != nil { return consumeUpload(bytes) }
         buffer.append(contentsOf: bytes)
-        if buffer.count > 64 * 1024 { return respond(status: "431 Request Header Fields Too Large", body: "request too large\n") }
         if !sawPreamble {
             switch ProxyProtocol.parse(buffer) {
             case .needMore: return
@@ -57,11 +60,27 @@ final class DemoHTTPExchange {
             }
             sawPreamble = true
         }
-        guard let end = buffer.firstRange(of: [13, 10, 13, 10]) else { return }
+        guard let end = buffer.firstRange(of: [13, 10, 13, 10]) else {
+            if buffer.count > 64 * 1024 { respond(status: "431 Request Header Fields Too Large", body: "request head too large\n") }
+            return
+        }
         let head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
         connection.stopReading()
         let parts = head.split(separator: "\r\n").first?.split(separator: " ") ?? []
-        guard parts.count >= 2, parts[0] == "GET" else { return respond(status: "405 Method Not Allowed", body: "only GET\n") }
+        if parts.count >= 2, parts[0] == "PUT", parts[1] == "/sha256" {
+            let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces)) }
+            guard let length, length >= 0 else { return respond(status: "411 Length Required", body: "PUT /sha256 needs Content-Length\n") }
+            print("request PUT /sha256 (\(length) bytes) from \(caller ?? "unknown")")
+            fflush(nil)
+            upload = SHA256()
+            remaining = length
+            let body = Array(buffer[end.upperBound...])
+            buffer.removeAll()
+            connection.startReading()
+            return body.withUnsafeBytes { consumeUpload($0) }
+        }
+        guard parts.count >= 2, parts[0] == "GET" else { return respond(status: "405 Method Not Allowed", body: "only GET and PUT /sha256\n") }
         let target = String(parts[1])
         // One line per request (its path and verified caller): what reached the service, for its operator and for tests.
         print("request \(target.prefix(200)) from \(caller ?? "unknown")")
@@ -79,6 +98,17 @@ final class DemoHTTPExchange {
         } else {
             respond(status: "404 Not Found", body: "no such path\n")
         }
+    }
+
+    /// Hashes upload bytes as they come; answers with the digest once all have arrived.
+    private func consumeUpload(_ bytes: UnsafeRawBufferPointer) {
+        let taken = UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, remaining)])
+        upload?.update(bufferPointer: taken)
+        remaining -= taken.count
+        guard remaining == 0, let digest = upload?.finalize() else { return }
+        upload = nil
+        connection.stopReading()
+        respond(status: "200 OK", body: digest.map { String(format: "%02x", $0) }.joined() + "\n")
     }
 
     private func stream() {

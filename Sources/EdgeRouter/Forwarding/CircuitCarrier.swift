@@ -2,34 +2,101 @@ import Shared
 
 /// A channel that carries circuit frames: a tunneler's edge connection or a link to another
 /// router. Forwarding deals only in carriers. Loop-confined.
+///
+/// Fair, per-circuit backpressure: a frame goes straight to the connection while it keeps up.
+/// Once the connection has more than `writeHighWaterMark` queued, frames wait in their own
+/// circuit's queue and are sent round-robin across circuits as it drains — so one circuit's
+/// burst delays the others by one frame each, not by its whole backlog, and no source connection
+/// is ever paused. A circuit's queue is bounded by `circuitQueuePerHop` (its end-to-end window
+/// keeps a well-behaved sender within it).
 final class CircuitCarrier {
     let channel: FramedChannel
     /// Who is at the other end, for logs: "identity 'alice'" or "router 'r2'".
     let label: String
     /// A link to another router (else a tunneler's edge connection).
     let isLink: Bool
-    /// Carriers paused because this one's write queue is full; resumed when it drains.
-    var blockedSources: [ObjectIdentifier: CircuitCarrier] = [:]
     var circuits: Set<UInt64> = []
+    private var queues: [UInt64: CircuitQueue] = [:]
+    /// Circuits with frames waiting, in the order they get their next turn.
+    private var turns: [UInt64] = []
+    private var turn = 0
 
     init(channel: FramedChannel, label: String, isLink: Bool) {
         self.channel = channel
         self.label = label
         self.isLink = isLink
-        channel.onWritable = { [unowned self] in self.resumeBlockedSources() }
+        channel.onWritable = { [unowned self] in self.drain() }
     }
 
-    /// Pauses `source` until this carrier's queue drains.
-    func block(_ source: CircuitCarrier) {
-        guard !source.channel.isPaused else { return }
-        source.channel.pauseReading()
-        blockedSources[ObjectIdentifier(source)] = source
+    /// Sends `frame` now, or queues it behind its circuit's waiting frames. False when the
+    /// circuit's queue here is past its bound.
+    func deliver(_ frame: FrameView) -> Bool {
+        let id = frame.header.circuitID
+        if queues[id] == nil && !channel.isWriteBlocked {
+            channel.forward(frame)
+            return true
+        }
+        if queues[id] == nil {
+            queues[id] = CircuitQueue()
+            turns.append(id)
+        }
+        queues[id]?.append(frame.raw)
+        return (queues[id]?.bytes ?? 0) <= TransportLimits.circuitQueuePerHop
     }
 
-    func resumeBlockedSources() {
-        let sources = blockedSources.values
-        blockedSources.removeAll()
-        for source in sources { source.channel.resumeReading() }
+    /// Bytes waiting here for `circuit` (for tests and the bound).
+    func queued(for circuit: UInt64) -> Int { queues[circuit]?.bytes ?? 0 }
+
+    /// Sends waiting frames, one per circuit in turn, while the connection keeps up.
+    private func drain() {
+        while !turns.isEmpty && !channel.isWriteBlocked && !channel.isClosed {
+            if turn >= turns.count { turn = 0 }
+            let id = turns[turn]
+            guard let frame = queues[id]?.popFirst() else {
+                forget(at: turn)
+                continue
+            }
+            frame.withUnsafeBytes { channel.forward(raw: $0) }
+            if queues[id]?.isEmpty == true { forget(at: turn) } else { turn += 1 }
+        }
+    }
+
+    private func forget(at index: Int) {
+        queues.removeValue(forKey: turns[index])
+        turns.remove(at: index)
+    }
+
+    /// The circuit left this carrier (closed, or moved to another path): what waited for it goes.
+    func dropQueue(_ circuit: UInt64) {
+        guard queues.removeValue(forKey: circuit) != nil, let index = turns.firstIndex(of: circuit) else { return }
+        turns.remove(at: index)
+        if turn > index { turn -= 1 }
+    }
+}
+
+/// One circuit's frames waiting at one carrier, oldest first.
+struct CircuitQueue {
+    private var frames: [[UInt8]] = []
+    private var first = 0
+    private(set) var bytes = 0
+
+    var isEmpty: Bool { first == frames.count }
+
+    mutating func append(_ raw: UnsafeRawBufferPointer) {
+        frames.append(Array(raw))
+        bytes += raw.count
+    }
+
+    mutating func popFirst() -> [UInt8]? {
+        guard first < frames.count else { return nil }
+        let frame = frames[first]
+        first += 1
+        bytes -= frame.count
+        if first == frames.count {
+            frames.removeAll(keepingCapacity: true)
+            first = 0
+        }
+        return frame
     }
 }
 

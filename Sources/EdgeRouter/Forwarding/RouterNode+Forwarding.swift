@@ -19,7 +19,10 @@ extension RouterNode {
         guard circuit.isSide(source), let target = circuit.otherSide(of: source) else { return }
         if let tampering, tampering.intercept(frame, fromDialer: source === circuit.dialerSide,
                                               dialerSide: circuit.dialerSide?.channel, hostSide: circuit.hostSide?.channel) { return }
-        target.channel.forward(frame)
+        guard target.deliver(frame) else {
+            logger.warning("circuit over its queue bound; closed", metadata: ["circuit": "\(id)", "towards": "\(target.label)"])
+            return close(circuit, reason: "its sender exceeded the circuit's window at router '\(name)'")
+        }
         switch frame.header.type {
         case .circuitClose:
             return remove(circuit, reason: "closed by \(source.label)")
@@ -29,7 +32,6 @@ extension RouterNode {
         default:
             break
         }
-        if target.channel.isWriteBlocked { target.block(source) }
     }
 
     func close(_ circuit: RouterCircuit, reason: String) {
@@ -42,7 +44,10 @@ extension RouterNode {
     /// dropped because its link failed: the circuit lives on along another path).
     func remove(_ circuit: RouterCircuit, reason: String, notify: Bool = true) {
         guard circuits.removeValue(forKey: circuit.id) != nil else { return }
-        for side in circuit.sides { side.circuits.remove(circuit.id) }
+        for side in circuit.sides {
+            side.circuits.remove(circuit.id)
+            side.dropQueue(circuit.id)
+        }
         if notify { controller.notify(.circuitClosed(circuitID: circuit.id, reason: reason)) }
     }
 
@@ -70,7 +75,6 @@ extension RouterNode {
             }
         }
         carrier.circuits.removeAll()
-        carrier.resumeBlockedSources()
     }
 
     static var rerouteTimeoutMs: UInt64 { 10_000 }
@@ -80,7 +84,10 @@ extension RouterNode {
         guard var circuit = circuits[id] else { return reply(.failure(message: "router '\(name)' has no circuit \(id)")) }
         guard let link = linkManager.links[via] else { return reply(.failure(message: "router '\(name)' has no link to '\(via)'")) }
         let previous = dialerSide ? circuit.dialerSide : circuit.hostSide
-        if previous !== link.carrier { previous?.circuits.remove(id) }
+        if previous !== link.carrier {
+            previous?.circuits.remove(id)
+            previous?.dropQueue(id)
+        }
         if dialerSide { circuit.dialerSide = link.carrier } else { circuit.hostSide = link.carrier }
         circuits[id] = circuit
         link.carrier.circuits.insert(id)

@@ -20,8 +20,9 @@ import X509
 // Data frames are AES-256-GCM under the direction's key, nonce = 0⁴ ‖ counter (big-endian),
 // counters starting at 0; the frame's sequence field carries the counter. A frame resent after a
 // reroute is the same ciphertext under the same nonce (never a new plaintext), and the receiver
-// opens each counter once, in order. Acknowledgements carry HMAC-SHA256 (truncated to 16 bytes)
-// of the acknowledged counter under a per-direction ack key from the same HKDF.
+// opens each counter once, in order. Acknowledgements carry the receive window's end (bytes) and
+// HMAC-SHA256 (truncated to 16 bytes) of (acknowledged counter ‖ window end) under a
+// per-direction ack key from the same HKDF: a router can neither forge an ack nor open a window.
 // The end of a direction (circuitEnd) carries HMAC-SHA256("end" ‖ counter) under the same key:
 // a router cannot end a stream early; an end it forges is refused and the stream is reset.
 //
@@ -137,14 +138,15 @@ public struct CircuitCipher {
 
     public static let ackTagSize = 16
 
-    /// The authenticator of an acknowledgement of everything before `counter`, sent by us.
-    public func ackTag(for counter: UInt64) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Self.bytes(counter), using: ackSendKey).prefix(Self.ackTagSize))
+    /// The authenticator of an acknowledgement sent by us: every frame before `counter` arrived,
+    /// and the peer may send until its byte count reaches `windowEnd`.
+    public func ackTag(for counter: UInt64, windowEnd: UInt64) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Self.bytes(counter) + Self.bytes(windowEnd), using: ackSendKey).prefix(Self.ackTagSize))
     }
 
-    /// Whether `tag` is the peer's authenticator for an acknowledgement up to `counter`.
-    public func isValidAck(_ tag: UnsafeRawBufferPointer, for counter: UInt64) -> Bool {
-        let expected = Array(HMAC<SHA256>.authenticationCode(for: Self.bytes(counter), using: ackReceiveKey).prefix(Self.ackTagSize))
+    /// Whether `tag` is the peer's authenticator for an acknowledgement of (`counter`, `windowEnd`).
+    public func isValidAck(_ tag: UnsafeRawBufferPointer, for counter: UInt64, windowEnd: UInt64) -> Bool {
+        let expected = Array(HMAC<SHA256>.authenticationCode(for: Self.bytes(counter) + Self.bytes(windowEnd), using: ackReceiveKey).prefix(Self.ackTagSize))
         guard tag.count == Self.ackTagSize else { return false }
         var difference: UInt8 = 0
         for i in 0..<Self.ackTagSize { difference |= expected[i] ^ tag[i] }

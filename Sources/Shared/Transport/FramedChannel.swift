@@ -9,8 +9,8 @@ import Logging
 ///   only during the call). Nothing is allocated per frame.
 /// - A frame larger than `maxFrame`, bad magic, or a failed handshake closes this connection,
 ///   with the reason, and nothing else.
-/// - `pauseReading()` stops consuming input (the socket and frames already buffered) until
-///   `resumeReading()`: this is how a full downstream stops its sources.
+/// - It is always read: heartbeats (liveness) never wait behind data. Backpressure is per
+///   circuit, above this type (windows end to end, per-circuit queues in routers).
 /// - Heartbeats every `heartbeatIntervalMs`; silence for `heartbeatMissesAllowed` periods closes.
 /// - Until the peer is authenticated it holds only small buffers (`preAuthenticationBuffer`);
 ///   a peer that lets more than `maxQueuedBytes` queue without reading is disconnected.
@@ -26,7 +26,6 @@ public final class FramedChannel {
     private var cipherScratch: UnsafeMutableRawBufferPointer
     private var heartbeat: LoopTimer?
     private var lastHeard: UInt64 = 0
-    private var paused = false
     private var processing = false
     /// An open channel keeps itself alive (as libuv handles do); `close()` lets it go.
     private var keepAlive: FramedChannel?
@@ -180,9 +179,9 @@ public final class FramedChannel {
         guard !processing else { return }
         processing = true
         defer { processing = false }
-        while !isClosed && !paused {
+        while !isClosed {
             if deliverBufferedFrames() == false { return }
-            if paused || isClosed { return }
+            if isClosed { return }
             if inboundEnd == inbound.count { compactInbound() }
             let free = UnsafeMutableRawBufferPointer(rebasing: inbound[inboundEnd...])
             let n: Int
@@ -194,7 +193,7 @@ public final class FramedChannel {
 
     /// Returns false when the channel was closed while delivering.
     private func deliverBufferedFrames() -> Bool {
-        while !paused && !isClosed && inboundEnd > inboundStart {
+        while !isClosed && inboundEnd > inboundStart {
             let available = UnsafeRawBufferPointer(rebasing: inbound[inboundStart..<inboundEnd])
             switch FrameDecoder.decode(available, maxFrame: maxFrame) {
             case .invalid(let error):
@@ -238,21 +237,6 @@ public final class FramedChannel {
             onFrame?(frame)
         }
     }
-
-    public func pauseReading() {
-        guard !paused else { return }
-        paused = true
-        tcp.stopReading()
-    }
-
-    public func resumeReading() {
-        guard paused, !isClosed else { return }
-        paused = false
-        tcp.startReading()
-        pump()
-    }
-
-    public var isPaused: Bool { paused }
 
     // MARK: writing
 
@@ -299,8 +283,13 @@ public final class FramedChannel {
 
     /// Sends an already-encoded frame as it is: the forwarding path, with no copy of its own.
     public func forward(_ frame: FrameView) {
+        forward(raw: frame.raw)
+    }
+
+    /// Sends the bytes of an encoded frame (one the caller kept) as they are.
+    public func forward(raw: UnsafeRawBufferPointer) {
         guard !isClosed, peer != nil else { return }
-        do { try tls.writePlaintext(frame.raw) } catch {
+        do { try tls.writePlaintext(raw) } catch {
             close(error: error)
             return
         }

@@ -26,4 +26,11 @@ public enum TransportLimits {
     /// An end-to-end handshake that has not completed by then ends the circuit, and the private
     /// service's connection with it.
     public static let e2eHandshakeTimeoutMs: UInt64 = 10_000
+    /// A circuit's window, per direction: bytes its sender may have sent beyond what the receiving
+    /// application has taken. It bounds what the circuit holds anywhere — in the sender's
+    /// retransmit ring, in each router's queue for it, in the receiver's local socket queue.
+    public static let circuitWindow = 4 * 1024 * 1024
+    /// What one circuit may have queued at one router: its window and two frames (a resend in
+    /// flight). A circuit past it is closed: its sender ignored the window.
+    public static let circuitQueuePerHop = circuitWindow + 2 * defaultMaxFrame
 }

@@ -15,13 +15,19 @@ import X509
 /// delivered); a circuit that ends any other way — cut by a router, a forged end, a failed
 /// handshake — resets it, so an application never mistakes a truncated stream for a whole one.
 ///
-/// No byte lost: every sealed data frame stays in `unacknowledged` until the peer acknowledges
-/// it; when a router reports the path was rerouted, or acknowledgements stall, they are sent
-/// again as they were. The receiver opens each sequence number once, in order, and drops
-/// duplicates. The buffer's capacity is the circuit's window: when it is full, the local socket
-/// is not read — which bounds what any router on the path holds for this circuit.
+/// Flow control, per circuit (in the spirit of QUIC stream windows): an acknowledgement says
+/// which frames *arrived* (so the sender keeps no more than it must) and how far the sender may
+/// go (`windowEnd`: the bytes the receiving application has taken, plus `circuitWindow`). A
+/// receiver whose application stops reading still acknowledges everything that arrives, but its
+/// window stops moving: its sender stops, and nothing else does — the router connection is never
+/// paused for one circuit. What a circuit holds anywhere is bounded by its window.
+///
+/// No byte lost: every sealed data frame stays in `unacknowledged` until it arrived. It is sent
+/// again when a router reports the path repaired, or when acknowledgements stall while the router
+/// connection has nothing queued (never into a connection that is merely slow). Bytes read while
+/// no router is attached are sealed and kept, and reading stops until one is.
 final class CircuitEndpoint {
-    static let window = 4 << 20
+    static let window = TransportLimits.circuitWindow
     static let ackEveryBytes = 256 << 10
     static let ackDelayMs: UInt64 = 5
     static let retransmitAfterMs: UInt64 = 1_000
@@ -43,17 +49,24 @@ final class CircuitEndpoint {
     private var peerEnded = false
     private let logger: Logger
 
-    // Room for a full window plus one more read from the local socket: reading stops only after it.
+    // Sending. The ring holds what was sent and did not arrive yet: at most the window, plus one
+    // more read from the local socket (reading stops only after it).
     private let unacknowledged = RetransmitBuffer(capacity: CircuitEndpoint.window + 2 * TransportLimits.readChunk)
-    private var windowFull = false
+    /// Plaintext bytes sealed so far, and how far the peer lets us go.
+    private var sentBytes: UInt64 = 0
+    private var peerWindowEnd = UInt64(CircuitEndpoint.window)
     private var routerBlocked = false
     private var endSentAt: UInt64?
-    private var peerEndAt: UInt64?
-    private var unackedReceivedBytes = 0
-    private var acknowledgedSent: UInt64 = 0
     private var lastAckProgress: UInt64 = 0
-    private var ackTimer: LoopTimer?
     private var retransmitTimer: LoopTimer?
+
+    // Receiving.
+    private var peerEndAt: UInt64?
+    /// Plaintext bytes handed to the local socket; what it has taken is that less its queue.
+    private var deliveredBytes: UInt64 = 0
+    private var unackedReceivedBytes = 0
+    private var advertisedWindowEnd = UInt64(CircuitEndpoint.window)
+    private var ackTimer: LoopTimer?
     private var handshakeTimer: LoopTimer?
 
     var onClosed: ((CircuitEndpoint) -> Void)?
@@ -81,12 +94,14 @@ final class CircuitEndpoint {
             self.refuse("the end-to-end handshake did not complete within \(TransportLimits.e2eHandshakeTimeoutMs / 1000) s")
         }
         local.stopReading()
+        // The local queue draining is what moves this circuit's receive window.
+        local.lowWaterMark = Self.window / 2
         local.onRead = { [unowned self] bytes in self.sendToPeer(bytes) }
         local.onClose = { [unowned self] error in
             self.finish(reason: error.map { "local connection failed: \($0)" } ?? "closed by \(self.role == .dialer ? "client" : "service")",
                         notifyPeer: true)
         }
-        local.onWritable = { [unowned self] in self.edge?.localDrained(self) }
+        local.onWritable = { [unowned self] in self.localDrained() }
         local.onEndOfStream = { [unowned self] in self.localFinishedSending() }
         if role == .dialer { sendHello() }
     }
@@ -100,7 +115,12 @@ final class CircuitEndpoint {
         routerBlocked = false
         updateLocalReading()
     }
-    var localWriteBlocked: Bool { local.queuedBytes > TransportLimits.writeHighWaterMark }
+
+    /// The router connection dropped; until `move(to:)`, nothing is read locally.
+    func detached() {
+        edge = nil
+        updateLocalReading()
+    }
 
     private func sendHello() {
         guard let body = try? JSONEncoder().encode(handshake.hello) else { return }
@@ -139,9 +159,9 @@ final class CircuitEndpoint {
             peerEndAt = frame.header.sequence
             applyPeerEndIfReached()
         case .circuitRerouted:
-            logger.info("circuit rerouted; resending what is unacknowledged", metadata: ["circuit": "\(id)", "frames": "\(unacknowledged.count)"])
+            logger.info("circuit rerouted; resending what did not arrive", metadata: ["circuit": "\(id)", "frames": "\(unacknowledged.count)"])
             resendUnacknowledged()
-            if let cipher { sendAck(cipher.receiveCounter) }
+            sendAck()
         case .circuitClose:
             // Unauthenticated (a router may send it): the stream did not end as it should, so it is reset.
             let reason = String(decoding: frame.body.prefix(500), as: UTF8.self)
@@ -153,38 +173,50 @@ final class CircuitEndpoint {
 
     // MARK: receiving
 
+    /// What the local application has taken of what we delivered.
+    private var consumedBytes: UInt64 { deliveredBytes - UInt64(min(local.queuedBytes, Int(deliveredBytes))) }
+
     private func receivedData(_ frame: FrameView) {
         guard var cipher else { return finish(reason: "data before handshake", notifyPeer: true) }
         let sequence = frame.header.sequence
         if sequence < cipher.receiveCounter {
-            return scheduleAck(immediately: true)  // a duplicate after a reroute: say again what we have
+            return sendAck()  // a duplicate after a reroute: say again what arrived
         }
         guard sequence == cipher.receiveCounter else { return }  // a gap: the sender resends it
         do {
             let plaintext = try cipher.open(frame.body, counter: sequence)
             self.cipher = cipher
             plaintext.withUnsafeBytes { local.write($0) }
+            deliveredBytes += UInt64(plaintext.count)
             unackedReceivedBytes += plaintext.count
-            edge?.localBacklogChanged(self)
         } catch {
             logger.warning("circuit integrity failure", metadata: ["circuit": "\(id)", "error": "\(error)"])
             return finish(reason: "\(error)", notifyPeer: true)
+        }
+        // A peer that sends past the window it was given is not keeping the protocol.
+        if deliveredBytes > advertisedWindowEnd + UInt64(TransportLimits.defaultMaxFrame) {
+            return finish(reason: "the peer sent beyond its window", notifyPeer: true)
         }
         scheduleAck(immediately: unackedReceivedBytes >= Self.ackEveryBytes)
         applyPeerEndIfReached()
     }
 
+    /// The local socket drained: the window moved; say so if it moved far.
+    private func localDrained() {
+        guard cipher != nil, !closed else { return }
+        if consumedBytes + UInt64(Self.window) >= advertisedWindowEnd + UInt64(Self.window / 4) { sendAck() }
+    }
+
     private func applyPeerEndIfReached() {
         guard !peerEnded, let end = peerEndAt, let cipher, cipher.receiveCounter == end else { return }
         peerEnded = true
-        sendAck(cipher.receiveCounter)
+        sendAck()
         local.shutdownWrite()
         finishIfBothEnded()
     }
 
     private func scheduleAck(immediately: Bool) {
-        guard let cipher else { return }
-        if immediately { return sendAck(cipher.receiveCounter) }
+        if immediately { return sendAck() }
         guard ackTimer == nil else { return }
         let timer = LoopTimer(loop: local.loop)
         ackTimer = timer
@@ -192,27 +224,34 @@ final class CircuitEndpoint {
             guard let self else { return }
             self.ackTimer?.close()
             self.ackTimer = nil
-            if let cipher = self.cipher, !self.closed { self.sendAck(cipher.receiveCounter) }
+            if !self.closed { self.sendAck() }
         }
     }
 
-    private func sendAck(_ next: UInt64) {
+    /// Acknowledges every frame that arrived, and opens the window as far as the application took.
+    private func sendAck() {
         guard let cipher, !closed else { return }
         unackedReceivedBytes = 0
-        acknowledgedSent = next
-        edge?.channel?.send(.ack, circuitID: id, sequence: next, body: cipher.ackTag(for: next))
+        let windowEnd = max(advertisedWindowEnd, consumedBytes + UInt64(Self.window))
+        advertisedWindowEnd = windowEnd
+        let received = cipher.receiveCounter
+        var body = withUnsafeBytes(of: windowEnd.bigEndian) { Array($0) }
+        body += cipher.ackTag(for: received, windowEnd: windowEnd)
+        edge?.channel?.send(.ack, circuitID: id, sequence: received, body: body)
     }
 
     private func receivedAck(_ frame: FrameView) {
-        guard let cipher, cipher.isValidAck(frame.body, for: frame.header.sequence) else { return }
-        let acknowledged = frame.header.sequence
-        guard acknowledged <= cipher.sendCounter else { return }
-        if let oldest = unacknowledged.oldestSequence, acknowledged > oldest {
-            unacknowledged.release(below: acknowledged)
+        guard let cipher, frame.body.count == 8 + CircuitCipher.ackTagSize else { return }
+        let windowEnd = UInt64(bigEndian: frame.body.loadUnaligned(as: UInt64.self))
+        let tag = UnsafeRawBufferPointer(rebasing: frame.body[8...])
+        let arrived = frame.header.sequence
+        guard cipher.isValidAck(tag, for: arrived, windowEnd: windowEnd), arrived <= cipher.sendCounter else { return }
+        if let oldest = unacknowledged.oldestSequence, arrived > oldest {
+            unacknowledged.release(below: arrived)
             lastAckProgress = local.loop.nowMs
         }
-        if windowFull && unacknowledged.usedBytes <= Self.window / 2 {
-            windowFull = false
+        if windowEnd > peerWindowEnd {
+            peerWindowEnd = windowEnd
             updateLocalReading()
         }
         finishIfBothEnded()
@@ -221,35 +260,37 @@ final class CircuitEndpoint {
     // MARK: sending
 
     private func sendToPeer(_ bytes: UnsafeRawBufferPointer) {
-        guard let channel = edge?.channel, var sealer = cipher else { return }
+        guard var sealer = cipher else { return }
+        let channel = edge?.channel
         var offset = 0
         while offset < bytes.count {
             let chunk = UnsafeRawBufferPointer(rebasing: bytes[offset..<min(bytes.count, offset + TransportLimits.dataChunk)])
             let length = chunk.count + CircuitCipher.tagSize
             guard let slot = unacknowledged.reserve(length) else {
-                // Cannot happen while reads stop at a full window; refuse rather than drop.
+                // Cannot happen while reads stop at the window; refuse rather than drop.
                 return finish(reason: "retransmit buffer overflow", notifyPeer: true)
             }
             do {
                 let (count, sequence) = try sealer.seal(chunk, into: slot)
                 unacknowledged.commit(sequence: sequence, length: count)
                 if unacknowledged.count == 1 { lastAckProgress = local.loop.nowMs }
-                channel.send(.data, circuitID: id, sequence: sequence, body: UnsafeRawBufferPointer(rebasing: slot[0..<count]))
+                // Without a router (between losing one and reattaching) the frame is kept, and goes on the new path.
+                channel?.send(.data, circuitID: id, sequence: sequence, body: UnsafeRawBufferPointer(rebasing: slot[0..<count]))
             } catch {
                 return finish(reason: "sealing failed: \(error)", notifyPeer: true)
             }
             offset += chunk.count
         }
         cipher = sealer
-        if unacknowledged.usedBytes >= Self.window { windowFull = true }
-        if channel.isWriteBlocked {
+        sentBytes += UInt64(bytes.count)
+        if let channel, channel.isWriteBlocked {
             routerBlocked = true
             edge?.pauseUntilWritable(self)
         }
         updateLocalReading()
     }
 
-    /// Sends every unacknowledged frame again, in order, and the end marker if it was sent.
+    /// Sends every frame that did not arrive again, in order, and the end marker if it was sent.
     private func resendUnacknowledged() {
         guard let channel = edge?.channel else { return }
         unacknowledged.forEach { sequence, sealed in channel.send(.data, circuitID: id, sequence: sequence, body: sealed) }
@@ -257,12 +298,15 @@ final class CircuitEndpoint {
         lastAckProgress = local.loop.nowMs
     }
 
-    /// Resends when acknowledgements stall (frames lost between a path failing and its repair).
+    /// Resends when acknowledgements stall (frames lost between a path failing and its repair) —
+    /// only once the router connection has nothing queued: a slow connection is not a lossy one.
     private func startRetransmitTimer() {
         let timer = LoopTimer(loop: local.loop)
         retransmitTimer = timer
         timer.start(after: Self.retransmitAfterMs, repeat: Self.retransmitAfterMs / 2) { [weak self] in
             guard let self, !self.closed else { return }
+            self.localDrained()  // a window that moved is announced even if no callback said so
+            guard let channel = self.edge?.channel, channel.queuedBytes == 0 else { return }
             let waiting = !self.unacknowledged.isEmpty || (self.endSentAt != nil && !self.peerAcknowledgedEnd)
             // No give-up here: a peer that stopped reading is alive, and a circuit that cannot be
             // repaired is closed by its routers (the controller spreads that close along the path).
@@ -285,15 +329,22 @@ final class CircuitEndpoint {
         finishIfBothEnded()
     }
 
-    /// Done when both sides have ended and everything we sent was acknowledged.
+    /// Done when both sides have ended and everything we sent arrived.
     private func finishIfBothEnded() {
         if localEnded && peerEnded && unacknowledged.isEmpty { finish(reason: "completed", notifyPeer: false, completed: true) }
     }
 
     // MARK: local reading
 
+    /// Read the local socket only while the circuit is open, a router is attached and not full,
+    /// and the peer's window has room.
     private func updateLocalReading() {
-        if isOpen && !windowFull && !routerBlocked && !localEnded { local.startReading() } else { local.stopReading() }
+        let attached = edge?.channel != nil
+        if isOpen && attached && !routerBlocked && !localEnded && sentBytes < peerWindowEnd {
+            local.startReading()
+        } else {
+            local.stopReading()
+        }
     }
 
     func routerDrained() {
@@ -322,6 +373,7 @@ final class CircuitEndpoint {
         local.onRead = nil
         local.onClose = nil
         local.onEndOfStream = nil
+        local.onWritable = nil
         if completed { local.closeAfterFlush() } else { local.abort() }
         onClosed?(self)
     }

@@ -5,14 +5,14 @@ import Shared
 /// The tunneler's connection to its edge router: control requests (bind, dial), incoming
 /// circuits, and the circuit frames of every circuit it holds. Loop-confined.
 ///
-/// Backpressure both ways: a full router socket pauses the local sockets feeding it; a full
-/// local socket pauses reading from the router until it drains.
+/// Backpressure is per circuit: a full router socket pauses the local sockets feeding it (each
+/// resumes when it drains); a full local socket slows only its own circuit, through that
+/// circuit's window. The router connection itself is always read — heartbeats included.
 final class EdgeLink {
     let router: RouterEndpoint
     private(set) var control: ControlPeer?
     private var circuits: [UInt64: CircuitEndpoint] = [:]
     private var pausedEndpoints: [UInt64: CircuitEndpoint] = [:]
-    private var blockedEndpoints: Set<UInt64> = []
     private let logger: Logger
 
     /// A router offers a circuit; `grant` is the controller's signed grant, `caller` only what the router says.
@@ -59,7 +59,7 @@ final class EdgeLink {
                     let orphans = Array(self.circuits.values)
                     self.circuits.removeAll()
                     self.pausedEndpoints.removeAll()
-                    self.blockedEndpoints.removeAll()
+                    for endpoint in orphans { endpoint.detached() }
                     self.onClose?(error, orphans)
                 }
             }
@@ -88,7 +88,6 @@ final class EdgeLink {
             guard let self else { return }
             self.circuits.removeValue(forKey: endpoint.id)
             self.pausedEndpoints.removeValue(forKey: endpoint.id)
-            if self.blockedEndpoints.remove(endpoint.id) != nil { self.localDrainedCheck() }
         }
     }
 
@@ -105,22 +104,5 @@ final class EdgeLink {
         let endpoints = pausedEndpoints.values
         pausedEndpoints.removeAll()
         for endpoint in endpoints { endpoint.routerDrained() }
-    }
-
-    /// Called after a circuit's local socket wrote something; pauses the router while it is full.
-    func localBacklogChanged(_ endpoint: CircuitEndpoint) {
-        if endpoint.localWriteBlocked {
-            blockedEndpoints.insert(endpoint.id)
-            channel?.pauseReading()
-        }
-    }
-
-    func localDrained(_ endpoint: CircuitEndpoint) {
-        blockedEndpoints.remove(endpoint.id)
-        localDrainedCheck()
-    }
-
-    private func localDrainedCheck() {
-        if blockedEndpoints.isEmpty { channel?.resumeReading() }
     }
 }
