@@ -1,30 +1,18 @@
 """Chat-completion load on keep-alive connections: CONCURRENCY workers for SECONDS.
 
   llm_load.py TARGET CONCURRENCY SECONDS [MODEL]
-TARGET: tcp:HOST:PORT (an upstream or an intercept) or unix:PATH:IDENTITY (the gateway's private
-socket, entered with the PROXY v2 header a tunneler sends). Prints "p50_ms p99_ms requests_per_s".
+TARGET: tcp:HOST:PORT (an upstream or an intercept). Prints "p50_ms p99_ms requests_per_s".
+(The gateway's private socket serves only its tunneler's process, so the gateway is measured
+through the overlay, beside the same upstream hosted without it.)
 """
 import asyncio
 import json
-import struct
 import sys
 import time
 
 
-def proxy_header(identity: str) -> bytes:
-    def tlv(kind: int, value: bytes) -> bytes:
-        return bytes([kind]) + struct.pack(">H", len(value)) + value
-    body = bytes([127, 0, 0, 1, 127, 0, 0, 1, 0, 0, 0, 0]) + tlv(0x02, identity.encode()) + tlv(0xE0, identity.encode()) + tlv(0xE1, b"1")
-    return b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack(">H", len(body)) + body
-
-
 async def connect(target: str):
-    kind, rest = target.split(":", 1)
-    if kind == "unix":
-        path, identity = rest.rsplit(":", 1)
-        reader, writer = await asyncio.open_unix_connection(path)
-        writer.write(proxy_header(identity))
-        return reader, writer
+    _, rest = target.split(":", 1)
     host, port = rest.rsplit(":", 1)
     return await asyncio.open_connection(host, int(port))
 

@@ -1,45 +1,22 @@
 """MCP request latency on one keep-alive HTTP connection, stateless 2026-07-28 requests.
 
   mcp_bench.py TARGET METHOD COUNT [TOOL]
-TARGET: tcp:HOST:PORT (a server or an intercept) or unix:PATH:IDENTITY (the gateway's private
-socket, entered with the PROXY v2 header a tunneler would send). METHOD: tools/call or tools/list.
-Prints "p50_ms p99_ms".
+TARGET: tcp:HOST:PORT (a server or an intercept). METHOD: tools/call or tools/list.
+Prints "p50_ms p99_ms". (The gateway's private socket serves only its tunneler's process, so the
+gateway is measured through the overlay, beside the same server hosted without it.)
 """
 import http.client
 import json
 import socket
 import statistics
-import struct
 import sys
 import time
 
 VERSION = "2026-07-28"
 
 
-def proxy_header(identity: str, circuit: int) -> bytes:
-    def tlv(kind: int, value: bytes) -> bytes:
-        return bytes([kind]) + struct.pack(">H", len(value)) + value
-    tlvs = tlv(0x02, identity.encode()) + tlv(0xE0, identity.encode()) + tlv(0xE1, str(circuit).encode())
-    body = bytes([127, 0, 0, 1, 127, 0, 0, 1, 0, 0, 0, 0]) + tlvs
-    return b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack(">H", len(body)) + body
-
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, identity: str):
-        super().__init__("gateway")
-        self.path, self.identity = path, identity
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-        self.sock.sendall(proxy_header(self.identity, 1))
-
-
 def connection(target: str) -> http.client.HTTPConnection:
-    kind, rest = target.split(":", 1)
-    if kind == "unix":
-        path, identity = rest.rsplit(":", 1)
-        return UnixConnection(path, identity)
+    _, rest = target.split(":", 1)
     host, port = rest.rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port))
     conn.connect()

@@ -110,6 +110,26 @@ final class DataPlaneTests: XCTestCase {
         DemoPayload.digest(of: size).map { String(format: "%02x", $0) }.joined()
     }
 
+    /// How a host routes on more than one core: one router process per core, and a tunneler holding
+    /// a connection to each puts every new circuit on the one carrying fewer.
+    func test_aTunnelerOnTwoRouters_spreadsItsCircuitsOverBoth() throws {
+        let net = try RunningTopology(path: Portless.repoRoot + "/IntegrationTests/Support/dual-homed-both.yaml")
+        network = net
+        var held: [TCPClient] = []
+        for _ in 0..<4 {
+            let client = try TCPClient(net.interceptAddress(), timeoutSeconds: 30)
+            client.send("GET /hold HTTP/1.1\r\nHost: demo\r\n\r\n")
+            XCTAssertTrue(client.read(until: "holding\n").contains("holding"), "a held request was not answered")
+            held.append(client)
+        }
+        let circuits = (try net.network()["circuits"] as? [[String: Any]]) ?? []
+        let firstHops = circuits.compactMap { ($0["path"] as? [String])?.first }
+        XCTAssertEqual(firstHops.count, 4, "\(circuits)")
+        XCTAssertEqual(firstHops.filter { $0 == "r1" }.count, 2, "the laptop's circuits are not spread over r1 and r2: \(firstHops)")
+        XCTAssertEqual(firstHops.filter { $0 == "r2" }.count, 2, "the laptop's circuits are not spread over r1 and r2: \(firstHops)")
+        held.removeAll()
+    }
+
     func test_anUpload_survivesTheLossOfTheClientsRouter_andThenOfTheHostsRouter() throws {
         let net = try RunningTopology(path: Portless.repoRoot + "/IntegrationTests/Support/dual-homed-both.yaml")
         network = net

@@ -26,12 +26,17 @@ final class CircuitCryptoTests: XCTestCase {
         let message = Array("select * from tickets".utf8)
         let (count, counter) = try message.withUnsafeBytes { plain in try sealed.withUnsafeMutableBytes { try dialerCipher.seal(plain, into: $0) } }
         XCTAssertNotEqual(Array(sealed[0..<message.count]), message, "ciphertext equals plaintext")
-        let opened = try sealed[0..<count].withUnsafeBytes { try hostCipher.open($0, counter: counter) }
+        let opened = try sealed[0..<count].withUnsafeMutableBytes { Data(try hostCipher.open(inPlace: $0, counter: counter)) }
         XCTAssertEqual(Array(opened), message)
 
         let (count2, counter2) = try message.withUnsafeBytes { plain in try sealed.withUnsafeMutableBytes { try dialerCipher.seal(plain, into: $0) } }
-        sealed[3] ^= 0x01
-        XCTAssertThrowsError(try sealed[0..<count2].withUnsafeBytes { try hostCipher.open($0, counter: counter2) })
+        var tamperedTag = Array(sealed[0..<count2]), tamperedText = tamperedTag
+        tamperedTag[3] ^= 0x01
+        tamperedText[CircuitCipher.tagSize + 3] ^= 0x01
+        XCTAssertThrowsError(try tamperedTag.withUnsafeMutableBytes { try hostCipher.open(inPlace: $0, counter: counter2) })
+        XCTAssertThrowsError(try tamperedText.withUnsafeMutableBytes { try hostCipher.open(inPlace: $0, counter: counter2) })
+        let intact = try sealed[0..<count2].withUnsafeMutableBytes { Data(try hostCipher.open(inPlace: $0, counter: counter2)) }
+        XCTAssertEqual(Array(intact), message, "a refused frame does not advance the counter")
     }
 
     func test_handshake_refusesAPeerOtherThanTheOneTheGrantNames() throws {

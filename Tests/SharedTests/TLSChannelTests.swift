@@ -6,10 +6,13 @@ import XCTest
 final class TLSChannelTests: XCTestCase {
     private enum Outcome: Equatable { case ready(String), failed(String) }
 
-    private func handshake(server: TLSCredentials, client: TLSCredentials) throws -> (server: Outcome, client: Outcome) {
+    /// Each side's outcome, and why the client's connection closed when it closed after it was ready.
+    private func handshake(server: TLSCredentials, client: TLSCredentials,
+                           awaitClientClose: Bool = false) throws -> (server: Outcome, client: Outcome, clientClosedAfterReady: String?) {
         let loop = try EventLoop.startThread(name: "tls-test")
         defer { loop.stop() }
-        let results = Locked<(server: Outcome?, client: Outcome?)>((nil, nil))
+        let results = Locked<(server: Outcome?, client: Outcome?, clientClosed: String?)>((nil, nil, nil))
+        let clientClosed = awaitClientClose ? expectation(description: "the client's connection closed") : nil
         let done = expectation(description: "both sides finished")
         done.expectedFulfillmentCount = 2
         let serverContext = try TLSContext(server: true, credentials: server)
@@ -27,7 +30,13 @@ final class TLSChannelTests: XCTestCase {
                     guard case .success(let channel) = result else { return }
                     channel.onReady = { peer in results.withLock { $0.client = .ready(peer.name) }; done.fulfill(); listener.close() }
                     channel.onClose = { error in
-                        if results.current.client == nil { results.withLock { $0.client = .failed("\(error.map { "\($0)" } ?? "closed")") }; done.fulfill() }
+                        if results.current.client == nil {
+                            results.withLock { $0.client = .failed("\(error.map { "\($0)" } ?? "closed")") }
+                            done.fulfill()
+                        } else {
+                            results.withLock { $0.clientClosed = "\(error.map { "\($0)" } ?? "closed")" }
+                            clientClosed?.fulfill()
+                        }
                         listener.close()
                     }
                 }
@@ -36,8 +45,11 @@ final class TLSChannelTests: XCTestCase {
             }
         }
         wait(for: [done], timeout: 15)
+        if let clientClosed {
+            if case .ready = results.current.client { wait(for: [clientClosed], timeout: 15) } else { clientClosed.fulfill() }
+        }
         let final = results.current
-        return (final.server ?? .failed("no result"), final.client ?? .failed("no result"))
+        return (final.server ?? .failed("no result"), final.client ?? .failed("no result"), final.clientClosed)
     }
 
     func test_sameCA_bothSidesSeeTheVerifiedPeer() throws {
@@ -56,9 +68,13 @@ final class TLSChannelTests: XCTestCase {
         let (client, _, _) = try stranger.credentials(name: "mallory", kind: .identity)
         var trustingClient = client
         trustingClient.caPEM = pki.caPEM  // it trusts our CA, but its own certificate is from another
-        let outcome = try handshake(server: server, client: trustingClient)
+        let outcome = try handshake(server: server, client: trustingClient, awaitClientClose: true)
         guard case .failed(let reason) = outcome.server else { return XCTFail("server accepted a foreign certificate") }
         XCTAssertTrue(reason.contains("handshake"), reason)
+        // The client finished its side first; the server's refusal reaches it as an explained error.
+        if case .ready = outcome.client {
+            XCTAssertTrue(outcome.clientClosedAfterReady?.contains("refused the TLS handshake") == true, "\(outcome.clientClosedAfterReady ?? "still open")")
+        }
     }
 
     func test_expiredCertificate_isRefused() throws {

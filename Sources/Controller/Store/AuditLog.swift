@@ -49,7 +49,7 @@ struct AuditLog: Sendable {
             let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") ?? ""
             let hash = Self.hash(previous: previous, type: type.rawValue, at: at, identity: identity, service: service,
                                  circuit: circuit, detail: detail, key: key)
-            var row = AuditRow(seq: nil, at: at, type: type.rawValue, identity: identity, service: service,
+            let row = AuditRow(seq: nil, at: at, type: type.rawValue, identity: identity, service: service,
                                circuit: circuit.map { Int64(bitPattern: $0) }, detail: detail, prevHash: previous, hash: hash)
             try row.insert(db)
             let seq = db.lastInsertedRowID

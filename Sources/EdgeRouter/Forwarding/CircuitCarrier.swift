@@ -3,12 +3,13 @@ import Shared
 /// A channel that carries circuit frames: a tunneler's edge connection or a link to another
 /// router. Forwarding deals only in carriers. Loop-confined.
 ///
-/// Fair, per-circuit backpressure: a frame goes straight to the connection while it keeps up.
-/// Once the connection has more than `writeHighWaterMark` queued, frames wait in their own
-/// circuit's queue and are sent round-robin across circuits as it drains — so one circuit's
-/// burst delays the others by one frame each, not by its whole backlog, and no source connection
-/// is ever paused. A circuit's queue is bounded by `circuitQueuePerHop` (its end-to-end window
-/// keeps a well-behaved sender within it).
+/// Fair, per-circuit backpressure: a frame goes straight to the kernel while it takes
+/// everything. Once a write leaves bytes behind, frames wait in their own circuit's queue and are
+/// sent round-robin across circuits when the kernel has taken the rest — so one circuit's burst
+/// delays the others by one frame each, not by its whole backlog, no source connection is ever
+/// paused, and a waiting frame is copied once (into its queue), not again into a write queue.
+/// A circuit's queue is bounded by `circuitQueuePerHop` (its end-to-end window keeps a
+/// well-behaved sender within it).
 final class CircuitCarrier {
     let channel: FramedChannel
     /// Who is at the other end, for logs: "identity 'alice'" or "router 'r2'".
@@ -25,14 +26,15 @@ final class CircuitCarrier {
         self.channel = channel
         self.label = label
         self.isLink = isLink
+        channel.writeHighWaterMark = 0
         channel.onWritable = { [unowned self] in self.drain() }
     }
 
-    /// Sends `frame` now, or queues it behind its circuit's waiting frames. False when the
-    /// circuit's queue here is past its bound.
+    /// Sends `frame` now, or queues it behind the frames waiting. False when the circuit's queue
+    /// here is past its bound.
     func deliver(_ frame: FrameView) -> Bool {
         let id = frame.header.circuitID
-        if queues[id] == nil && !channel.isWriteBlocked {
+        if turns.isEmpty && !channel.isWriteBlocked {
             channel.forward(frame)
             return true
         }

@@ -18,9 +18,9 @@ import X509
 //   salt = SHA-256(dialer transcript ‖ host transcript), transcript = signed bytes ‖ cert
 //   k(dialer→host), k(host→dialer) = HKDF-SHA256(X25519(eph, peer eph), salt, info = direction)
 // Data frames are AES-256-GCM under the direction's key, nonce = 0⁴ ‖ counter (big-endian),
-// counters starting at 0; the frame's sequence field carries the counter. A frame resent after a
-// reroute is the same ciphertext under the same nonce (never a new plaintext), and the receiver
-// opens each counter once, in order. Acknowledgements carry the receive window's end (bytes) and
+// counters starting at 0; the frame's sequence field carries the counter; the body is the tag,
+// then the ciphertext. A frame resent after a reroute is the same ciphertext under the same nonce
+// (never a new plaintext), and the receiver opens each counter once, in order. Acknowledgements carry the receive window's end (bytes) and
 // HMAC-SHA256 (truncated to 16 bytes) of (acknowledged counter ‖ window end) under a
 // per-direction ack key from the same HKDF: a router can neither forge an ack nor open a window.
 // The end of a direction (circuitEnd) carries HMAC-SHA256("end" ‖ counter) under the same key:
@@ -99,8 +99,8 @@ public struct E2EHandshake {
         let ackHostToDialer = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: salt,
                                                              sharedInfo: Data("portless e2e ack host->dialer".utf8), outputByteCount: 32)
         return role == .dialer
-            ? CircuitCipher(sendKey: dialerToHost, receiveKey: hostToDialer, ackSendKey: ackDialerToHost, ackReceiveKey: ackHostToDialer)
-            : CircuitCipher(sendKey: hostToDialer, receiveKey: dialerToHost, ackSendKey: ackHostToDialer, ackReceiveKey: ackDialerToHost)
+            ? try CircuitCipher(sendKey: dialerToHost, receiveKey: hostToDialer, ackSendKey: ackDialerToHost, ackReceiveKey: ackHostToDialer)
+            : try CircuitCipher(sendKey: hostToDialer, receiveKey: dialerToHost, ackSendKey: ackHostToDialer, ackReceiveKey: ackDialerToHost)
     }
 
     static func signedBytes(role: CircuitRole, circuitID: UInt64, grantDigest: Data, ephemeral: Data) -> Data {
@@ -121,17 +121,17 @@ public struct E2EHandshake {
 
 /// The per-circuit AEAD state: one key and one counter per direction.
 public struct CircuitCipher {
-    public static let tagSize = 16
-    private let sendKey: SymmetricKey
-    private let receiveKey: SymmetricKey
+    public static let tagSize = AESGCMKey.tagSize
+    private let sealer: AESGCMKey
+    private let opener: AESGCMKey
     private let ackSendKey: SymmetricKey
     private let ackReceiveKey: SymmetricKey
     public private(set) var sendCounter: UInt64 = 0
     public private(set) var receiveCounter: UInt64 = 0
 
-    init(sendKey: SymmetricKey, receiveKey: SymmetricKey, ackSendKey: SymmetricKey, ackReceiveKey: SymmetricKey) {
-        self.sendKey = sendKey
-        self.receiveKey = receiveKey
+    init(sendKey: SymmetricKey, receiveKey: SymmetricKey, ackSendKey: SymmetricKey, ackReceiveKey: SymmetricKey) throws {
+        sealer = try sendKey.withUnsafeBytes { try AESGCMKey($0, sealing: true) }
+        opener = try receiveKey.withUnsafeBytes { try AESGCMKey($0, sealing: false) }
         self.ackSendKey = ackSendKey
         self.ackReceiveKey = ackReceiveKey
     }
@@ -173,40 +173,29 @@ public struct CircuitCipher {
         return difference == 0
     }
 
-    /// Seals `plaintext` into `out` (ciphertext ‖ tag); returns the byte count and the counter
+    /// Seals `plaintext` into `out` as tag ‖ ciphertext (the tag first: a hop seals the frame
+    /// header together with it, see `LinkRecordCipher`); returns the byte count and the counter
     /// to carry in the frame's sequence field.
     public mutating func seal(_ plaintext: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) throws -> (count: Int, counter: UInt64) {
-        let counter = sendCounter
-        sendCounter += 1
-        let box = try AES.GCM.seal(plaintext, using: sendKey, nonce: Self.nonce(counter))
-        let total = plaintext.count + Self.tagSize
+        let total = Self.tagSize + plaintext.count
         guard out.count >= total else { throw E2EError.bufferTooSmall }
-        box.ciphertext.withUnsafeBytes { out.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }  // safe: sizes checked above
-        box.tag.withUnsafeBytes { (out.baseAddress! + plaintext.count).copyMemory(from: $0.baseAddress!, byteCount: Self.tagSize) }  // safe: sizes checked above
+        let counter = sendCounter
+        guard sealer.seal(salt: 0, counter: counter, input: plaintext, output: UnsafeMutableRawBufferPointer(rebasing: out[Self.tagSize..<total]),
+                          tag: UnsafeMutableRawBufferPointer(rebasing: out[0..<Self.tagSize])) else { throw E2EError.sealingFailed }
+        sendCounter += 1
         return (total, counter)
     }
 
-    /// Opens a sealed frame body; `counter` is the frame's sequence field and must be the next one.
-    public mutating func open(_ sealed: UnsafeRawBufferPointer, counter: UInt64) throws -> Data {
+    /// Opens a sealed frame body in place; `counter` is the frame's sequence field and must be the
+    /// next one. Returns the plaintext, which lies within `sealed`.
+    public mutating func open(inPlace sealed: UnsafeMutableRawBufferPointer, counter: UInt64) throws -> UnsafeRawBufferPointer {
         guard counter == receiveCounter else { throw E2EError.outOfOrder(expected: receiveCounter, got: counter) }
         guard sealed.count >= Self.tagSize else { throw E2EError.authenticationFailed }
-        let split = sealed.count - Self.tagSize
-        do {
-            let box = try AES.GCM.SealedBox(nonce: Self.nonce(counter),
-                                               ciphertext: UnsafeRawBufferPointer(rebasing: sealed[0..<split]),
-                                               tag: UnsafeRawBufferPointer(rebasing: sealed[split...]))
-            let plaintext = try AES.GCM.open(box, using: receiveKey)
-            receiveCounter += 1
-            return plaintext
-        } catch {
-            throw E2EError.authenticationFailed
-        }
-    }
-
-    static func nonce(_ counter: UInt64) throws -> AES.GCM.Nonce {
-        var bytes = [UInt8](repeating: 0, count: 12)
-        withUnsafeBytes(of: counter.bigEndian) { bytes.replaceSubrange(4..<12, with: $0) }
-        return try AES.GCM.Nonce(data: bytes)
+        let body = UnsafeMutableRawBufferPointer(rebasing: sealed[Self.tagSize...])
+        guard opener.open(salt: 0, counter: counter, input: UnsafeRawBufferPointer(body), output: body,
+                          tag: UnsafeRawBufferPointer(rebasing: sealed[0..<Self.tagSize])) else { throw E2EError.authenticationFailed }
+        receiveCounter += 1
+        return UnsafeRawBufferPointer(body)
     }
 }
 
@@ -215,6 +204,7 @@ public enum E2EError: Error, CustomStringConvertible {
     case authenticationFailed
     case outOfOrder(expected: UInt64, got: UInt64)
     case bufferTooSmall
+    case sealingFailed
 
     public var description: String {
         switch self {
@@ -222,6 +212,7 @@ public enum E2EError: Error, CustomStringConvertible {
         case .authenticationFailed: return "end-to-end decryption failed: data was altered in transit"
         case .outOfOrder(let expected, let got): return "end-to-end frame \(got) arrived where \(expected) was expected"
         case .bufferTooSmall: return "sealed frame does not fit its buffer"
+        case .sealingFailed: return "end-to-end sealing failed (OpenSSL refused it)"
         }
     }
 }

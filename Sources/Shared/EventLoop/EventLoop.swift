@@ -55,6 +55,19 @@ public final class EventLoop: @unchecked Sendable {
     /// thread and consumed before the next, so one buffer serves them all.
     lazy var readBuffer: UnsafeMutableRawBufferPointer = .allocate(byteCount: TransportLimits.readChunk, alignment: 16)
 
+    /// Where outgoing frames are encoded and sealed before they are written. A write hands its
+    /// bytes to the kernel (or copies what the kernel refused) before returning, so one buffer
+    /// serves every connection on the loop.
+    private var writeScratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    func writeBuffer(atLeast count: Int) -> UnsafeMutableRawBufferPointer {
+        if writeScratch.count < count {
+            writeScratch.deallocate()
+            writeScratch = .allocate(byteCount: max(count, 64 * 1024), alignment: 16)
+        }
+        return writeScratch
+    }
+
     /// The loop's clock in milliseconds (cached per loop iteration, as libuv does).
     public var nowMs: UInt64 { uv_now(uvLoop) }
 

@@ -2,31 +2,37 @@ import CLibUV
 import Foundation
 import Logging
 
-/// Frames over mutually authenticated TLS over TCP. Loop-confined.
+/// Frames over a mutually authenticated connection: a TLS 1.3 handshake, then link records
+/// (`LinkRecordCipher`) over TCP. Loop-confined.
 ///
-/// - Bytes read from the socket feed the TLS engine; decrypted bytes collect in one inbound
-///   buffer, from which frames are decoded in place and handed to `onFrame` (the views are valid
-///   only during the call). Nothing is allocated per frame.
-/// - A frame larger than `maxFrame`, bad magic, or a failed handshake closes this connection,
-///   with the reason, and nothing else.
+/// - Records are opened where they were read — the loop's read buffer — and their frames handed
+///   to `onFrame` in place (the views are valid only during the call). Only a record cut by the
+///   end of a read is copied, into `partial`, to be completed by the next read. An idle
+///   connection holds no buffer.
+/// - Outgoing frames are sealed in the loop's write buffer; a data frame's body, already sealed
+///   end to end, is written from where it lies, behind its sealed head, in the same system call.
+/// - A frame larger than `maxFrame`, a record that fails authentication, or a failed handshake
+///   closes this connection, with the reason, and nothing else.
 /// - It is always read: heartbeats (liveness) never wait behind data. Backpressure is per
 ///   circuit, above this type (windows end to end, per-circuit queues in routers).
 /// - Heartbeats every `heartbeatIntervalMs`; silence for `heartbeatMissesAllowed` periods closes.
-/// - Until the peer is authenticated it holds only small buffers (`preAuthenticationBuffer`);
-///   a peer that lets more than `maxQueuedBytes` queue without reading is disconnected.
+/// - Until the peer is authenticated it holds only the handshake (`preAuthenticationBuffer`); a
+///   peer that lets more than `maxQueuedBytes` queue without reading is disconnected.
 public final class FramedChannel {
     public let loop: EventLoop
     public let maxFrame: Int
     private let tcp: StreamConnection
-    private let tls: TLSEngine
-    private var inbound: UnsafeMutableRawBufferPointer
-    private var inboundStart = 0
-    private var inboundEnd = 0
-    private var outbound: UnsafeMutableRawBufferPointer
-    private var cipherScratch: UnsafeMutableRawBufferPointer
+    private let isServer: Bool
+    /// The TLS session: until the handshake is done, and then until the first record arrives
+    /// (a peer that refused our certificate answers with a TLS alert instead, which it explains).
+    private var tls: TLSEngine?
+    private var sender: LinkRecordCipher?
+    private var receiver: LinkRecordCipher?
+    /// A record that arrived in part, waiting for the rest.
+    private var partial = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private var partialCount = 0
     private var heartbeat: LoopTimer?
     private var lastHeard: UInt64 = 0
-    private var processing = false
     /// An open channel keeps itself alive (as libuv handles do); `close()` lets it go.
     private var keepAlive: FramedChannel?
     public private(set) var isClosed = false
@@ -49,36 +55,12 @@ public final class FramedChannel {
         self.loop = tcp.loop
         self.tcp = tcp
         self.maxFrame = maxFrame
+        self.isServer = context.isServer
         self.tls = try TLSEngine(context: context)
         self.remoteAddress = tcp.peerAddress
-        // Handshake flights fit in these; the full buffers come once the peer is authenticated.
-        inbound = .allocate(byteCount: TransportLimits.preAuthenticationBuffer, alignment: 16)
-        outbound = .allocate(byteCount: TransportLimits.preAuthenticationBuffer, alignment: 16)
-        cipherScratch = .allocate(byteCount: TransportLimits.preAuthenticationBuffer, alignment: 16)
     }
 
-    /// The peer is authenticated: frames of up to `maxFrame` may flow now.
-    private func growBuffers() {
-        let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: maxFrame * 2, alignment: 16)
-        let pending = inboundEnd - inboundStart
-        if pending > 0, let target = larger.baseAddress, let source = inbound.baseAddress {
-            memcpy(target, source + inboundStart, pending)
-        }
-        inbound.deallocate()
-        inbound = larger
-        inboundStart = 0
-        inboundEnd = pending
-        outbound.deallocate()
-        outbound = .allocate(byteCount: maxFrame, alignment: 16)
-        cipherScratch.deallocate()
-        cipherScratch = .allocate(byteCount: maxFrame + 64 * 1024, alignment: 16)
-    }
-
-    deinit {
-        inbound.deallocate()
-        outbound.deallocate()
-        cipherScratch.deallocate()
-    }
+    deinit { partial.deallocate() }
 
     /// Wraps an accepted connection (server side). The handshake starts at once.
     public static func accept(_ tcp: StreamConnection, context: TLSContext,
@@ -123,7 +105,7 @@ public final class FramedChannel {
             else { self.startHeartbeats() }
         }
         tcp.startReading()
-        if !tls.handshakeComplete { advanceHandshake() }
+        advanceHandshake()
     }
 
     private func startHeartbeats() {
@@ -134,93 +116,171 @@ public final class FramedChannel {
                 self.close(error: ChannelError.heartbeatTimeout)
                 return
             }
+            if self.partialCount == 0 { self.releasePartial() }
             var stamp = uv_hrtime().bigEndian
             withUnsafeBytes(of: &stamp) { self.send(.heartbeat, body: $0) }
         }
     }
 
-    // MARK: reading
-
-    private func received(_ ciphertext: UnsafeRawBufferPointer) {
-        lastHeard = uv_now(loop.uvLoop)
-        tls.feed(ciphertext)
-        if peer == nil {
-            advanceHandshake()
-            if peer == nil {
-                // A handshake's flights are small: a peer pouring in more before it is authenticated is refused.
-                if tls.pendingInput > TransportLimits.preAuthenticationBuffer * 2 { close(error: TLSError.handshakeFailed("too much data before authentication")) }
-                return
-            }
-        }
-        pump()
-    }
+    // MARK: the handshake
 
     private func advanceHandshake() {
+        guard peer == nil, let tls else { return }
         do {
             let progress = try tls.continueHandshake()
-            flushCiphertext()
+            flushHandshake()
             guard case .complete = progress else { return }
             guard let identity = tls.peerIdentity() else {
-                close(error: TLSError.peerNotAuthorized("certificate has no common name"))
-                return
+                return close(error: TLSError.peerNotAuthorized("certificate has no common name"))
             }
+            let ciphers = try LinkRecordCipher.pair(exportedFrom: tls, isServer: isServer)
+            sender = ciphers.send
+            receiver = ciphers.receive
             peer = identity
-            growBuffers()
+            let early = tls.takeUnreadInput()
             onReady?(identity)
-            if !isClosed { startHeartbeats() }
+            if isClosed { return }
+            startHeartbeats()
+            if !early.isEmpty {
+                var bytes = early
+                bytes.withUnsafeMutableBytes { consume($0) }
+            }
         } catch {
-            flushCiphertext()
+            flushHandshake()
             close(error: error)
         }
     }
 
-    /// Decrypts what is buffered and delivers whole frames until input runs out or we pause.
-    private func pump() {
-        guard !processing else { return }
-        processing = true
-        defer { processing = false }
-        while !isClosed {
-            if deliverBufferedFrames() == false { return }
-            if isClosed { return }
-            if inboundEnd == inbound.count { compactInbound() }
-            let free = UnsafeMutableRawBufferPointer(rebasing: inbound[inboundEnd...])
-            let n: Int
-            do { n = try tls.readPlaintext(into: free) } catch { close(error: error); return }
-            if n == 0 { return }
-            inboundEnd += n
+    private func flushHandshake() {
+        guard let tls else { return }
+        let scratch = loop.writeBuffer(atLeast: TransportLimits.preAuthenticationBuffer)
+        while !tcp.isClosed {
+            let n = tls.drainCiphertext(into: scratch)
+            if n == 0 { break }
+            tcp.write(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
         }
     }
 
-    /// Returns false when the channel was closed while delivering.
-    private func deliverBufferedFrames() -> Bool {
-        while !isClosed && inboundEnd > inboundStart {
-            let available = UnsafeRawBufferPointer(rebasing: inbound[inboundStart..<inboundEnd])
-            switch FrameDecoder.decode(available, maxFrame: maxFrame) {
-            case .invalid(let error):
-                close(error: error)
-                return false
-            case .needMore(let total):
-                if inboundStart + total > inbound.count { compactInbound() }
-                return true
-            case .frame(let frame, let consumed):
-                inboundStart += consumed
-                handle(frame)
+    // MARK: reading
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        withExtendedLifetime(self) {
+            lastHeard = uv_now(loop.uvLoop)
+            if peer == nil {
+                guard let tls else { return }
+                tls.feed(bytes)
+                advanceHandshake()
+                // A handshake's flights are small: a peer pouring in more before it is authenticated is refused.
+                if peer == nil && tls.pendingInput > TransportLimits.preAuthenticationBuffer * 2 {
+                    close(error: TLSError.handshakeFailed("too much data before authentication"))
+                }
+                return
             }
+            // The loop's read buffer, ours for this call: records are opened in place.
+            consume(UnsafeMutableRawBufferPointer(mutating: bytes))
         }
-        if inboundStart == inboundEnd {
-            inboundStart = 0
-            inboundEnd = 0
+    }
+
+    /// Opens and delivers every whole record in `input`; keeps a trailing part for the next read.
+    private func consume(_ input: UnsafeMutableRawBufferPointer) {
+        var rest = input
+        if partialCount > 0 {
+            guard let length = completePartial(from: &rest) else { return }
+            guard deliver(record: UnsafeMutableRawBufferPointer(rebasing: partial[0..<length])) else { return }
+            partialCount = 0
+        }
+        while !isClosed && rest.count >= LinkRecordCipher.prefixSize {
+            guard let length = recordLength(UnsafeRawBufferPointer(rest)) else { return }
+            guard rest.count >= length else { break }
+            guard deliver(record: UnsafeMutableRawBufferPointer(rebasing: rest[0..<length])) else { return }
+            rest = UnsafeMutableRawBufferPointer(rebasing: rest[length...])
+        }
+        if !isClosed && rest.count > 0 { appendPartial(UnsafeRawBufferPointer(rest)) }
+    }
+
+    /// Moves bytes from `rest` into the partial record; its length once it is whole.
+    private func completePartial(from rest: inout UnsafeMutableRawBufferPointer) -> Int? {
+        if partialCount < LinkRecordCipher.prefixSize {
+            take(min(LinkRecordCipher.prefixSize - partialCount, rest.count), from: &rest)
+            if partialCount < LinkRecordCipher.prefixSize { return nil }
+        }
+        guard let length = recordLength(UnsafeRawBufferPointer(rebasing: partial[0..<partialCount])) else { return nil }
+        if partialCount < length {
+            reservePartial(length)
+            take(min(length - partialCount, rest.count), from: &rest)
+        }
+        return partialCount == length ? length : nil
+    }
+
+    private func take(_ count: Int, from rest: inout UnsafeMutableRawBufferPointer) {
+        appendPartial(UnsafeRawBufferPointer(rebasing: rest[0..<count]))
+        rest = UnsafeMutableRawBufferPointer(rebasing: rest[count...])
+    }
+
+    private func appendPartial(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        reservePartial(partialCount + bytes.count)
+        UnsafeMutableRawBufferPointer(rebasing: partial[partialCount..<partialCount + bytes.count]).copyMemory(from: bytes)
+        partialCount += bytes.count
+    }
+
+    private func reservePartial(_ count: Int) {
+        guard partial.count < count else { return }
+        let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, min(2 * partial.count, LinkRecordCipher.overhead + maxFrame)),
+                                                           alignment: 16)
+        if partialCount > 0 { UnsafeMutableRawBufferPointer(rebasing: larger[0..<partialCount]).copyMemory(from: UnsafeRawBufferPointer(rebasing: partial[0..<partialCount])) }
+        partial.deallocate()
+        partial = larger
+    }
+
+    private func releasePartial() {
+        partial.deallocate()
+        partial = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    }
+
+    /// The whole record's length from its prefix, or nil (and the channel closed) when no frame
+    /// this channel accepts could be that long.
+    private func recordLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        let (sealed, open) = LinkRecordCipher.lengths(of: bytes)
+        guard sealed >= FrameHeader.size, sealed + open <= maxFrame else {
+            // A TLS record (an alert, encrypted as TLS 1.3 does): the peer refused the handshake after all.
+            if let tls, bytes.count >= 3, bytes[0] == 0x15 || bytes[0] == 0x17, bytes[1] == 0x03, bytes[2] == 0x03 {
+                tls.feed(bytes)
+                let reason: String
+                do { _ = try tls.readPlaintext(into: loop.writeBuffer(atLeast: 1024)); reason = "it sent an alert" } catch { reason = "\(error)" }
+                close(error: LinkRecordError.refusedByPeer(reason))
+                return nil
+            }
+            close(error: sealed + open > maxFrame ? FrameError.oversize(length: sealed + open, limit: maxFrame)
+                                                  : LinkRecordError.malformed("sealed part of \(sealed) bytes"))
+            return nil
+        }
+        return LinkRecordCipher.overhead + sealed + open
+    }
+
+    /// Opens one whole record in place and hands its frame on. False when the channel closed.
+    private func deliver(record: UnsafeMutableRawBufferPointer) -> Bool {
+        guard var receiver, receiver.open(record) else {
+            close(error: LinkRecordError.forged)
+            return false
+        }
+        self.receiver = receiver
+        tls = nil
+        let (sealed, open) = LinkRecordCipher.lengths(of: UnsafeRawBufferPointer(record))
+        let frameBytes = UnsafeRawBufferPointer(rebasing: record[LinkRecordCipher.overhead...])
+        switch FrameDecoder.decode(frameBytes, maxFrame: maxFrame) {
+        case .invalid(let error):
+            close(error: error)
+        case .needMore:
+            close(error: LinkRecordError.malformed("the frame is longer than its record"))
+        case .frame(let frame, let consumed):
+            guard consumed == frameBytes.count, LinkRecordCipher.sealedLength(of: frame.header) == sealed else {
+                close(error: LinkRecordError.malformed("\(frame.header.type) frame of \(consumed) bytes in a record sealing \(sealed) of \(sealed + open)"))
+                return false
+            }
+            handle(frame)
         }
         return !isClosed
-    }
-
-    private func compactInbound() {
-        let pending = inboundEnd - inboundStart
-        if pending > 0, inboundStart > 0, let base = inbound.baseAddress {
-            memmove(base, base + inboundStart, pending)
-        }
-        inboundStart = 0
-        inboundEnd = pending
     }
 
     private func handle(_ frame: FrameView) {
@@ -240,72 +300,87 @@ public final class FramedChannel {
 
     // MARK: writing
 
+    /// Bytes this channel may have queued in user space before it counts as blocked. A router
+    /// sets it to 0: it keeps waiting frames in per-circuit queues, which it drains round-robin
+    /// once the kernel took everything (`onWritable` then fires at an empty queue).
+    public var writeHighWaterMark = TransportLimits.writeHighWaterMark {
+        didSet { tcp.lowWaterMark = min(tcp.lowWaterMark, writeHighWaterMark) }
+    }
+
     /// True when this channel's socket has more queued than the high-water mark: sources feeding
     /// it should pause until `onWritable`.
-    public var isWriteBlocked: Bool { tcp.queuedBytes > TransportLimits.writeHighWaterMark }
+    public var isWriteBlocked: Bool { tcp.queuedBytes > writeHighWaterMark }
     public var queuedBytes: Int { tcp.queuedBytes }
 
     public func send(_ type: FrameType, circuitID: UInt64 = 0, sequence: UInt64 = 0, flags: UInt16 = 0,
                      body: UnsafeRawBufferPointer) {
         guard !isClosed, peer != nil else { return }
-        guard FrameHeader.size + body.count <= maxFrame else {
-            close(error: FrameError.oversize(length: FrameHeader.size + body.count, limit: maxFrame))
-            return
+        let frameLength = FrameHeader.size + body.count
+        guard frameLength <= maxFrame else {
+            return close(error: FrameError.oversize(length: frameLength, limit: maxFrame))
         }
-        let length = FrameEncoder.encode(type: type, circuitID: circuitID, sequence: sequence, flags: flags,
-                                         body: body, into: outbound)
-        do {
-            try tls.writePlaintext(UnsafeRawBufferPointer(rebasing: outbound[0..<length]))
-        } catch {
-            close(error: error)
-            return
+        let scratch = loop.writeBuffer(atLeast: LinkRecordCipher.overhead + frameLength)
+        let header = FrameHeader(type: type, flags: flags, bodyLength: UInt32(body.count), circuitID: circuitID, sequence: sequence)
+        header.write(to: UnsafeMutableRawBufferPointer(rebasing: scratch[LinkRecordCipher.overhead...]))
+        if body.count > 0 {
+            let start = LinkRecordCipher.overhead + FrameHeader.size
+            UnsafeMutableRawBufferPointer(rebasing: scratch[start..<start + body.count]).copyMemory(from: body)
         }
-        flushCiphertext()
-    }
-
-    /// Sends a frame whose body is written in place by `fill` (at most `capacity` bytes); lets
-    /// producers encrypt straight into the outbound buffer.
-    public func send(_ type: FrameType, circuitID: UInt64, sequence: UInt64 = 0, flags: UInt16 = 0,
-                     capacity: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows {
-        guard !isClosed, peer != nil else { return }
-        let room = min(capacity, maxFrame - FrameHeader.size)
-        let bodyLength = try fill(UnsafeMutableRawBufferPointer(rebasing: outbound[FrameHeader.size..<FrameHeader.size + room]))
-        FrameHeader(type: type, flags: flags, bodyLength: UInt32(bodyLength), circuitID: circuitID, sequence: sequence)
-            .write(to: outbound)
-        do {
-            try tls.writePlaintext(UnsafeRawBufferPointer(rebasing: outbound[0..<FrameHeader.size + bodyLength]))
-        } catch {
-            close(error: error)
-            return
-        }
-        flushCiphertext()
-    }
-
-    /// Sends an already-encoded frame as it is: the forwarding path, with no copy of its own.
-    public func forward(_ frame: FrameView) {
-        forward(raw: frame.raw)
-    }
-
-    /// Sends the bytes of an encoded frame (one the caller kept) as they are.
-    public func forward(raw: UnsafeRawBufferPointer) {
-        guard !isClosed, peer != nil else { return }
-        do { try tls.writePlaintext(raw) } catch {
-            close(error: error)
-            return
-        }
-        flushCiphertext()
+        let openStart = LinkRecordCipher.overhead + LinkRecordCipher.sealedLength(of: header)
+        writeRecord(scratch, header: header, open: UnsafeRawBufferPointer(rebasing: scratch[openStart..<LinkRecordCipher.overhead + frameLength]))
     }
 
     public func send(_ type: FrameType, circuitID: UInt64 = 0, sequence: UInt64 = 0, body: [UInt8]) {
         body.withUnsafeBytes { send(type, circuitID: circuitID, sequence: sequence, body: $0) }
     }
 
-    private func flushCiphertext() {
-        while !tcp.isClosed {
-            let n = tls.drainCiphertext(into: cipherScratch)
-            if n == 0 { break }
-            tcp.write(UnsafeRawBufferPointer(rebasing: cipherScratch[0..<n]))
+    /// Sends a data frame whose body (a circuit's end-to-end tag, then its ciphertext) stays where
+    /// it is: only the header and the tag are copied, to be sealed.
+    public func sendData(circuitID: UInt64, sequence: UInt64, body: UnsafeRawBufferPointer) {
+        guard !isClosed, peer != nil else { return }
+        let frameLength = FrameHeader.size + body.count
+        guard frameLength <= maxFrame else {
+            return close(error: FrameError.oversize(length: frameLength, limit: maxFrame))
         }
+        let header = FrameHeader(type: .data, bodyLength: UInt32(body.count), circuitID: circuitID, sequence: sequence)
+        let sealedBody = LinkRecordCipher.sealedLength(of: header) - FrameHeader.size
+        let scratch = loop.writeBuffer(atLeast: LinkRecordCipher.overhead + FrameHeader.size + sealedBody)
+        header.write(to: UnsafeMutableRawBufferPointer(rebasing: scratch[LinkRecordCipher.overhead...]))
+        let start = LinkRecordCipher.overhead + FrameHeader.size
+        UnsafeMutableRawBufferPointer(rebasing: scratch[start..<start + sealedBody]).copyMemory(from: UnsafeRawBufferPointer(rebasing: body[0..<sealedBody]))
+        writeRecord(scratch, header: header, open: UnsafeRawBufferPointer(rebasing: body[sealedBody...]))
+    }
+
+    /// Sends an already-encoded frame as it is: the forwarding path.
+    public func forward(_ frame: FrameView) {
+        forward(raw: frame.raw, header: frame.header)
+    }
+
+    /// Sends the bytes of an encoded frame (one the caller kept) as they are.
+    public func forward(raw: UnsafeRawBufferPointer) {
+        guard case .frame(let frame, _) = FrameDecoder.decode(raw, maxFrame: maxFrame) else { return }
+        forward(raw: raw, header: frame.header)
+    }
+
+    private func forward(raw: UnsafeRawBufferPointer, header: FrameHeader) {
+        guard !isClosed, peer != nil else { return }
+        guard raw.count <= maxFrame else { return close(error: FrameError.oversize(length: raw.count, limit: maxFrame)) }
+        let sealed = LinkRecordCipher.sealedLength(of: header)
+        let scratch = loop.writeBuffer(atLeast: LinkRecordCipher.overhead + sealed)
+        UnsafeMutableRawBufferPointer(rebasing: scratch[LinkRecordCipher.overhead..<LinkRecordCipher.overhead + sealed])
+            .copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<sealed]))
+        writeRecord(scratch, header: header, open: UnsafeRawBufferPointer(rebasing: raw[sealed...]))
+    }
+
+    /// Seals the record whose head (room for the prefix and tag, then the frame's sealed part)
+    /// is at the start of `scratch`, and writes it followed by `open`.
+    private func writeRecord(_ scratch: UnsafeMutableRawBufferPointer, header: FrameHeader, open: UnsafeRawBufferPointer) {
+        let head = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<LinkRecordCipher.overhead + LinkRecordCipher.sealedLength(of: header)])
+        guard var sender, sender.seal(head, openLength: open.count) else {
+            return close(error: LinkRecordError.malformed("sealing failed"))
+        }
+        self.sender = sender
+        tcp.write(UnsafeRawBufferPointer(head), open)
         if tcp.queuedBytes > TransportLimits.maxQueuedBytes { close(error: ChannelError.peerNotReading(queued: tcp.queuedBytes)) }
     }
 
@@ -336,31 +411,5 @@ public enum ChannelError: Error, CustomStringConvertible {
         case .heartbeatTimeout: return "peer silent for \(TransportLimits.heartbeatMissesAllowed) heartbeat periods"
         case .peerNotReading(let queued): return "peer does not read what it is sent (\(queued >> 20) MiB queued, limit \(TransportLimits.maxQueuedBytes >> 20) MiB)"
         }
-    }
-}
-
-/// Accepts TLS connections and wraps each in a `FramedChannel`.
-public final class FramedListener {
-    private var listener: TCPListener?
-    public let localAddress: SocketAddress
-
-    public init(loop: EventLoop, address: SocketAddress, context: TLSContext,
-                maxFrame: Int = TransportLimits.defaultMaxFrame, logger: Logger,
-                onChannel: @escaping (FramedChannel) -> Void) throws {
-        let listener = try TCPListener(loop: loop, address: address) { tcp in
-            do {
-                onChannel(try FramedChannel.accept(tcp, context: context, maxFrame: maxFrame))
-            } catch {
-                logger.warning("refused connection", metadata: ["reason": "\(error)"])
-                tcp.close()
-            }
-        }
-        self.listener = listener
-        self.localAddress = listener.localAddress
-    }
-
-    public func close() {
-        listener?.close()
-        listener = nil
     }
 }

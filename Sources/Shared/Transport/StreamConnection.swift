@@ -143,9 +143,35 @@ public final class StreamConnection {
         enqueue(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
     }
 
-    private func enqueue(_ bytes: UnsafeRawBufferPointer) {
-        let request = WriteRequest(copying: bytes, connection: self)
-        queuedBytes += bytes.count
+    /// Writes `first` then `second` with one system call (a frame's sealed head from a scratch
+    /// buffer, its body from where it already is); what the kernel does not take is queued.
+    public func write(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) {
+        guard !isClosed else { return }
+        guard second.count > 0 else { return write(first) }
+        guard first.count > 0 else { return write(second) }
+        var written = 0
+        if queuedBytes == 0 {
+            var buffers = (uv_buf_init(UnsafeMutablePointer(mutating: first.baseAddress?.assumingMemoryBound(to: CChar.self)), UInt32(first.count)),
+                           uv_buf_init(UnsafeMutablePointer(mutating: second.baseAddress?.assumingMemoryBound(to: CChar.self)), UInt32(second.count)))
+            let rc = withUnsafeMutableBytes(of: &buffers) { uv_try_write(handle, $0.baseAddress?.assumingMemoryBound(to: uv_buf_t.self), 2) }
+            if rc >= 0 {
+                written = Int(rc)
+            } else if rc != UV_EAGAIN.rawValue {
+                close(error: UVError(code: rc, operation: "write"))
+                return
+            }
+            if written == first.count + second.count { return }
+        }
+        if written < first.count {
+            enqueue(UnsafeRawBufferPointer(rebasing: first[written...]), then: second)
+        } else {
+            enqueue(UnsafeRawBufferPointer(rebasing: second[(written - first.count)...]))
+        }
+    }
+
+    private func enqueue(_ bytes: UnsafeRawBufferPointer, then more: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) {
+        let request = WriteRequest(copying: bytes, then: more, connection: self)
+        queuedBytes += request.count
         if queuedBytes > lowWaterMark { aboveLowWater = true }
         let rc = uv_write(request.request, handle, &request.buffer, 1) { req, status in
             guard let req, let data = req.pointee.data else { return }
@@ -239,10 +265,11 @@ private final class WriteRequest {
     let connection: StreamConnection
     var count: Int { storage.count }
 
-    init(copying bytes: UnsafeRawBufferPointer, connection: StreamConnection) {
-        storage = .allocate(byteCount: bytes.count, alignment: 16)
+    init(copying bytes: UnsafeRawBufferPointer, then more: UnsafeRawBufferPointer, connection: StreamConnection) {
+        storage = .allocate(byteCount: bytes.count + more.count, alignment: 16)
         storage.copyMemory(from: bytes)
-        buffer = uv_buf_init(storage.baseAddress?.assumingMemoryBound(to: CChar.self), UInt32(bytes.count))
+        if more.count > 0 { UnsafeMutableRawBufferPointer(rebasing: storage[bytes.count...]).copyMemory(from: more) }
+        buffer = uv_buf_init(storage.baseAddress?.assumingMemoryBound(to: CChar.self), UInt32(storage.count))
         request = .allocate(capacity: 1)
         self.connection = connection
         request.pointee.data = Unmanaged.passRetained(self).toOpaque()

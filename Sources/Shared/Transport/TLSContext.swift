@@ -28,10 +28,11 @@ public final class TLSContext: @unchecked Sendable {
         context = ctx
         isServer = server
         _ = portless_SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION)
-        // Hop-by-hop TLS carries payloads that are already end-to-end sealed: AES-128-GCM (AES-NI)
-        // is the cheapest strong suite, and every hop pays it twice.
         SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384")
         _ = portless_SSL_CTX_set_mode(ctx, Int(SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER))
+        // TLS only authenticates and keys the connection; link records follow its handshake at
+        // once (LinkRecordCipher), so nothing may come after it: no session tickets.
+        SSL_CTX_set_num_tickets(ctx, 0)
 
         let certificates = try OpenSSLPEM.certificates(credentials.certificatePEM)
         guard let leaf = certificates.first else { throw TLSError.badCredentials("no certificate in PEM") }

@@ -74,6 +74,26 @@ final class TLSEngine {
         }
     }
 
+    /// Keying material bound to this session (RFC 8446 §7.5), once the handshake is complete.
+    func exportKeyingMaterial(label: String, count: Int) throws -> [UInt8] {
+        var material = [UInt8](repeating: 0, count: count)
+        let rc = material.withUnsafeMutableBufferPointer { out in
+            SSL_export_keying_material(ssl, out.baseAddress, count, label, label.utf8.count, nil, 0, 0)
+        }
+        guard rc == 1 else { throw TLSError.openSSL(operation: "export keying material", detail: OpenSSLErrors.drain()) }
+        return material
+    }
+
+    /// Bytes fed after the handshake's last record, which OpenSSL left unread: the first link
+    /// records, when the peer sent them right behind its Finished.
+    func takeUnreadInput() -> [UInt8] {
+        let pending = Int(BIO_ctrl_pending(readBIO))
+        guard pending > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: pending)
+        let n = bytes.withUnsafeMutableBytes { BIO_read(readBIO, $0.baseAddress, Int32(pending)) }
+        return n > 0 ? Array(bytes.prefix(Int(n))) : []
+    }
+
     /// Moves pending ciphertext into `buffer`; returns the byte count (0 when none).
     func drainCiphertext(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         guard let base = buffer.baseAddress else { return 0 }

@@ -184,9 +184,10 @@ final class CircuitEndpoint {
         }
         guard sequence == cipher.receiveCounter else { return }  // a gap: the sender resends it
         do {
-            let plaintext = try cipher.open(frame.body, counter: sequence)
+            // The frame lies in the router connection's read buffer, ours for this call: opened in place.
+            let plaintext = try cipher.open(inPlace: UnsafeMutableRawBufferPointer(mutating: frame.body), counter: sequence)
             self.cipher = cipher
-            plaintext.withUnsafeBytes { local.write($0) }
+            local.write(plaintext)
             deliveredBytes += UInt64(plaintext.count)
             unackedReceivedBytes += plaintext.count
         } catch {
@@ -275,7 +276,7 @@ final class CircuitEndpoint {
                 unacknowledged.commit(sequence: sequence, length: count)
                 if unacknowledged.count == 1 { lastAckProgress = local.loop.nowMs }
                 // Without a router (between losing one and reattaching) the frame is kept, and goes on the new path.
-                channel?.send(.data, circuitID: id, sequence: sequence, body: UnsafeRawBufferPointer(rebasing: slot[0..<count]))
+                channel?.sendData(circuitID: id, sequence: sequence, body: UnsafeRawBufferPointer(rebasing: slot[0..<count]))
             } catch {
                 return finish(reason: "sealing failed: \(error)", notifyPeer: true)
             }
@@ -293,7 +294,7 @@ final class CircuitEndpoint {
     /// Sends every frame that did not arrive again, in order, and the end marker if it was sent.
     private func resendUnacknowledged() {
         guard let channel = edge?.channel else { return }
-        unacknowledged.forEach { sequence, sealed in channel.send(.data, circuitID: id, sequence: sequence, body: sealed) }
+        unacknowledged.forEach { sequence, sealed in channel.sendData(circuitID: id, sequence: sequence, body: sealed) }
         if let end = endSentAt, let cipher { channel.send(.circuitEnd, circuitID: id, sequence: end, body: cipher.endTag(for: end)) }
         lastAckProgress = local.loop.nowMs
     }

@@ -92,6 +92,19 @@ final class EdgeLink {
     }
 
     var circuitCount: Int { circuits.count }
+    /// Dials sent and not answered yet: circuits about to exist.
+    private(set) var dialsInFlight = 0
+    /// What new circuits are spread by.
+    var load: Int { circuits.count + dialsInFlight }
+
+    /// Asks the router for a circuit (counted in `load` until answered).
+    func dial(session: String, completion: @escaping (Result<ControlMessage, Error>) -> Void) {
+        dialsInFlight += 1
+        request(.dial(session: session)) { [weak self] result in
+            self?.dialsInFlight -= 1
+            completion(result)
+        }
+    }
 
     // MARK: backpressure
 

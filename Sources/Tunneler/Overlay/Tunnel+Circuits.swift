@@ -97,11 +97,11 @@ extension Tunnel {
                 self.logger.error("connection refused", metadata: ["service": "\(service)", "error": "\(error)"])
                 local.close()
             case .success(let token):
-                guard let edge = self.primaryEdge else {
+                guard let edge = self.dialEdge else {
                     self.logger.error("connection refused: not connected to any router", metadata: ["service": "\(service)"])
                     return local.close()
                 }
-                edge.request(.dial(session: token)) { [weak self] result in
+                edge.dial(session: token) { [weak self] result in
                     guard let self else { return local.close() }
                     guard case .success(.dialed(let circuitID, _, let grant)) = result else {
                         self.dialSessions.removeValue(forKey: service)

@@ -57,9 +57,17 @@ final class Tunnel {
         listeners.append(try UnixListener(loop: loop, path: path) { [unowned self] local in self.accepted(local, for: service) })
     }
 
-    /// The router dials go through: the first connected one in the controller's order.
+    /// The first connected router in the controller's order.
     var primaryEdge: EdgeLink? {
         routerOrder.lazy.compactMap { self.edges[$0] }.first { $0.control != nil }
+    }
+
+    /// The router a new circuit goes through: of the connected ones, the one carrying the fewest
+    /// circuits (the controller's order breaks ties). Each circuit lives in one router process,
+    /// so a host running one router per core spreads a tunneler's circuits over its cores with
+    /// nothing shared between them.
+    var dialEdge: EdgeLink? {
+        routerOrder.compactMap { self.edges[$0] }.filter { $0.control != nil }.min { $0.load < $1.load }
     }
 
     /// Re-reads what this identity may do and (re)connects to routers.
