@@ -62,6 +62,9 @@ let package = Package(
             dependencies: [
                 "Shared",
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -87,7 +90,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "Tunneler",
-            dependencies: ["Shared", "GatewayKit", "MCPGateway", "LLMGateway", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Shared", "GatewayKit", "MCPGateway", "LLMGateway", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "CLI",
@@ -103,6 +107,8 @@ let package = Package(
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Shared"]),
         .testTarget(name: "LLMGatewayTests", dependencies: ["LLMGateway", "GatewayKit", "Shared", .product(name: "_CryptoExtras", package: "swift-crypto")]),
         .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "GatewayKit", "Shared"]),
+        .testTarget(name: "GatewayKitTests", dependencies: ["GatewayKit", "Shared", .product(name: "Crypto", package: "swift-crypto"),
+                                                            .product(name: "_CryptoExtras", package: "swift-crypto")]),
         .testTarget(name: "EdgeRouterTests", dependencies: ["EdgeRouter", "Shared"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Shared"], path: "IntegrationTests"),
     ],

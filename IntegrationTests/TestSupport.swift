@@ -180,6 +180,15 @@ final class RunningTopology: @unchecked Sendable {
         ((status["intercepts"] as? [[String: Any]])?.first { $0["service"] as? String == service }?["address"] as? String) ?? ""
     }
 
+    /// The address of `tunneler`'s intercept of `service`.
+    func interceptAddress(_ service: String, tunneler: String) throws -> String {
+        guard let address = (status["intercepts"] as? [[String: Any]])?
+            .first(where: { $0["service"] as? String == service && $0["tunneler"] as? String == tunneler })?["address"] as? String else {
+            throw TestFailure("tunneler '\(tunneler)' does not intercept '\(service)'")
+        }
+        return address
+    }
+
     /// The loopback address `topology up` gave an app (`apps:` in the file).
     func appAddress(_ name: String) -> String? {
         guard let data = FileManager.default.contents(atPath: state + "/topology.json"),

@@ -7,5 +7,5 @@ struct PortlessCommand: AsyncParsableCommand {
         commandName: "portless",
         abstract: "Operate a Portless network: identities, services, policies, topologies, audit.",
         subcommands: [Login.self, IdentityCommand.self, RouterCommand.self, ServiceCommand.self, ConfigCommand.self,
-                      PolicyCommand.self, LinkCommand.self, NetworkCommand.self, AuditCommand.self, MCPCommand.self, UsageCommand.self, TopologyCommand.self, DemoHTTPCommand.self, DemoEchoCommand.self])
+                      PolicyCommand.self, SignerCommand.self, LinkCommand.self, NetworkCommand.self, AuditCommand.self, MCPCommand.self, UsageCommand.self, TopologyCommand.self, DemoHTTPCommand.self, DemoEchoCommand.self])
 }

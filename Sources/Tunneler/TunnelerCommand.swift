@@ -41,6 +41,7 @@ struct TunnelerCommand: ParsableCommand {
             try loop.run {
                 let running = try Tunnel(config: settings, identity: identity, loop: loop, logger: logger)
                 running.hostReady = { gateways.isReady($0) }
+                running.assertionKey = gateways.assertions?.publicJWK
                 let bound = LoopBound(running, loop: loop)
                 gateways.whenReady { bound.loop.execute { bound.value.bindReadyHosts() } }
                 gateways.attach(LoopBound(running.controller, loop: loop))
@@ -57,6 +58,8 @@ struct TunnelerCommand: ParsableCommand {
             abstract: "Serve an MCP gateway service on stdin/stdout, over the overlay (for desktop MCP clients).")
         @Option(help: "The enrolled identity directory (what 'enroll --state' wrote).") var identity: String
         @Option(help: "The MCP gateway's service name.") var service: String
+        @Option(help: "A file holding the token of the person the client's agent acts for (from their identity provider); read for every request.")
+        var onBehalfOf: String?
 
         func run() throws {
             PortlessLogging.bootstrap()
@@ -70,7 +73,7 @@ struct TunnelerCommand: ParsableCommand {
             let loop = try EventLoop()
             SignalHandling.stopOnTermination(loop)
             var tunnel: Tunnel?
-            let bridge = MCPStdioBridge(socketPath: socket, logger: logger)
+            let bridge = MCPStdioBridge(socketPath: socket, onBehalfOf: onBehalfOf, logger: logger)
             try loop.run {
                 let running = try Tunnel(config: TunnelerConfig(identity: identity, intercepts: nil, hosts: nil), identity: enrolled, loop: loop, logger: logger)
                 try running.interceptPrivately(service, path: socket)

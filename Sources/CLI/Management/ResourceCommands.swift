@@ -186,12 +186,26 @@ struct ConfigCommand: AsyncParsableCommand {
 
 struct PolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "policy", abstract: "Manage service, edge-router and service-edge-router policies.",
-        subcommands: [CreateService.self, CreateEdgeRouter.self, CreateServiceEdgeRouter.self, List.self, Delete.self])
+        commandName: "policy", abstract: "Manage service, edge-router, service-edge-router and delegation policies.",
+        subcommands: [CreateService.self, CreateEdgeRouter.self, CreateServiceEdgeRouter.self, CreateDelegation.self, List.self, Delete.self])
 
     enum Kind: String, ExpressibleByArgument, CaseIterable {
-        case service, edgeRouter = "edge-router", serviceEdgeRouter = "service-edge-router"
+        case service, edgeRouter = "edge-router", serviceEdgeRouter = "service-edge-router", delegation
         var path: String { "/v1/\(rawValue)-policies" }
+    }
+
+    struct CreateDelegation: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "create-delegation",
+            abstract: "Let agents act for people: an agent presenting a person's token is served only if such a policy matches both.")
+        @Argument var name: String
+        @Option(help: "Agent identities: '#attr', '@name' or '#all', comma-separated.") var agents: String
+        @Option(help: "People: '#attr' (from their signer's attribute claims), '@user' or '#all', comma-separated.") var users: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            printJSON(try await options.client().post(Kind.delegation.path, DelegationPolicySpec(name: name,
+                agentRoles: splitList(agents), userRoles: splitList(users)), as: DelegationPolicySpec.self))
+        }
     }
 
     struct CreateService: AsyncParsableCommand {
@@ -238,6 +252,7 @@ struct PolicyCommand: AsyncParsableCommand {
             case .service: printJSON(try await client.get(kind.path, as: [ServicePolicySpec].self))
             case .edgeRouter: printJSON(try await client.get(kind.path, as: [EdgeRouterPolicySpec].self))
             case .serviceEdgeRouter: printJSON(try await client.get(kind.path, as: [ServiceEdgeRouterPolicySpec].self))
+            case .delegation: printJSON(try await client.get(kind.path, as: [DelegationPolicySpec].self))
             }
         }
     }
@@ -246,6 +261,37 @@ struct PolicyCommand: AsyncParsableCommand {
         @Argument var name: String
         @OptionGroup var options: ProfileOption
         func run() async throws { try await options.client().delete("\(kind.path)/\(name)") }
+    }
+}
+
+struct SignerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "signer", abstract: "Manage external JWT signers: the identity providers whose tokens name the people agents act for.",
+        subcommands: [Create.self, List.self, Delete.self])
+    struct Create: AsyncParsableCommand {
+        @Argument var name: String
+        @Option(help: "The tokens' issuer ('iss'), exactly.") var issuer: String
+        @Option(help: "What the tokens' audience ('aud') must hold.") var audience: String
+        @Option(help: "The provider's JWKS URL (fetched and cached by the gateways).") var jwksUrl: String?
+        @Option(help: "A file holding the provider's keys as a JWK set, instead of --jwks-url.") var jwksFile: String?
+        @Option(help: "The claim that names the person (default sub).") var userClaim: String?
+        @Option(help: "Claims whose values become the person's role attributes, comma-separated (e.g. groups).") var attributeClaims: String?
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            let keys = try jwksFile.map { try ConfigData.read("@" + $0) }
+            let spec = ExternalJWTSignerSpec(name: name, issuer: issuer, audience: audience, jwksURL: jwksUrl, keys: keys, userClaim: userClaim,
+                                             attributeClaims: attributeClaims.map(splitList))
+            printJSON(try await options.client().post("/v1/external-jwt-signers", spec, as: ExternalJWTSignerSpec.self))
+        }
+    }
+    struct List: AsyncParsableCommand {
+        @OptionGroup var options: ProfileOption
+        func run() async throws { printJSON(try await options.client().get("/v1/external-jwt-signers", as: [ExternalJWTSignerSpec].self)) }
+    }
+    struct Delete: AsyncParsableCommand {
+        @Argument var name: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws { try await options.client().delete("/v1/external-jwt-signers/\(name)") }
     }
 }
 
@@ -284,6 +330,7 @@ struct AuditCommand: AsyncParsableCommand {
     @Option var limit = 100
     @Option(help: "Only this event type, e.g. circuit.opened") var type: String?
     @Option(help: "Only events of this identity.") var identity: String?
+    @Option(help: "What agents did for this person: their model and tool calls, and the circuits that carried them.") var user: String?
     @Option(help: "Only events of this service.") var service: String?
     @Option(help: "Only events of this circuit.") var circuit: UInt64?
     @Option(help: "From this time (ISO 8601).") var since: String?
@@ -301,7 +348,7 @@ struct AuditCommand: AsyncParsableCommand {
             return
         }
         var query = ["limit=\(limit)"]
-        for (key, value) in [("type", type), ("identity", identity), ("service", service), ("circuit", circuit.map(String.init)),
+        for (key, value) in [("type", type), ("identity", identity), ("user", user), ("service", service), ("circuit", circuit.map(String.init)),
                              ("since", since), ("until", until)] {
             if let value, let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) { query.append("\(key)=\(encoded)") }
         }
@@ -351,7 +398,7 @@ struct MCPCommand: AsyncParsableCommand {
 
 struct UsageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "usage", abstract: "LLM usage and cost, as the controller recorded it.")
-    @Option(help: "identity, team, project, model or provider") var by: String = "identity"
+    @Option(help: "identity, team, user (the person an agent acted for), project, model or provider") var by: String = "identity"
     @Option(help: "From this UTC day (YYYY-MM-DD).") var since: String?
     @Flag(help: "JSON instead of a table.") var json = false
     @OptionGroup var options: ProfileOption

@@ -7,6 +7,8 @@ import Shared
 struct ResourceReconciler {
     let topology: TopologyFile
     let client: ManagementClient
+    /// Where an app of the topology listens (`host:port`), for resources that point at one.
+    var appAddress: (String) -> String? = { _ in nil }
 
     /// What was done, one line per change, and the enrollment tokens of what was created.
     struct Outcome {
@@ -17,9 +19,11 @@ struct ResourceReconciler {
 
     func reconcile() async throws -> Outcome {
         var outcome = Outcome()
-        let desired = DesiredResources(topology)
+        let desired = try DesiredResources(topology, appAddress: appAddress)
 
         // Deletions first, dependents before what they depend on.
+        try await prune("delegation-policies", desired.delegationPolicies.map(\.name), as: DelegationPolicySpec.self, \.name, &outcome)
+        try await prune("external-jwt-signers", desired.signers.map(\.name), as: ExternalJWTSignerSpec.self, \.name, &outcome)
         try await prune("service-policies", desired.servicePolicies.map(\.name), as: ServicePolicySpec.self, \.name, &outcome)
         try await prune("edge-router-policies", desired.edgeRouterPolicies.map(\.name), as: EdgeRouterPolicySpec.self, \.name, &outcome)
         try await prune("service-edge-router-policies", desired.serviceEdgeRouterPolicies.map(\.name), as: ServiceEdgeRouterPolicySpec.self, \.name, &outcome)
@@ -61,6 +65,8 @@ struct ResourceReconciler {
         try await converge("service-policies", desired.servicePolicies, \.name, &outcome)
         try await converge("edge-router-policies", desired.edgeRouterPolicies, \.name, &outcome)
         try await converge("service-edge-router-policies", desired.serviceEdgeRouterPolicies, \.name, &outcome)
+        try await converge("external-jwt-signers", desired.signers, \.name, &outcome)
+        try await converge("delegation-policies", desired.delegationPolicies, \.name, &outcome)
         return outcome
     }
 
@@ -109,8 +115,22 @@ struct DesiredResources {
     let servicePolicies: [ServicePolicySpec]
     let edgeRouterPolicies: [EdgeRouterPolicySpec]
     let serviceEdgeRouterPolicies: [ServiceEdgeRouterPolicySpec]
+    let signers: [ExternalJWTSignerSpec]
+    let delegationPolicies: [DelegationPolicySpec]
 
-    init(_ topology: TopologyFile) {
+    init(_ topology: TopologyFile, appAddress: (String) -> String? = { _ in nil }) throws {
+        signers = try (topology.external_jwt_signers ?? []).map { signer in
+            var url = signer.jwks_url
+            if let app = signer.app {
+                guard let address = appAddress(app) else {
+                    throw ManagementError.unreadable(path: "external_jwt_signers", detail: "signer '\(signer.name)' takes its keys from app '\(app)', which runs only under 'topology up'; give jwks_url")
+                }
+                url = "http://\(address)\(signer.path ?? "/")"
+            }
+            return ExternalJWTSignerSpec(name: signer.name, issuer: signer.issuer, audience: signer.audience, jwksURL: url, keys: signer.keys,
+                                         userClaim: signer.user_claim, attributeClaims: signer.attribute_claims)
+        }
+        delegationPolicies = (topology.delegation_policies ?? []).map { DelegationPolicySpec(name: $0.name, agentRoles: $0.agents, userRoles: $0.users) }
         configs = (topology.configs ?? []).map { ConfigSpec(name: $0.name, type: $0.type, data: $0.data) }
         services = (topology.services ?? []).map { ServiceSpec(name: $0.name, roles: $0.roles ?? [], configs: $0.configs ?? []) }
         identities = (topology.identities ?? []).map { IdentitySpec(name: $0.name, roles: $0.roles ?? []) }

@@ -81,7 +81,10 @@ struct TopologyDeployer {
     }
 
     private mutating func converge(_ client: ManagementClient) async throws -> [String] {
-        let outcome = try await ResourceReconciler(topology: topology, client: client).reconcile()
+        // App addresses are fixed before anything starts: resources may point at an app.
+        var appPorts: [String: String] = [:]
+        for app in topology.apps ?? [] { appPorts[app.name] = try port("app/\(app.name)", nil) }
+        let outcome = try await ResourceReconciler(topology: topology, client: client, appAddress: { appPorts[$0] }).reconcile()
         var changes = outcome.changes
 
         var wanted: Set<String> = ["controller"]

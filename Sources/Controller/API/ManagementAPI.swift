@@ -19,6 +19,10 @@ struct ManagementAPI: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/health") { _, _ in ["status": "ok"] }
+        // Public keys only: what an upstream needs to verify a gateway's statement about a call.
+        let assertionKeys = AssertionKeys(store: store)
+        router.get("/v1/jwks") { _, _ in JWKSResponse(set: try assertionKeys.keySet()) }
+        router.get("/.well-known/jwks.json") { _, _ in JWKSResponse(set: try assertionKeys.keySet()) }
         router.get("/v1/ca") { _, _ in enrollment.secrets.caPEM }
         router.post("/v1/login") { request, context in
             try admins.login(try await request.decode(as: LoginRequest.self, context: context))
@@ -43,11 +47,12 @@ struct ManagementAPI: Sendable {
         registerServices(admin)
         registerPolicies(admin)
         registerLinks(admin)
+        registerPeople(admin)
         admin.get("llm/usage") { request, _ in
             let query = request.uri.queryParameters
             let by = query.get("by") ?? "identity"
-            guard ["identity", "team", "project", "model", "provider"].contains(by) else {
-                throw HTTPError(.badRequest, message: "by must be identity, team, project, model or provider")
+            guard ["identity", "team", "user", "project", "model", "provider"].contains(by) else {
+                throw HTTPError(.badRequest, message: "by must be identity, team, user, project, model or provider")
             }
             return try usage.report(by: by, since: query.get("since"), roles: policies.snapshot.allIdentityRoles)
         }
@@ -75,7 +80,7 @@ struct ManagementAPI: Sendable {
                 return date
             }
             return try audit.events(limit: min(max(limit, 1), 10_000), type: query.get("type"), identity: query.get("identity"),
-                                    service: query.get("service"), circuit: query.get("circuit", as: UInt64.self),
+                                    user: query.get("user"), service: query.get("service"), circuit: query.get("circuit", as: UInt64.self),
                                     since: try date("since"), until: try date("until"))
         }
         admin.get("audit/verify") { _, _ in
@@ -351,6 +356,47 @@ struct ManagementAPI: Sendable {
         }
     }
 
+    private func registerPeople(_ group: RouterGroup<BasicRequestContext>) {
+        group.post("external-jwt-signers") { request, context in
+            let spec = try await request.decode(as: ExternalJWTSignerSpec.self, context: context)
+            try Validation.name(spec.name, kind: "external JWT signer")
+            if let problem = spec.problem() { throw HTTPError(.badRequest, message: "external JWT signer '\(spec.name)': \(problem)") }
+            let clash = try await store.pool.read { try ExternalJWTSignerRow.filter(Column("issuer") == spec.issuer).fetchOne($0) }
+            if let clash { throw HTTPError(.conflict, message: "signer '\(clash.name)' already trusts issuer '\(spec.issuer)': one signer per issuer") }
+            try insert(ExternalJWTSignerRow(spec), kind: "external JWT signer", name: spec.name)
+            try changed("external JWT signer '\(spec.name)' created (issuer \(spec.issuer))")
+            return EditedResponse(status: .created, response: spec)
+        }
+        group.get("external-jwt-signers") { _, _ in
+            try store.pool.read { try ExternalJWTSignerRow.order(Column("name")).fetchAll($0) }.map(\.spec)
+        }
+        group.delete("external-jwt-signers/:name") { _, context in
+            let name = try context.parameters.require("name")
+            try delete(ExternalJWTSignerRow.self, name: name, kind: "external JWT signer")
+            try changed("external JWT signer '\(name)' deleted")
+            return Response(status: .noContent)
+        }
+        group.post("delegation-policies") { request, context in
+            let spec = try await request.decode(as: DelegationPolicySpec.self, context: context)
+            try Validation.name(spec.name, kind: "delegation policy")
+            try Validation.roles(spec.agentRoles, field: "agentRoles")
+            try Validation.roles(spec.userRoles, field: "userRoles")
+            try insert(DelegationPolicyRow(name: spec.name, agentRoles: spec.agentRoles, userRoles: spec.userRoles),
+                       kind: "delegation policy", name: spec.name)
+            try changed("delegation policy '\(spec.name)' created")
+            return EditedResponse(status: .created, response: spec)
+        }
+        group.get("delegation-policies") { _, _ in
+            try store.pool.read { try DelegationPolicyRow.order(Column("name")).fetchAll($0) }.map(\.spec)
+        }
+        group.delete("delegation-policies/:name") { _, context in
+            let name = try context.parameters.require("name")
+            try delete(DelegationPolicyRow.self, name: name, kind: "delegation policy")
+            try changed("delegation policy '\(name)' deleted")
+            return Response(status: .noContent)
+        }
+    }
+
     private func linksChanged() async throws {
         let rows = try await store.pool.read { try LinkRow.fetchAll($0) }
         let plane = self.plane
@@ -379,7 +425,10 @@ struct ManagementAPI: Sendable {
     private func revoke(_ name: String, kind: PeerKind, reason: String) throws -> [String] {
         let revoked = try store.pool.write { db in
             try db.execute(sql: "DELETE FROM enrollment WHERE subject = ? AND kind = ? AND usedAt IS NULL", arguments: [name, kind.rawValue])
-            if kind == .identity { try db.execute(sql: "UPDATE identity SET enrolled = 0 WHERE name = ?", arguments: [name]) }
+            if kind == .identity {
+                try db.execute(sql: "UPDATE identity SET enrolled = 0 WHERE name = ?", arguments: [name])
+                try db.execute(sql: "DELETE FROM assertionKey WHERE identity = ?", arguments: [name])
+            }
             if kind == .router { try db.execute(sql: "UPDATE router SET enrolled = 0 WHERE name = ?", arguments: [name]) }
             return try certificates.revokeAll(name, kind: kind, reason: reason, db: db)
         }
@@ -424,6 +473,17 @@ extension EdgeRouterPolicySpec: ResponseEncodable {}
 extension ServiceEdgeRouterPolicySpec: ResponseEncodable {}
 extension NetworkStatus: ResponseEncodable {}
 extension LinkSpec: ResponseEncodable {}
+extension ExternalJWTSignerSpec: ResponseEncodable {}
+extension DelegationPolicySpec: ResponseEncodable {}
+
+/// A JWK set, served as `application/jwk-set+json`.
+struct JWKSResponse: ResponseGenerator {
+    let set: JSONValue
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: .ok, headers: [.contentType: "application/jwk-set+json", .cacheControl: "max-age=60"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: set.encoded())))
+    }
+}
 
 struct AuditVerification: Codable, ResponseEncodable {
     var rows: Int

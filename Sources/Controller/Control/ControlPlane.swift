@@ -34,6 +34,7 @@ final class ControlPlane {
     let pins: ToolPins
     let usage: UsageLedger
     let certificates: CertificateRegistry
+    let assertionKeys: AssertionKeys
     let limits: ControllerLimits
     let logger = ControllerLog.logger
     static let sessionLifetime: TimeInterval = 3600
@@ -62,6 +63,7 @@ final class ControlPlane {
     init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog, records: SessionRecords, pins: ToolPins,
          usage: UsageLedger, certificates: CertificateRegistry, limits: ControllerLimits = ControllerLimits()) {
         self.pins = pins
+        self.assertionKeys = AssertionKeys(store: records.store)
         self.limits = limits
         self.certificates = certificates
         self.usage = usage
@@ -290,9 +292,21 @@ final class ControlPlane {
                 guard let type = AuditLog.EventType(rawValue: event.type), AuditLog.EventType.reportedByGateways.contains(type) else { continue }
                 // A gateway speaks for its own callers only, in bounded records.
                 if let caller = event.identity, !snapshot.permits(caller, .dial, service) { continue }
-                audit.record(type, identity: event.identity, service: service, circuit: event.circuit, detail: String(event.detail.prefix(Self.maxAuditDetail)))
+                audit.record(type, identity: event.identity, user: event.user.map { String($0.prefix(256)) }, service: service,
+                             circuit: event.circuit, detail: String(event.detail.prefix(Self.maxAuditDetail)))
             }
             reply?(.ok)
+        case .publishAssertionKey(let token, let jwk):
+            guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
+            guard policies.snapshot.hostsAnything(identity) else {
+                reply?(.failure(message: "identity '\(identity)' hosts no service: it has no gateway statements to sign")); return
+            }
+            do {
+                try assertionKeys.publish(jwk, for: identity)
+                reply?(.ok)
+            } catch {
+                reply?(.failure(message: "assertion key refused: \(error)"))
+            }
         case .circuitRefused(let token, let circuitID, let reason):
             guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
             let circuit = circuits[circuitID]
@@ -352,12 +366,12 @@ final class ControlPlane {
             .map { ConfigSpec(name: $0.name, type: $0.type, data: $0.data) } ?? []
         let callers = snapshot.callers(of: service)
         let approved = pins.approved(service: service)
+        var view = GatewayView(generation: "", configs: configs, callers: callers, pins: approved,
+                               signers: snapshot.signers, delegations: snapshot.delegations)
         var hasher = SHA256()
-        if let data = try? Self.canonicalEncoder.encode(GatewayView(generation: "", configs: configs, callers: callers, pins: approved)) {
-            hasher.update(data: data)
-        }
-        let generation = hasher.finalize().prefix(12).map { String(format: "%02x", $0) }.joined()
-        return GatewayView(generation: generation, configs: configs, callers: callers, pins: approved)
+        if let data = try? Self.canonicalEncoder.encode(view) { hasher.update(data: data) }
+        view.generation = hasher.finalize().prefix(12).map { String(format: "%02x", $0) }.joined()
+        return view
     }
 
     private static let canonicalEncoder: JSONEncoder = {

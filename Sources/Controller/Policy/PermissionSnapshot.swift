@@ -12,12 +12,18 @@ struct PermissionSnapshot: Sendable {
     private(set) var identities: Set<String> = []
     private(set) var identityRoles: [String: [String]] = [:]
     private(set) var routers: Set<String> = []
+    /// Identity providers whose tokens name people, and which agents may act for whom.
+    private(set) var signers: [ExternalJWTSignerSpec] = []
+    private(set) var delegations: [DelegationPolicySpec] = []
 
     init() {}
 
     init(identities: [IdentityRow], routers: [RouterRow], services: [ServiceRow], configs: [ConfigRow],
          servicePolicies: [ServicePolicyRow], edgeRouterPolicies: [EdgeRouterPolicyRow],
-         serviceEdgeRouterPolicies: [ServiceEdgeRouterPolicyRow]) {
+         serviceEdgeRouterPolicies: [ServiceEdgeRouterPolicyRow],
+         signers: [ExternalJWTSignerRow] = [], delegations: [DelegationPolicyRow] = []) {
+        self.signers = signers.map(\.spec).sorted { $0.name < $1.name }
+        self.delegations = delegations.map(\.spec).sorted { $0.name < $1.name }
         self.identities = Set(identities.map(\.name))
         self.identityRoles = Dictionary(uniqueKeysWithValues: identities.map { ($0.name, $0.roles) })
         self.routers = Set(routers.map(\.name))
@@ -48,6 +54,9 @@ struct PermissionSnapshot: Sendable {
             }
         }
     }
+
+    /// Whether `identity` may host (Bind) any service.
+    func hostsAnything(_ identity: String) -> Bool { !(bind[identity]?.isEmpty ?? true) }
 
     func permits(_ identity: String, _ type: SessionType, _ service: String) -> Bool {
         switch type {

@@ -23,7 +23,9 @@ final class PolicyState: Sendable {
                 configs: try ConfigRow.fetchAll(db),
                 servicePolicies: try ServicePolicyRow.fetchAll(db),
                 edgeRouterPolicies: try EdgeRouterPolicyRow.fetchAll(db),
-                serviceEdgeRouterPolicies: try ServiceEdgeRouterPolicyRow.fetchAll(db))
+                serviceEdgeRouterPolicies: try ServiceEdgeRouterPolicyRow.fetchAll(db),
+                signers: try ExternalJWTSignerRow.fetchAll(db),
+                delegations: try DelegationPolicyRow.fetchAll(db))
         }
         current.withLock { $0 = snapshot }
         return snapshot

@@ -43,13 +43,13 @@ struct AuditLog: Sendable {
         static let reportedByGateways: Set<EventType> = [.mcpRequest, .mcpUpstream, .llmRequest]
     }
 
-    func record(_ type: EventType, identity: String? = nil, service: String? = nil, circuit: UInt64? = nil, detail: String = "") {
+    func record(_ type: EventType, identity: String? = nil, user: String? = nil, service: String? = nil, circuit: UInt64? = nil, detail: String = "") {
         let at = Date()
         store.writeInBackground("audit \(type.rawValue)") { db in
             let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") ?? ""
-            let hash = Self.hash(previous: previous, type: type.rawValue, at: at, identity: identity, service: service,
+            let hash = Self.hash(previous: previous, type: type.rawValue, at: at, identity: identity, user: user, service: service,
                                  circuit: circuit, detail: detail, key: key)
-            let row = AuditRow(seq: nil, at: at, type: type.rawValue, identity: identity, service: service,
+            let row = AuditRow(seq: nil, at: at, type: type.rawValue, identity: identity, user: user, service: service,
                                circuit: circuit.map { Int64(bitPattern: $0) }, detail: detail, prevHash: previous, hash: hash)
             try row.insert(db)
             let seq = db.lastInsertedRowID
@@ -62,11 +62,13 @@ struct AuditLog: Sendable {
 
     /// HMAC-SHA256 over the previous row's hash and this row's content; time at millisecond
     /// precision, which is what SQLite keeps.
-    static func hash(previous: String, type: String, at: Date, identity: String?, service: String?, circuit: UInt64?, detail: String,
-                     key: SymmetricKey) -> String {
+    /// A row that names a person covers it too (rows from before people were recorded hash as they did).
+    static func hash(previous: String, type: String, at: Date, identity: String?, user: String? = nil, service: String?, circuit: UInt64?,
+                     detail: String, key: SymmetricKey) -> String {
         let milliseconds = Int64((at.timeIntervalSince1970 * 1000).rounded())
-        let canonical = [previous, type, String(milliseconds), identity ?? "", service ?? "", circuit.map(String.init) ?? "", detail]
-            .joined(separator: "\u{1F}")
+        var fields = [previous, type, String(milliseconds), identity ?? "", service ?? "", circuit.map(String.init) ?? "", detail]
+        if let user { fields.append("user=" + user) }
+        let canonical = fields.joined(separator: "\u{1F}")
         return HMAC<SHA256>.authenticationCode(for: Data(canonical.utf8), using: key).map { String(format: "%02x", $0) }.joined()
     }
 
@@ -75,19 +77,26 @@ struct AuditLog: Sendable {
     }
 
     /// What the trail holds, oldest first: the newest `limit` events that match every filter given.
-    func events(limit: Int, type: String? = nil, identity: String? = nil, service: String? = nil, circuit: UInt64? = nil,
-                since: Date? = nil, until: Date? = nil) throws -> [AuditEvent] {
+    /// `user` selects what agents did for that person — their gateway records, and the records of
+    /// the circuits that carried them (a circuit opens before any request names a person).
+    func events(limit: Int, type: String? = nil, identity: String? = nil, user: String? = nil, service: String? = nil,
+                circuit: UInt64? = nil, since: Date? = nil, until: Date? = nil) throws -> [AuditEvent] {
         store.waitForBackgroundWrites()
         return try store.pool.read { db in
             var request = AuditRow.order(Column("seq").desc).limit(limit)
             if let type { request = request.filter(Column("type") == type) }
             if let identity { request = request.filter(Column("identity") == identity) }
+            if let user {
+                request = request.filter(literal: """
+                    (user = \(user) OR (user IS NULL AND circuit IN (SELECT circuit FROM audit WHERE user = \(user) AND circuit IS NOT NULL)))
+                    """)
+            }
             if let service { request = request.filter(Column("service") == service) }
             if let circuit { request = request.filter(Column("circuit") == Int64(bitPattern: circuit)) }
             if let since { request = request.filter(Column("at") >= since) }
             if let until { request = request.filter(Column("at") <= until) }
             return try request.fetchAll(db).reversed().map {
-                AuditEvent(seq: $0.seq ?? 0, at: $0.at, type: $0.type, identity: $0.identity, service: $0.service,
+                AuditEvent(seq: $0.seq ?? 0, at: $0.at, type: $0.type, identity: $0.identity, user: $0.user, service: $0.service,
                            circuit: $0.circuit.map { UInt64(bitPattern: $0) }, detail: $0.detail, hash: $0.hash)
             }
         }
@@ -104,7 +113,7 @@ struct AuditLog: Sendable {
             var last: (seq: Int64, hash: String)?
             for row in try AuditRow.order(Column("seq")).fetchAll(db) {
                 count += 1
-                let hash = Self.hash(previous: previous, type: row.type, at: row.at, identity: row.identity, service: row.service,
+                let hash = Self.hash(previous: previous, type: row.type, at: row.at, identity: row.identity, user: row.user, service: row.service,
                                      circuit: row.circuit.map { UInt64(bitPattern: $0) }, detail: row.detail, key: key)
                 guard row.prevHash == previous, row.hash == hash else { return (count, row.seq ?? 0) }
                 previous = row.hash

@@ -88,9 +88,48 @@ struct AuditRow: Codable, FetchableRecord, PersistableRecord {
     var at: Date
     var type: String
     var identity: String?
+    var user: String?
     var service: String?
     var circuit: Int64?
     var detail: String
     var prevHash: String
     var hash: String
+}
+
+struct ExternalJWTSignerRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "externalJWTSigner"
+    var name: String
+    var issuer: String
+    var audience: String
+    var jwksURL: String?
+    var keys: JSONValue?
+    var userClaim: String?
+    var attributeClaims: [String]?
+
+    init(_ spec: ExternalJWTSignerSpec) {
+        name = spec.name; issuer = spec.issuer; audience = spec.audience; jwksURL = spec.jwksURL; keys = spec.keys
+        userClaim = spec.userClaim; attributeClaims = spec.attributeClaims
+    }
+
+    var spec: ExternalJWTSignerSpec {
+        ExternalJWTSignerSpec(name: name, issuer: issuer, audience: audience, jwksURL: jwksURL, keys: keys,
+                              userClaim: userClaim, attributeClaims: attributeClaims)
+    }
+}
+
+struct DelegationPolicyRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "delegationPolicy"
+    var name: String
+    var agentRoles: [String]
+    var userRoles: [String]
+
+    var spec: DelegationPolicySpec { DelegationPolicySpec(name: name, agentRoles: agentRoles, userRoles: userRoles) }
+}
+
+struct AssertionKeyRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "assertionKey"
+    var kid: String
+    var identity: String
+    var jwk: JSONValue
+    var publishedAt: Date
 }

@@ -176,6 +176,51 @@ final class Store: Sendable {
                 t.column("mac", .text).notNull()
             }
         }
+        migrator.registerMigration("v8-people") { db in
+            // The identity providers whose tokens name people, and which agents may act for whom.
+            try db.create(table: "externalJWTSigner") { t in
+                t.primaryKey("name", .text)
+                t.column("issuer", .text).notNull()
+                t.column("audience", .text).notNull()
+                t.column("jwksURL", .text)
+                t.column("keys", .text)
+                t.column("userClaim", .text)
+                t.column("attributeClaims", .text)
+            }
+            try db.create(table: "delegationPolicy") { t in
+                t.primaryKey("name", .text)
+                t.column("agentRoles", .text).notNull()
+                t.column("userRoles", .text).notNull()
+            }
+            // The keys gateways sign their statements to upstreams with, published as JWKS.
+            try db.create(table: "assertionKey") { t in
+                t.primaryKey("kid", .text)
+                t.column("identity", .text).notNull()
+                t.column("jwk", .text).notNull()
+                t.column("publishedAt", .datetime).notNull()
+            }
+            // Audit rows and usage name the person an agent acted for.
+            try db.alter(table: "audit") { t in t.add(column: "user", .text) }
+            try db.create(table: "llmUsageByPerson") { t in
+                t.column("day", .text).notNull()
+                t.column("identity", .text).notNull()
+                t.column("user", .text).notNull()
+                t.column("project", .text).notNull()
+                t.column("model", .text).notNull()
+                t.column("provider", .text).notNull()
+                t.column("requests", .integer).notNull()
+                t.column("inputTokens", .integer).notNull()
+                t.column("outputTokens", .integer).notNull()
+                t.column("costUSD", .double).notNull()
+                t.primaryKey(["day", "identity", "user", "project", "model", "provider"])
+            }
+            try db.execute(sql: """
+                INSERT INTO llmUsageByPerson (day, identity, user, project, model, provider, requests, inputTokens, outputTokens, costUSD)
+                SELECT day, identity, '', project, model, provider, requests, inputTokens, outputTokens, costUSD FROM llmUsage
+                """)
+            try db.drop(table: "llmUsage")
+            try db.rename(table: "llmUsageByPerson", to: "llmUsage")
+        }
         return migrator
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import Shared
 
-/// LLM usage, summed per UTC day, identity, project, model and provider. Budgets read today's
+/// LLM usage, summed per UTC day, identity, person, project, model and provider. Budgets read today's
 /// and this month's spend from it; `portless usage` reports it.
 struct UsageLedger: Sendable {
     let store: Store
@@ -30,6 +30,7 @@ struct UsageLedger: Sendable {
         for (field, value) in [("identity", record.identity), ("model", record.model), ("provider", record.provider)]
             where value.isEmpty || value.utf8.count > 128 { return "\(field) must be 1-128 bytes" }
         if let project = record.project, project.utf8.count > 64 { return "project must be at most 64 bytes" }
+        if let user = record.user, user.isEmpty || user.utf8.count > 256 { return "user must be 1-256 bytes" }
         return nil
     }
 
@@ -37,12 +38,12 @@ struct UsageLedger: Sendable {
         try store.pool.write { db in
             for record in records {
                 try db.execute(sql: """
-                    INSERT INTO llmUsage (day, identity, project, model, provider, requests, inputTokens, outputTokens, costUSD)
-                    VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)
-                    ON CONFLICT(day, identity, project, model, provider) DO UPDATE SET
+                    INSERT INTO llmUsage (day, identity, user, project, model, provider, requests, inputTokens, outputTokens, costUSD)
+                    VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+                    ON CONFLICT(day, identity, user, project, model, provider) DO UPDATE SET
                       requests = requests + 1, inputTokens = inputTokens + excluded.inputTokens,
                       outputTokens = outputTokens + excluded.outputTokens, costUSD = costUSD + excluded.costUSD
-                    """, arguments: [Self.day(record.at), record.identity, record.project ?? "", record.model, record.provider,
+                    """, arguments: [Self.day(record.at), record.identity, record.user ?? "", record.project ?? "", record.model, record.provider,
                                      record.inputTokens, record.outputTokens, record.costUSD])
             }
         }
@@ -53,14 +54,17 @@ struct UsageLedger: Sendable {
         let today = Self.day(now)
         let month = String(today.prefix(7))
         let rows = try store.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT day, identity, project, SUM(costUSD) AS cost FROM llmUsage WHERE day LIKE ? GROUP BY day, identity, project",
-                             arguments: [month + "-%"])
+            try Row.fetchAll(db, sql: """
+                SELECT day, identity, user, project, SUM(costUSD) AS cost FROM llmUsage WHERE day LIKE ? GROUP BY day, identity, user, project
+                """, arguments: [month + "-%"])
         }
         var daily: [String: Double] = [:], monthly: [String: Double] = [:]
         for row in rows {
-            let day: String = row["day"], identity: String = row["identity"], project: String = row["project"], cost: Double = row["cost"]
+            let day: String = row["day"], identity: String = row["identity"], user: String = row["user"]
+            let project: String = row["project"], cost: Double = row["cost"]
             var keys = ["identity:\(identity)"] + (roles[identity] ?? []).map { "team:\($0)" }
             if !project.isEmpty { keys.append("project:\(project)") }
+            if !user.isEmpty { keys.append("user:\(user)") }
             for key in keys {
                 monthly[key, default: 0] += cost
                 if day == today { daily[key, default: 0] += cost }
@@ -69,13 +73,14 @@ struct UsageLedger: Sendable {
         return LLMSpend(day: today, month: month, daily: daily, monthly: monthly)
     }
 
-    /// Totals grouped by identity, team (role attribute), project, model or provider, from `since` (a day).
+    /// Totals grouped by identity, team (role attribute), person (`user`), project, model or provider,
+    /// from `since` (a day).
     func report(by key: String, since: String?, roles: [String: [String]]) throws -> [LLMUsageRow] {
         let rows = try store.pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT identity, project, model, provider, TOTAL(requests) AS requests, TOTAL(inputTokens) AS input,
+                SELECT identity, user, project, model, provider, TOTAL(requests) AS requests, TOTAL(inputTokens) AS input,
                        TOTAL(outputTokens) AS output, TOTAL(costUSD) AS cost FROM llmUsage WHERE day >= ?
-                GROUP BY identity, project, model, provider
+                GROUP BY identity, user, project, model, provider
                 """, arguments: [since ?? "0000-00-00"])
         }
         var totals: [String: LLMUsageRow] = [:]
@@ -87,6 +92,7 @@ struct UsageLedger: Sendable {
             case "project": keys = [(row["project"] as String).isEmpty ? "(none)" : row["project"]]
             case "model": keys = [row["model"]]
             case "provider": keys = [row["provider"]]
+            case "user": keys = [(row["user"] as String).isEmpty ? "(no person)" : row["user"]]
             default: keys = [identity]
             }
             for name in keys {

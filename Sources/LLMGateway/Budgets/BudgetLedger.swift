@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 
-/// Spend and rate per budget key (`identity:NAME`, `team:ATTR`, `project:NAME`): the controller's
+/// Spend and rate per budget key (`identity:NAME`, `team:ATTR`, `project:NAME`, `user:NAME`): the controller's
 /// totals plus what this gateway used since it last reported. Checked before every call; a lock,
 /// not an actor, because it sits on every request's path.
 final class BudgetLedger: Sendable {
@@ -21,16 +21,16 @@ final class BudgetLedger: Sendable {
 
     struct Exceeded: Error, Sendable { let message: String }
 
-    static func keys(identity: String, teams: [String], project: String?) -> [String] {
-        ["identity:\(identity)"] + teams.map { "team:\($0)" } + (project.map { ["project:\($0)"] } ?? [])
+    static func keys(identity: String, teams: [String], project: String?, user: String? = nil) -> [String] {
+        ["identity:\(identity)"] + teams.map { "team:\($0)" } + (project.map { ["project:\($0)"] } ?? []) + (user.map { ["user:\($0)"] } ?? [])
     }
 
-    func check(_ budgets: [LLMPolicy.Budget], identity: String, teams: [String], project: String?) -> Exceeded? {
+    func check(_ budgets: [LLMPolicy.Budget], identity: String, teams: [String], project: String?, user: String? = nil) -> Exceeded? {
         guard !budgets.isEmpty else { return nil }
-        return state.withLock { state in check(budgets, identity: identity, teams: teams, project: project, state: &state) }
+        return state.withLock { state in check(budgets, identity: identity, teams: teams, project: project, user: user, state: &state) }
     }
 
-    private func check(_ budgets: [LLMPolicy.Budget], identity: String, teams: [String], project: String?, state: inout State) -> Exceeded? {
+    private func check(_ budgets: [LLMPolicy.Budget], identity: String, teams: [String], project: String?, user: String?, state: inout State) -> Exceeded? {
         let now = ContinuousClock.now
         for budget in budgets {
             let key: String
@@ -45,6 +45,9 @@ final class BudgetLedger: Sendable {
             } else if let name = budget.project {
                 guard let project, name == "*" || name == project else { continue }
                 key = "project:\(project)"; label = "project '\(project)'"
+            } else if let name = budget.user {
+                guard let user, name == "*" || name == user || name == "@" + user else { continue }
+                key = "user:\(user)"; label = "person '\(user)'"
             } else { continue }
             let day = (state.base.daily[key] ?? 0) + (state.pendingDaily[key] ?? 0)
             let month = (state.base.monthly[key] ?? 0) + (state.pendingMonthly[key] ?? 0)

@@ -24,6 +24,8 @@ public final class LLMGateway: Sendable {
     private let tasks = Locked<[Task<Void, Never>]>([])
     /// Optional providers that did not answer their last probe.
     private let unavailable: Locked<Set<String>>
+    /// Verifies the people agents act for.
+    let people: PersonVerifier
 
     struct State {
         var view: GatewayView?
@@ -39,6 +41,7 @@ public final class LLMGateway: Sendable {
         self.control = control
         self.logger = logger
         self.audit = AuditReporter(control: control, logger: logger)
+        self.people = PersonVerifier(logger: logger)
         var adapters: [String: ProviderAdapter] = [:]
         var catalog: [String: (ModelConfig, ProviderConfig)] = [:]
         for provider in config.providers {
@@ -164,6 +167,7 @@ public final class LLMGateway: Sendable {
             }
             if let problem { logger.error("LLM policy cannot be followed; refusing requests", metadata: ["problem": "\(problem)"]) }
             let cascade = RoutingCascade(models: modelInfo(), policy: policy, providerExamples: await embedExamples(policy))
+            people.update(signers: fresh.signers, delegations: fresh.delegations)
             state.withLock { $0.view = fresh; $0.policy = policy; $0.cascade = cascade; $0.policyProblem = problem }
         } catch {
             logger.debug("LLM gateway view not refreshed", metadata: ["error": "\(error)"])
@@ -199,11 +203,48 @@ public final class LLMGateway: Sendable {
 
     // MARK: API
 
-    func models() -> JSONValue {
+    /// The caller with the person its `Authorization` names (verified, and delegated to this
+    /// agent), or why it is refused — before anything reaches a provider. A request naming
+    /// nobody is the agent's own, unless the policy requires a person.
+    func identify(_ caller: Caller, authorization: String?) async -> Result<Caller, APIError> {
+        await awaitView()
+        let current = state.current
+        let attributes = current.view?.callers[caller.identity] ?? []
+        let refusal: PersonTokenError
+        switch await people.person(authorization: authorization, agent: caller.identity, agentAttributes: attributes) {
+        case .success(let person?):
+            var identified = caller
+            identified.person = person
+            return .success(identified)
+        case .success(nil):
+            guard current.policy?.requirePerson == true else { return .success(caller) }
+            refusal = .personRequired(service: service)
+        case .failure(let error):
+            refusal = error
+        }
+        var record = AuditRecord(caller: caller, project: nil, requested: "")
+        record.refused = refusal.description
+        record.status = refusal.status
+        emit(record)
+        let (type, code) = refusal.status == 403 ? ("permission_error", "person_not_delegated")
+            : refusal.status == 503 ? ("service_unavailable", "person_keys_unavailable")
+            : refusal == .personRequired(service: service) ? ("authentication_error", "person_required") : ("authentication_error", "invalid_person_token")
+        return .failure(APIError(status: refusal.status, message: refusal.description, type: type, code: code))
+    }
+
+    /// What this caller may use of the models (everything without a `models` policy).
+    private func modelAccess(_ caller: Caller, teams: [String]) -> LLMPolicy.ModelAccess {
+        state.current.policy?.modelAccess(identity: caller.identity, attributes: teams, person: caller.person)
+            ?? LLMPolicy(models: nil).modelAccess(identity: caller.identity, attributes: teams, person: nil)
+    }
+
+    func models(for caller: Caller) -> JSONValue {
         let down = unavailable.current
         var names = Set(catalog.filter { !down.contains($0.value.provider.name) }.keys)
         for alias in (state.current.policy?.routing?.aliases ?? [:]).keys { names.insert(alias) }
         names.insert("auto")
+        let access = modelAccess(caller, teams: state.current.view?.callers[caller.identity] ?? [])
+        names = names.filter(access.permits)
         let data = names.sorted().map { name -> JSONValue in
             .object(["id": .string(name), "object": .string("model"), "created": .number(0),
                      "owned_by": .string(catalog[name]?.provider.name ?? "portless-router")])
@@ -264,15 +305,18 @@ public final class LLMGateway: Sendable {
         record.verdicts = guarded.verdicts
         if let blocked = guarded.blocked { return .failure(APIError(status: 400, message: blocked, type: "invalid_request_error", code: "content_policy")) }
 
-        let keys = BudgetLedger.keys(identity: caller.identity, teams: teams, project: project)
+        let access = modelAccess(caller, teams: teams)
+        guard let cascade = current.cascade else { return .failure(.invalid("no routing")) }
+        // A model this caller may not use answers exactly as one that does not exist.
+        if (cascade.aliasTable(requested) == nil && catalog[requested] == nil) || !access.permits(requested) {
+            return .failure(Self.modelNotFound(requested))
+        }
+        let user = caller.person?.name
+        let keys = BudgetLedger.keys(identity: caller.identity, teams: teams, project: project, user: user)
         if !(current.policy?.budgets ?? []).isEmpty { await loadSpend() }
-        if let exceeded = ledger.check(current.policy?.budgets ?? [], identity: caller.identity, teams: teams, project: project) {
+        if let exceeded = ledger.check(current.policy?.budgets ?? [], identity: caller.identity, teams: teams, project: project, user: user) {
             record.budget = exceeded.message
             return .failure(APIError(status: 429, message: exceeded.message, type: "insufficient_quota", code: "budget_exceeded"))
-        }
-        guard let cascade = current.cascade else { return .failure(.invalid("no routing")) }
-        if cascade.aliasTable(requested) == nil && catalog[requested] == nil {
-            return .failure(APIError(status: 404, message: "model '\(requested)' does not exist here; GET /v1/models lists the models and aliases", type: "invalid_request_error", code: "model_not_found"))
         }
         var classify: (@Sendable (String) async -> String?)?
         if let classifier = current.policy?.routing?.classifierModel {
@@ -282,8 +326,9 @@ public final class LLMGateway: Sendable {
         if let model = current.policy?.routing?.embeddingModel {
             embed = { [weak self] text in await self?.embed([text], model: model)?.first }
         }
-        let decision = await cascade.decide(model: requested, request: guarded.request, privateOnly: guarded.privateOnly, hint: hint,
+        var decision = await cascade.decide(model: requested, request: guarded.request, privateOnly: guarded.privateOnly, hint: hint,
                                             classify: classify, embed: embed)
+        decision.models.removeAll(where: access.denies)
         record.route = decision
         guard !decision.models.isEmpty else {
             return .failure(.invalid("no model may take this request (\(decision.reason)); a private model is needed — configure one (ollama or mock) in the routing policy", code: "no_route"))
@@ -410,10 +455,12 @@ public final class LLMGateway: Sendable {
                 reply = .failure(.invalid("'input' is required: a string or an array of strings"))
             } else if name == nil {
                 reply = .failure(.invalid("this input holds personal data (\(guarded.piiTypes.joined(separator: ", "))), which this gateway's policy keeps on private models, and no private embeddings model is configured", code: "no_route"))
-            } else if let name, let (model, provider) = catalog[name], let adapter = adapters[provider.name] {
+            } else if let name, let (model, provider) = catalog[name], let adapter = adapters[provider.name],
+                      modelAccess(caller, teams: teams).permits(requested), !modelAccess(caller, teams: teams).denies(name) {
                 let request = guarded.request
-                let keys = BudgetLedger.keys(identity: caller.identity, teams: teams, project: project)
-                if let exceeded = ledger.check(state.current.policy?.budgets ?? [], identity: caller.identity, teams: teams, project: project) {
+                let user = caller.person?.name
+                let keys = BudgetLedger.keys(identity: caller.identity, teams: teams, project: project, user: user)
+                if let exceeded = ledger.check(state.current.policy?.budgets ?? [], identity: caller.identity, teams: teams, project: project, user: user) {
                     reply = .failure(APIError(status: 429, message: exceeded.message, type: "insufficient_quota", code: "budget_exceeded"))
                 } else {
                     do {
@@ -429,7 +476,7 @@ public final class LLMGateway: Sendable {
                     }
                 }
             } else {
-                reply = .failure(APIError(status: 404, message: "embeddings model '\(requested)' does not exist here; GET /v1/models lists the models", type: "invalid_request_error", code: "model_not_found"))
+                reply = .failure(Self.modelNotFound(requested))
             }
         }
         record.finish(reply: reply, elapsed: ContinuousClock.now - started)
@@ -459,14 +506,19 @@ public final class LLMGateway: Sendable {
         let cost = model.cost(input: usage.0, output: usage.1)
         record.model = model.name; record.provider = provider.name
         record.inputTokens = usage.0; record.outputTokens = usage.1; record.cost = cost
-        ledger.record(LLMUsageRecord(at: Date(), identity: caller.identity, project: project, model: model.name, provider: provider.name,
-                                           inputTokens: usage.0, outputTokens: usage.1, costUSD: cost), keys: keys)
+        ledger.record(LLMUsageRecord(at: Date(), identity: caller.identity, user: caller.person?.name, project: project, model: model.name,
+                                     provider: provider.name, inputTokens: usage.0, outputTokens: usage.1, costUSD: cost), keys: keys)
     }
 
     private func emit(_ record: AuditRecord) {
-        let event = GatewayAuditEvent(type: "llm.request", identity: record.caller.identity, circuit: record.caller.circuit,
-                                      detail: String(decoding: record.detail.encoded(), as: UTF8.self))
+        let event = GatewayAuditEvent(type: "llm.request", identity: record.caller.identity, user: record.caller.person?.name,
+                                      circuit: record.caller.circuit, detail: String(decoding: record.detail.encoded(), as: UTF8.self))
         audit.record(event)
+    }
+
+    static func modelNotFound(_ name: String) -> APIError {
+        APIError(status: 404, message: "model '\(name.prefix(128))' does not exist here; GET /v1/models lists the models and aliases",
+                 type: "invalid_request_error", code: "model_not_found")
     }
 
     /// What a request the caller abandoned is recorded as (nobody reads the answer).
@@ -500,6 +552,8 @@ struct AuditRecord: Sendable {
     var verdicts: [String] = []
     var failures: [String] = []
     var budget: String?
+    /// Why the request was refused before it was read (the person's token, or its absence).
+    var refused: String?
     var status = 200
     var latencyMs = 0.0
     var streamed = false
@@ -530,6 +584,7 @@ struct AuditRecord: Sendable {
         if !verdicts.isEmpty { detail["guardrails"] = .array(verdicts.map { .string($0) }) }
         if !failures.isEmpty { detail["failures"] = .array(failures.map { .string($0) }) }
         if let budget { detail["budget"] = .string(budget) }
+        if let refused { detail["refused"] = .string(refused) }
         return .object(detail)
     }
 }

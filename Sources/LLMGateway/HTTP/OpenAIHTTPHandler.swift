@@ -7,7 +7,8 @@ import Shared
 
 /// The OpenAI-compatible HTTP API: `POST /v1/chat/completions` (JSON or SSE), `GET /v1/models`,
 /// `POST /v1/embeddings`. The caller is the identity the tunneler verified; an `Authorization`
-/// header is accepted and ignored (agents hold no key). `X-Portless-Project` names the project a
+/// header carries the token of the person an agent acts for, or an ignored placeholder (agents
+/// hold no provider key). `X-Portless-Project` names the project a
 /// request is billed to; `X-Portless-Route-Class` hints the routing class.
 struct OpenAIHTTPHandler: Sendable {
     static let maxBody = 32 << 20
@@ -19,14 +20,21 @@ struct OpenAIHTTPHandler: Sendable {
 
     func respond(_ request: Request, _ writer: consuming ResponseWriter, _ channel: any Channel) async throws {
         var request = request
-        guard let caller = callers.caller(of: channel) else {
+        guard let agent = callers.caller(of: channel) else {
             return try await writer.apiError(APIError(status: 403, message: "no caller identity: this gateway is reached only through the Portless overlay",
                                                       type: "permission_error", code: nil))
+        }
+        // The person the agent acts for (`Authorization: Bearer <their token>`), verified before
+        // anything else; a placeholder API key is not a token and names nobody.
+        let caller: Caller
+        switch await gateway.identify(agent, authorization: request.headers[.authorization]) {
+        case .success(let identified): caller = identified
+        case .failure(let error): return try await writer.apiError(error)
         }
         let path = request.uri.path.hasSuffix("/") ? String(request.uri.path.dropLast()) : request.uri.path
         switch (request.method, path) {
         case (.get, "/v1/models"), (.get, "/models"):
-            try await writer.json(gateway.models().encoded())
+            try await writer.json(gateway.models(for: caller).encoded())
         case (.post, "/v1/chat/completions"), (.post, "/chat/completions"), (.post, "/v1/embeddings"), (.post, "/embeddings"):
             let body: ByteBuffer
             do { body = try await request.collectBody(upTo: Self.maxBody) } catch {

@@ -211,7 +211,7 @@ extension MCPGateway {
         // A stateless caller comes back with answers for a call parked here.
         if downstream.modern, let state = params?["requestState"]?.stringValue, state.hasPrefix(ParkedCall.statePrefix) {
             let id = String(state.dropFirst(ParkedCall.statePrefix.count))
-            guard let call = parked[id], call.identity == downstream.caller.identity, call.method == method, call.target == name else {
+            guard let call = parked[id], call.identity == downstream.caller.partyKey, call.method == method, call.target == name else {
                 return .error(RPCError(code: JSONRPC.invalidParams, message: "requestState is unknown or expired: call again without it"))
             }
             parked.removeValue(forKey: id)
@@ -219,10 +219,12 @@ extension MCPGateway {
             return await settle(call)
         }
         var context = Self.context(for: downstream)
+        context.assertion = assertions?.mint(for: downstream.caller, audience: upstream.config.audience ?? upstream.config.name,
+                                             service: service, request: UUID().uuidString)
         if downstream.modern, await !upstream.isModern, Self.inputRequiredMethods.contains(method) {
             // A handshake-era upstream asks mid-call; a stateless caller can only be asked by an
             // `input_required` result: the call waits here for the caller's retry.
-            let call = ParkedCall(identity: downstream.caller.identity, method: method, target: name, limit: upstream.config.timeout)
+            let call = ParkedCall(identity: downstream.caller.partyKey, method: method, target: name, limit: upstream.config.timeout)
             let capabilities = downstream.capabilities
             context.onServerRequest = { method, params in
                 guard CallerRequests.permits(method, capabilities: capabilities) else { return .failure(CallerRequests.refusal(method)) }

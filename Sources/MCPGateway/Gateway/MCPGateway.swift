@@ -31,6 +31,9 @@ public actor MCPGateway {
     private var view: GatewayView?
     private var policy: MCPToolPolicy?
     private var callerViews: [String: CallerView] = [:]
+    /// Verifies the people agents act for; signs the gateway's statements to upstreams.
+    nonisolated let people: PersonVerifier
+    nonisolated let assertions: AssertionSigner?
     /// Definition hashes the controller has acknowledged.
     private var reportedHashes: [String: String] = [:]
     private var reporter: Task<Void, Never>?
@@ -57,13 +60,15 @@ public actor MCPGateway {
         var fingerprints: [ListKind: Int] = [:]
     }
 
-    public init(service: String, config: MCPGatewayConfig, control: GatewayControl, logger: Logger) {
+    public init(service: String, config: MCPGatewayConfig, control: GatewayControl, assertions: AssertionSigner? = nil, logger: Logger) {
         self.service = service
         self.config = config
         self.control = control
         self.logger = logger
         self.audit = AuditReporter(control: control, logger: logger)
         self.httpClient = HTTPClient.shared
+        self.people = PersonVerifier(logger: logger)
+        self.assertions = assertions
     }
 
     public func start() {
@@ -150,18 +155,48 @@ public actor MCPGateway {
     /// any of them wins. One that cannot be read shows nothing (it must not widen access).
     func apply(_ fresh: GatewayView) {
         view = fresh
+        people.update(signers: fresh.signers, delegations: fresh.delegations)
         var rules: [MCPToolPolicy.Rule] = []
+        var requirePerson = false
         var found = false
         var unreadable = false
         for config in fresh.configs where config.type == MCPToolPolicy.configType {
             found = true
-            do { rules += try config.data.decode(MCPToolPolicy.self).rules } catch {
+            do {
+                let decoded = try config.data.decode(MCPToolPolicy.self)
+                rules += decoded.rules
+                requirePerson = requirePerson || decoded.requirePerson == true
+            } catch {
                 unreadable = true
                 logger.error("tool policy unreadable; showing nothing", metadata: ["config": "\(config.name)", "error": "\(error)"])
             }
         }
-        policy = !found ? nil : unreadable ? MCPToolPolicy(rules: []) : MCPToolPolicy(rules: rules)
+        policy = !found ? nil : unreadable ? MCPToolPolicy(rules: []) : MCPToolPolicy(rules: rules, requirePerson: requirePerson)
         changed()
+    }
+
+    /// The caller with the person its `Authorization` names (verified, and delegated to this
+    /// agent), or why it is refused — before anything reaches an upstream. A request naming
+    /// nobody is the agent's own, unless the policy requires a person.
+    func identify(_ caller: Caller, authorization: String?) async -> Result<Caller, PersonTokenError> {
+        await awaitView()
+        let attributes = view?.callers[caller.identity] ?? []
+        switch await people.person(authorization: authorization, agent: caller.identity, agentAttributes: attributes) {
+        case .failure(let error):
+            record(type: "mcp.request", caller: caller, detail: ["refused": .string(error.description)])
+            return .failure(error)
+        case .success(nil):
+            if policy?.requirePerson == true {
+                let error = PersonTokenError.personRequired(service: service)
+                record(type: "mcp.request", caller: caller, detail: ["refused": .string(error.description)])
+                return .failure(error)
+            }
+            return .success(caller)
+        case .success(let person?):
+            var identified = caller
+            identified.person = person
+            return .success(identified)
+        }
     }
 
     private func scheduleRebuild() {
@@ -272,17 +307,24 @@ public actor MCPGateway {
     }
 
     func callerView(_ caller: Caller) -> CallerView {
-        if let cached = callerViews[caller.identity] { return cached }
+        let key = Self.viewKey(caller)
+        if let cached = callerViews[key] { return cached }
         let grant: MCPToolPolicy.Grant
         if let view, let attributes = view.callers[caller.identity] {
             // Zero trust: without a tool policy attached to the service, a caller sees nothing.
-            grant = policy?.grant(for: caller.identity, attributes: attributes) ?? .nothing
+            grant = policy?.grant(for: caller.identity, attributes: attributes, person: caller.person) ?? .nothing
         } else {
             grant = .nothing
         }
         let computed = CallerView(catalog: catalog, grant: grant, pins: view?.pins ?? [:])
-        callerViews[caller.identity] = computed
+        callerViews[key] = computed
         return computed
+    }
+
+    /// Callers that see the same: one agent, acting for the same person with the same attributes.
+    private static func viewKey(_ caller: Caller) -> String {
+        guard let person = caller.person else { return caller.identity }
+        return ([caller.identity, person.issuer, person.name] + person.attributes).joined(separator: "\u{1F}")
     }
 
     // MARK: upstream notifications that concern several callers
@@ -337,7 +379,7 @@ public actor MCPGateway {
     }
 
     func closeSession(_ id: String, caller: Caller) async -> Bool {
-        guard let session = sessions[id], session.caller.identity == caller.identity, let removed = sessions.remove(id) else { return false }
+        guard let session = sessions[id], session.caller.isSameParty(as: caller), let removed = sessions.remove(id) else { return false }
         await forget(removed)
         return true
     }
@@ -443,7 +485,7 @@ public actor MCPGateway {
 
     func record(type: String, caller: Caller?, detail: [String: JSONValue]) {
         let text = String(decoding: JSONValue.object(detail).encoded(), as: UTF8.self)
-        let event = GatewayAuditEvent(type: type, identity: caller?.identity, circuit: caller?.circuit, detail: text)
+        let event = GatewayAuditEvent(type: type, identity: caller?.identity, user: caller?.person?.name, circuit: caller?.circuit, detail: text)
         audit.record(event)
     }
 }

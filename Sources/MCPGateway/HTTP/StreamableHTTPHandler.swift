@@ -29,12 +29,24 @@ struct StreamableHTTPHandler: Sendable {
 
     func respond(_ request: Request, _ writer: consuming ResponseWriter, _ channel: any Channel) async throws {
         var request = request
-        guard let caller = callers.caller(of: channel) else {
+        guard let agent = callers.caller(of: channel) else {
             return try await writer.error(.forbidden, RPCError(code: JSONRPC.invalidRequest,
                 message: "no caller identity: this gateway is reached only through the Portless overlay"))
         }
         if let origin = request.headers[.origin], !originAllowed(origin) {
             return try await writer.error(.forbidden, RPCError(code: JSONRPC.invalidRequest, message: "Origin '\(origin)' is not allowed"))
+        }
+        // The person the agent acts for, verified here before anything else is read.
+        let caller: Caller
+        switch await gateway.identify(agent, authorization: request.headers[.authorization]) {
+        case .success(let identified): caller = identified
+        case .failure(let refusal):
+            var fields = HTTPFields()
+            if refusal.status == 401 {
+                fields[.wwwAuthenticate] = "Bearer error=\"invalid_token\", error_description=\"\(refusal.description.replacingOccurrences(of: "\"", with: "'"))\""
+            }
+            return try await writer.json(JSONRPC.response(id: .null, error: RPCError(code: JSONRPC.invalidRequest, message: refusal.description)).encoded(),
+                                         status: HTTPResponse.Status(code: refusal.status), headers: fields)
         }
         switch request.method {
         case .post:
@@ -48,7 +60,7 @@ struct StreamableHTTPHandler: Sendable {
                 return try await writer.error(.methodNotAllowed, RPCError(code: JSONRPC.invalidRequest,
                     message: "GET needs an Mcp-Session-Id (2025-11-25); with 2026-07-28 use subscriptions/listen"))
             }
-            guard let session = await gateway.session(id), session.caller.identity == caller.identity,
+            guard let session = await gateway.session(id), session.caller.isSameParty(as: caller),
                   let stream = await gateway.attachStream(session: id) else {
                 return try await writer.error(.notFound, RPCError(code: JSONRPC.invalidRequest, message: "session not found: initialize again"))
             }
@@ -109,7 +121,7 @@ struct StreamableHTTPHandler: Sendable {
             return try await writer.error(.badRequest, RPCError(code: JSONRPC.invalidRequest,
                 message: "Bad Request: no Mcp-Session-Id; send initialize first (2025-11-25) or put the protocol version in params._meta (2026-07-28)"))
         }
-        guard let session = await gateway.session(sessionID), session.caller.identity == caller.identity else {
+        guard let session = await gateway.session(sessionID), session.caller.isSameParty(as: caller) else {
             return try await writer.error(.notFound, RPCError(code: JSONRPC.invalidRequest, message: "session not found: initialize again"))
         }
         if let version = headers[Self.versionHeader], !MCPGateway.handshakeVersions.contains(version) {

@@ -78,11 +78,11 @@ final class HTTPTransport: ExchangeTransport, @unchecked Sendable {
         }
     }
 
-    func exchange(_ message: JSONValue, id: Int, method: String, name: String?, timeout: Duration,
+    func exchange(_ message: JSONValue, id: Int, method: String, name: String?, headers: [(String, String)], timeout: Duration,
                   onMessage: @escaping @Sendable (JSONValue) -> Void) async throws -> JSONValue {
         let answer = Locked<Result<JSONValue, RPCError>?>(nil)
         let finished = try await Self.withDeadline(timeout) {
-            try await self.post(message, method: method, name: name) { value in
+            try await self.post(message, method: method, name: name, extraHeaders: headers) { value in
                 if value["id"]?.intValue == id, answer.current == nil, let parsed = try? JSONRPC.Message(value) {
                     switch parsed {
                     case .response(_, let result): answer.withLock { $0 = .success(result) }
@@ -120,11 +120,12 @@ final class HTTPTransport: ExchangeTransport, @unchecked Sendable {
     }
 
     /// One POST; every JSON-RPC message of the answer (JSON, a JSON batch, or SSE) goes to `each`.
-    private func post(_ message: JSONValue, method: String?, name: String?, each: @Sendable (JSONValue) -> Void) async throws {
+    private func post(_ message: JSONValue, method: String?, name: String?, extraHeaders: [(String, String)] = [],
+                      each: @Sendable (JSONValue) -> Void) async throws {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         let (headers, sessionID, version, modern) = lock.withLock { (self.headers, self.sessionID, self.protocolVersion, self.modern) }
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        for (name, value) in headers + extraHeaders { request.headers.add(name: name, value: value) }
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "application/json, text/event-stream")
         if let sessionID { request.headers.add(name: "Mcp-Session-Id", value: sessionID) }

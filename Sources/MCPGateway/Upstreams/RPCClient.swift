@@ -86,6 +86,11 @@ final class RPCClient: Sendable {
             if let level = context.logLevel { meta["io.modelcontextprotocol/logLevel"] = .string(level) }
             params = params.setting("_meta", .object(meta))
         }
+        if let assertion = context.assertion {
+            var meta = params["_meta"]?.objectValue ?? [:]
+            meta[AssertionSigner.metaKey] = .string(assertion)
+            params = params.setting("_meta", .object(meta))
+        }
         var progressToken: String?
         if params["_meta"]?["progressToken"] != nil {
             var meta = params["_meta"]?.objectValue ?? [:]
@@ -109,7 +114,8 @@ final class RPCClient: Sendable {
                 }
             }
             do {
-                return try await exchange.exchange(message, id: id, method: method, name: itemName, timeout: timeout) { [weak self] in
+                let headers = context.assertion.map { [(AssertionSigner.headerName, $0)] } ?? []
+                return try await exchange.exchange(message, id: id, method: method, name: itemName, headers: headers, timeout: timeout) { [weak self] in
                     self?.receive($0, context: context)
                 }
             } catch let error as RPCError {

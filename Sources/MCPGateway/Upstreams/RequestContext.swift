@@ -19,6 +19,9 @@ struct RequestContext: Sendable {
     var clientCapabilities: JSONValue = .object([:])
     /// The caller's opt-in to log messages on the stateless revision (`io.modelcontextprotocol/logLevel`).
     var logLevel: String?
+    /// The gateway's signed statement of who this request is for (`AssertionSigner`): in
+    /// `_meta` for every upstream, and as a header for HTTP ones.
+    var assertion: String?
 
     init(owner: String) { self.owner = owner }
 

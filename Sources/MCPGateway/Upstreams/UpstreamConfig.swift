@@ -57,9 +57,11 @@ public struct UpstreamConfig: Codable, Sendable, Equatable {
     public var prefix: String?
     /// How long one request may take before the caller gets a timeout error.
     public var timeoutMs: Int?
+    /// The `aud` of the statements the gateway signs for this server (its name by default).
+    public var audience: String?
 
     enum CodingKeys: String, CodingKey {
-        case name, command, env, cwd, url, headers, prefix
+        case name, command, env, cwd, url, headers, prefix, audience
         case headersFromEnv = "headers_from_env"
         case bearerEnv = "bearer_env"
         case bearerFile = "bearer_file"

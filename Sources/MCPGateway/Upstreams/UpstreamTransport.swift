@@ -19,6 +19,6 @@ protocol UpstreamTransport: AnyObject, Sendable {
 protocol ExchangeTransport: UpstreamTransport {
     /// Sends request `id` and returns its result; other messages of the exchange (progress,
     /// logs) go to `onMessage` as they arrive.
-    func exchange(_ message: JSONValue, id: Int, method: String, name: String?, timeout: Duration,
+    func exchange(_ message: JSONValue, id: Int, method: String, name: String?, headers: [(String, String)], timeout: Duration,
                   onMessage: @escaping @Sendable (JSONValue) -> Void) async throws -> JSONValue
 }

@@ -99,6 +99,9 @@ public enum ControlMessage: Codable, Sendable {
     case llmUsage(apiSession: String, service: String, records: [LLMUsageRecord])
     /// A tunneler refused a circuit (its grant or its peer's handshake did not hold): for the audit trail.
     case circuitRefused(apiSession: String, circuitID: UInt64, reason: String)
+    /// A tunneler hosting gateways publishes the public key (a JWK) its gateways sign their
+    /// statements to upstreams with; the controller serves it in its JWKS.
+    case publishAssertionKey(apiSession: String, jwk: JSONValue)
     /// An LLM gateway asks for today's and this month's spend per budget key.
     case llmSpend(apiSession: String, service: String)
     case llmSpendIs(LLMSpend)

@@ -11,12 +11,19 @@ public struct GatewayView: Codable, Sendable, Equatable {
     public var callers: [String: [String]]
     /// `server__tool` → the approved SHA-256 of its definition.
     public var pins: [String: String]
+    /// The identity providers whose tokens name the people agents act for.
+    public var signers: [ExternalJWTSignerSpec]
+    /// Which agents may act for which people.
+    public var delegations: [DelegationPolicySpec]
 
-    public init(generation: String, configs: [ConfigSpec], callers: [String: [String]], pins: [String: String]) {
+    public init(generation: String, configs: [ConfigSpec], callers: [String: [String]], pins: [String: String],
+                signers: [ExternalJWTSignerSpec] = [], delegations: [DelegationPolicySpec] = []) {
         self.generation = generation
         self.configs = configs
         self.callers = callers
         self.pins = pins
+        self.signers = signers
+        self.delegations = delegations
     }
 }
 
@@ -25,12 +32,15 @@ public struct GatewayView: Codable, Sendable, Equatable {
 public struct GatewayAuditEvent: Codable, Sendable, Equatable {
     public var type: String
     public var identity: String?
+    /// The person the agent acted for, when it presented their token.
+    public var user: String?
     public var circuit: UInt64?
     public var detail: String
 
-    public init(type: String, identity: String?, circuit: UInt64?, detail: String) {
+    public init(type: String, identity: String?, user: String? = nil, circuit: UInt64?, detail: String) {
         self.type = type
         self.identity = identity
+        self.user = user
         self.circuit = circuit
         self.detail = detail
     }

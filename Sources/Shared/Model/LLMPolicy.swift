@@ -18,9 +18,19 @@
 ///   topics: {deny: [weapons]}
 /// projects:                          # who may bill which project (X-Portless-Project)
 ///   apollo: ["#team-apollo", "@release-bot"]
+/// models:                            # which models and aliases each caller may use
+///   - {identities: ["#agents"], allow: ["auto", "gpt-*"], deny: ["gpt-4o"]}
+///   - {users: ["#finance"], allow: ["*"]}        # people an agent acts for
+/// require_person: false              # true: only agents acting for a person are served
 /// ```
 /// A request naming a project its caller may not bill — or one the policy does not list — is
 /// refused: a caller cannot charge another team's project or dodge its own budget.
+///
+/// Without `models`, every model is open to every caller. With it, a caller may name a model or
+/// alias its rules allow and do not deny (when any rule names `users`, the person an agent acts
+/// for must be allowed it too), `GET /v1/models` lists only those, and any other name gets the
+/// answer of a model that does not exist. A model a rule denies is never routed to, even by an
+/// alias.
 public struct LLMPolicy: Codable, Sendable, Equatable {
     public struct Routing: Codable, Sendable, Equatable {
         public var aliases: [String: [String: [String]]]?
@@ -42,24 +52,36 @@ public struct LLMPolicy: Codable, Sendable, Equatable {
         public var `class`: String
         public init(text: String, class label: String) { self.text = text; self.class = label }
     }
+    /// Which models and aliases a caller may use: an agent's (`identities`) or a person's (`users`).
+    public struct ModelRule: Codable, Sendable, Equatable {
+        public var identities: [String]?
+        public var users: [String]?
+        public var allow: [String]?
+        public var deny: [String]?
+        public init(identities: [String]? = nil, users: [String]? = nil, allow: [String]? = nil, deny: [String]? = nil) {
+            self.identities = identities; self.users = users; self.allow = allow; self.deny = deny
+        }
+    }
     public struct Budget: Codable, Sendable, Equatable {
         public var identity: String?
         public var team: String?
         public var project: String?
+        /// A person an agent acts for: `*` (each person) or a name.
+        public var user: String?
         public var usdPerDay: Double?
         public var usdPerMonth: Double?
         public var requestsPerMinute: Int?
         public var tokensPerMinute: Int?
         enum CodingKeys: String, CodingKey {
-            case identity, team, project
+            case identity, team, project, user
             case usdPerDay = "usd_per_day"
             case usdPerMonth = "usd_per_month"
             case requestsPerMinute = "requests_per_minute"
             case tokensPerMinute = "tokens_per_minute"
         }
-        public init(identity: String? = nil, team: String? = nil, project: String? = nil, usdPerDay: Double? = nil,
+        public init(identity: String? = nil, team: String? = nil, project: String? = nil, user: String? = nil, usdPerDay: Double? = nil,
                     usdPerMonth: Double? = nil, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil) {
-            self.identity = identity; self.team = team; self.project = project; self.usdPerDay = usdPerDay
+            self.identity = identity; self.team = team; self.project = project; self.user = user; self.usdPerDay = usdPerDay
             self.usdPerMonth = usdPerMonth; self.requestsPerMinute = requestsPerMinute; self.tokensPerMinute = tokensPerMinute
         }
     }
@@ -91,9 +113,58 @@ public struct LLMPolicy: Codable, Sendable, Equatable {
     public var guardrails: Guardrails?
     /// Project → the identities that may bill it (`#attribute`, `@name`, `#all`).
     public var projects: [String: [String]]?
+    public var models: [ModelRule]?
+    public var requirePerson: Bool?
 
-    public init(routing: Routing? = nil, budgets: [Budget]? = nil, guardrails: Guardrails? = nil, projects: [String: [String]]? = nil) {
+    enum CodingKeys: String, CodingKey {
+        case routing, budgets, guardrails, projects, models
+        case requirePerson = "require_person"
+    }
+
+    public init(routing: Routing? = nil, budgets: [Budget]? = nil, guardrails: Guardrails? = nil, projects: [String: [String]]? = nil,
+                models: [ModelRule]? = nil, requirePerson: Bool? = nil) {
         self.routing = routing; self.budgets = budgets; self.guardrails = guardrails; self.projects = projects
+        self.models = models; self.requirePerson = requirePerson
+    }
+
+    /// What one caller (an agent, and the person it acts for) may use of the models.
+    public func modelAccess(identity: String, attributes: [String], person: Person?) -> ModelAccess {
+        guard let models else { return ModelAccess(open: true) }
+        var access = ModelAccess(open: false)
+        for rule in models {
+            guard let identities = rule.identities, RoleExpression.matches(identities, name: identity, attributes: attributes) else { continue }
+            access.allow += rule.allow ?? []
+            access.deny += rule.deny ?? []
+        }
+        if let person, models.contains(where: { $0.users != nil }) {
+            var personal = ModelAccess(open: false)
+            for rule in models {
+                guard let users = rule.users, RoleExpression.matches(users, name: person.name, attributes: person.attributes) else { continue }
+                personal.allow += rule.allow ?? []
+                personal.deny += rule.deny ?? []
+            }
+            access.also = [personal]
+        }
+        return access
+    }
+
+    /// A caller's model permissions: a name it may ask for, and names never routed to for it.
+    public struct ModelAccess: Sendable, Equatable {
+        var open: Bool
+        var allow: [String] = []
+        var deny: [String] = []
+        var also: [ModelAccess] = []
+
+        public func permits(_ name: String) -> Bool {
+            guard also.allSatisfy({ $0.permits(name) }) else { return false }
+            if open { return true }
+            if deny.contains(where: { Glob.matches($0, name) }) { return false }
+            return allow.contains { Glob.matches($0, name) }
+        }
+
+        public func denies(_ name: String) -> Bool {
+            also.contains { $0.denies(name) } || deny.contains { Glob.matches($0, name) }
+        }
     }
 
     /// Whether `identity` (with `attributes`) may bill `project`.
@@ -115,9 +186,19 @@ public struct LLMPolicy: Codable, Sendable, Equatable {
         for example in routing?.examples ?? [] where !Self.classes.contains(example.class) {
             return "routing.examples: class '\(example.class)' is unknown; classes are \(Self.classes.joined(separator: ", "))"
         }
+        for (index, rule) in (models ?? []).enumerated() {
+            switch (rule.identities, rule.users) {
+            case (let expressions?, nil), (nil, let expressions?):
+                if expressions.isEmpty { return "models[\(index)] names nobody" }
+                if let problem = RoleExpression.problem(in: expressions) { return "models[\(index)]: \(problem)" }
+            default:
+                return "models[\(index)] must name either identities (agents) or users (people), not both or neither"
+            }
+            if (rule.allow ?? []).isEmpty && (rule.deny ?? []).isEmpty { return "models[\(index)] allows and denies nothing" }
+        }
         for (index, budget) in (budgets ?? []).enumerated() {
-            let scopes = [budget.identity, budget.team, budget.project].compactMap { $0 }
-            if scopes.count != 1 { return "budgets[\(index)] needs exactly one of identity, team or project" }
+            let scopes = [budget.identity, budget.team, budget.project, budget.user].compactMap { $0 }
+            if scopes.count != 1 { return "budgets[\(index)] needs exactly one of identity, team, project or user" }
             if budget.usdPerDay == nil && budget.usdPerMonth == nil && budget.requestsPerMinute == nil && budget.tokensPerMinute == nil {
                 return "budgets[\(index)] sets no limit (usd_per_day, usd_per_month, requests_per_minute, tokens_per_minute)"
             }

@@ -4,6 +4,8 @@ import Foundation
 public struct LLMUsageRecord: Codable, Sendable, Equatable {
     public var at: Date
     public var identity: String
+    /// The person the agent acted for, when it presented their token.
+    public var user: String?
     public var project: String?
     public var model: String
     public var provider: String
@@ -11,13 +13,14 @@ public struct LLMUsageRecord: Codable, Sendable, Equatable {
     public var outputTokens: Int
     public var costUSD: Double
 
-    public init(at: Date, identity: String, project: String?, model: String, provider: String, inputTokens: Int, outputTokens: Int, costUSD: Double) {
-        self.at = at; self.identity = identity; self.project = project; self.model = model; self.provider = provider
+    public init(at: Date, identity: String, user: String? = nil, project: String?, model: String, provider: String, inputTokens: Int, outputTokens: Int, costUSD: Double) {
+        self.at = at; self.identity = identity; self.user = user; self.project = project; self.model = model; self.provider = provider
         self.inputTokens = inputTokens; self.outputTokens = outputTokens; self.costUSD = costUSD
     }
 }
 
-/// Spend so far (UTC day and month) per budget key: `identity:NAME`, `team:ATTR`, `project:NAME`.
+/// Spend so far (UTC day and month) per budget key: `identity:NAME`, `team:ATTR`, `project:NAME`,
+/// `user:NAME`.
 public struct LLMSpend: Codable, Sendable, Equatable {
     public var day: String
     public var month: String

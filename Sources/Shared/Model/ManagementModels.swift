@@ -206,16 +206,19 @@ public struct AuditEvent: Codable, Sendable {
     public var at: Date
     public var type: String
     public var identity: String?
+    /// The person the agent acted for, when it presented their token.
+    public var user: String?
     public var service: String?
     public var circuit: UInt64?
     public var detail: String
     public var hash: String
 
-    public init(seq: Int64, at: Date, type: String, identity: String?, service: String?, circuit: UInt64?, detail: String, hash: String) {
+    public init(seq: Int64, at: Date, type: String, identity: String?, user: String? = nil, service: String?, circuit: UInt64?, detail: String, hash: String) {
         self.seq = seq
         self.at = at
         self.type = type
         self.identity = identity
+        self.user = user
         self.service = service
         self.circuit = circuit
         self.detail = detail

@@ -63,6 +63,25 @@ public struct TopologyFile: Codable, Sendable {
         public var services: [String]
         public var routers: [String]
     }
+    /// An identity provider whose tokens name the people agents act for. Its keys: `jwks_url`,
+    /// an `app` of this topology serving them at `path`, or `keys` (a JWK set) inline.
+    public struct ExternalJWTSigner: Codable, Sendable {
+        public var name: String
+        public var issuer: String
+        public var audience: String
+        public var jwks_url: String?
+        public var app: String?
+        public var path: String?
+        public var keys: JSONValue?
+        public var user_claim: String?
+        public var attribute_claims: [String]?
+    }
+    /// Which agents (`agents`: identity roles) may act for which people (`users`).
+    public struct DelegationPolicy: Codable, Sendable {
+        public var name: String
+        public var agents: [String]
+        public var users: [String]
+    }
     public struct Intercept: Codable, Sendable {
         public var service: String
         public var listen: SocketAddress?
@@ -113,13 +132,17 @@ public struct TopologyFile: Codable, Sendable {
     public var service_policies: [ServicePolicy]?
     public var edge_router_policies: [EdgeRouterPolicy]?
     public var service_edge_router_policies: [ServiceEdgeRouterPolicy]?
+    public var external_jwt_signers: [ExternalJWTSigner]?
+    public var delegation_policies: [DelegationPolicy]?
     public var tunnelers: [Tunneler]?
     public var apps: [App]?
 
     /// The keys each mapping may hold, by path; anything else is a typo to report.
     static let allowedKeys: [String: Set<String>] = [
         "": ["network", "hosts", "controller", "routers", "links", "identities", "services", "configs", "service_policies",
-             "edge_router_policies", "service_edge_router_policies", "tunnelers", "apps"],
+             "edge_router_policies", "service_edge_router_policies", "external_jwt_signers", "delegation_policies", "tunnelers", "apps"],
+        "external_jwt_signers[]": ["name", "issuer", "audience", "jwks_url", "app", "path", "keys", "user_claim", "attribute_claims"],
+        "delegation_policies[]": ["name", "agents", "users"],
         "hosts[]": ["name", "enterprise", "address"],
         "controller": ["api", "control", "host", "max_circuits_per_identity"],
         "routers[]": ["name", "roles", "edge", "link", "host"],
@@ -138,7 +161,7 @@ public struct TopologyFile: Codable, Sendable {
                                             "region", "access_key_env", "secret_key_env", "session_token_env", "project", "location",
                                             "service_account_file", "token_url", "private", "optional", "models"],
         "tunnelers[].hosts[].upstreams[]": ["name", "command", "env", "cwd", "url", "app", "path", "headers", "headers_from_env", "bearer_env",
-                                            "bearer_file", "prefix", "timeout_ms"],
+                                            "bearer_file", "prefix", "timeout_ms", "audience"],
         "apps[]": ["name", "host", "command"],
     ]
 
@@ -216,6 +239,21 @@ public struct TopologyFile: Codable, Sendable {
         let identityNames = Set((identities ?? []).map(\.name))
         let serviceNames = Set((services ?? []).map(\.name))
         let appNames = Set((apps ?? []).map(\.name))
+        for (i, signer) in (external_jwt_signers ?? []).enumerated() {
+            let sources = [signer.jwks_url != nil, signer.app != nil, signer.keys != nil].filter { $0 }.count
+            guard sources == 1 else {
+                throw fail("external_jwt_signers[\(i)]", "signer '\(signer.name)' needs exactly one of jwks_url, app (with path) or keys")
+            }
+            if let app = signer.app, !appNames.contains(app) {
+                throw fail("external_jwt_signers[\(i)].app", "app '\(app)' is not declared under apps")
+            }
+        }
+        for (i, policy) in (delegation_policies ?? []).enumerated() {
+            for (key, list) in [("agents", policy.agents), ("users", policy.users)] {
+                if list.isEmpty { throw fail("delegation_policies[\(i)].\(key)", "name at least one '#attribute', '@name' or '#all'") }
+                if let problem = RoleExpression.problem(in: list) { throw fail("delegation_policies[\(i)].\(key)", problem) }
+            }
+        }
         for (i, tunneler) in (tunnelers ?? []).enumerated() {
             guard identityNames.contains(tunneler.identity) else {
                 throw fail("tunnelers[\(i)].identity", "identity '\(tunneler.identity)' is not declared under identities")

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import GatewayKit
@@ -17,11 +18,14 @@ final class HostedGateways: Sendable {
     private let controls: [OverlayGatewayControl]
     private let waiting: Locked<Set<String>>
     private let onReady = Locked<(@Sendable () -> Void)?>(nil)
+    /// Signs the MCP gateways' statements to their upstreams (the controller publishes its key).
+    let assertions: AssertionSigner?
 
-    private init(servers: [MCPGatewayServer], llmServers: [LLMGatewayServer], controls: [OverlayGatewayControl]) {
+    private init(servers: [MCPGatewayServer], llmServers: [LLMGatewayServer], controls: [OverlayGatewayControl], assertions: AssertionSigner?) {
         self.servers = servers
         self.llmServers = llmServers
         self.controls = controls
+        self.assertions = assertions
         self.waiting = Locked(Set(servers.map(\.gateway.service)))
         for server in servers {
             Task { [weak self] in
@@ -43,11 +47,13 @@ final class HostedGateways: Sendable {
         var llmServers: [LLMGatewayServer] = []
         var controls: [OverlayGatewayControl] = []
         guard var hosts = config.hosts, hosts.contains(where: { $0.mcpGateway != nil || $0.llmGateway != nil }) else {
-            return HostedGateways(servers: [], llmServers: [], controls: [])
+            return HostedGateways(servers: [], llmServers: [], controls: [], assertions: nil)
         }
         signal(SIGPIPE, SIG_IGN)
         let directory = URL(fileURLWithPath: config.identity).appendingPathComponent("gateways").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let assertions = hosts.contains(where: { $0.mcpGateway != nil })
+            ? AssertionSigner(key: try Self.assertionKey(in: config.identity), identity: identity.name) : nil
         for index in hosts.indices {
             if let llmConfig = hosts[index].llmGateway {
                 let service = hosts[index].service
@@ -70,7 +76,7 @@ final class HostedGateways: Sendable {
             let control = OverlayGatewayControl(service: service)
             var gatewayLogger = logger
             gatewayLogger[metadataKey: "gateway"] = "\(service)"
-            let gateway = MCPGateway(service: service, config: gatewayConfig, control: control, logger: gatewayLogger)
+            let gateway = MCPGateway(service: service, config: gatewayConfig, control: control, assertions: assertions, logger: gatewayLogger)
             let path = "\(directory)/mcp-\(service).sock"
             let server = MCPGatewayServer(gateway: gateway, socketPath: path, logger: gatewayLogger)
             try Self.wait { try await server.start() }
@@ -81,7 +87,21 @@ final class HostedGateways: Sendable {
             logger.info("MCP gateway serving", metadata: ["service": "\(service)", "upstreams": "\(gatewayConfig.upstreams.map(\.name))"])
         }
         config.hosts = hosts
-        return HostedGateways(servers: servers, llmServers: llmServers, controls: controls)
+        return HostedGateways(servers: servers, llmServers: llmServers, controls: controls, assertions: assertions)
+    }
+
+    /// The key the gateways sign upstream statements with: made once, kept beside the identity
+    /// (0600), and never the identity's own key.
+    private static func assertionKey(in identityDirectory: String) throws -> P256.Signing.PrivateKey {
+        let path = identityDirectory + "/assertion-key.pem"
+        if FileManager.default.fileExists(atPath: path) {
+            do { return try P256.Signing.PrivateKey(pemRepresentation: try Files.read(path)) } catch {
+                throw FileError.invalid(path: path, reason: "not a P-256 private key in PEM: \(error); delete it to have a new one made")
+            }
+        }
+        let key = P256.Signing.PrivateKey()
+        try Files.write(key.pemRepresentation, to: path, privateFile: true)
+        return key
     }
 
     func attach(_ controller: LoopBound<ControllerClient>) {

@@ -13,17 +13,33 @@ import Shared
 /// Messages are relayed as they are (either protocol generation): each client message becomes a
 /// POST, each message of the answer (JSON or SSE) a line on stdout; the session's GET stream
 /// carries the gateway's own notifications (list changes) once a session exists.
+///
+/// With `onBehalfOf`, every request carries the token in that file (read again each time, so a
+/// refreshed token is used at once) as the person the client's agent acts for.
 final class MCPStdioBridge: @unchecked Sendable {
     private let url: String
     private let client = HTTPClient.shared
     private let logger: Logger
+    private let onBehalfOf: String?
     private let output = NSLock()
     private let state = Locked<(session: String?, version: String?, listening: Bool)>((nil, nil, false))
 
-    init(socketPath: String, logger: Logger) {
+    init(socketPath: String, onBehalfOf: String? = nil, logger: Logger) {
         let encoded = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socketPath
         url = "http+unix://\(encoded)/mcp"
+        self.onBehalfOf = onBehalfOf
         self.logger = logger
+    }
+
+    /// `Authorization: Bearer <the person's token>`, when a token file was given and is readable.
+    private func addPerson(to request: inout HTTPClientRequest) {
+        guard let onBehalfOf else { return }
+        do {
+            let token = try Files.read(onBehalfOf).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !token.isEmpty { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        } catch {
+            logger.error("the person's token file cannot be read; the request goes without it", metadata: ["file": "\(onBehalfOf)", "error": "\(error)"])
+        }
     }
 
     /// Reads stdin until it closes, then calls `done`.
@@ -57,6 +73,7 @@ final class MCPStdioBridge: @unchecked Sendable {
             let key = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"][method]
             if let key, let name = message?["params"]?[key]?.stringValue { request.headers.add(name: "Mcp-Name", value: name) }
         }
+        addPerson(to: &request)
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
             let response = try await send(request)
@@ -69,7 +86,12 @@ final class MCPStdioBridge: @unchecked Sendable {
                     for event in try decoder.feed(chunk.readableBytesView) { write(event) }
                 }
             } else {
-                let data = Data((try await response.body.collect(upTo: 64 << 20)).readableBytesView)
+                var data = Data((try await response.body.collect(upTo: 64 << 20)).readableBytesView)
+                // A refusal before the request was read (the person's token) names no id: it is this request's.
+                if response.status.code >= 400, let id, var refusal = try? JSONValue.parse(data), refusal["id"] == .null {
+                    refusal = refusal.setting("id", id)
+                    data = refusal.encoded()
+                }
                 if !data.isEmpty { write(data) }
                 if method == "initialize", let version = (try? JSONValue.parse(data))?["result"]?["protocolVersion"]?.stringValue {
                     state.withLock { $0.version = version }
@@ -110,6 +132,7 @@ final class MCPStdioBridge: @unchecked Sendable {
                 let (session, version, _) = state.current
                 var request = HTTPClientRequest(url: url)
                 request.headers.add(name: "Accept", value: "text/event-stream")
+                addPerson(to: &request)
                 if let session { request.headers.add(name: "Mcp-Session-Id", value: session) }
                 if let version { request.headers.add(name: "MCP-Protocol-Version", value: version) }
                 do {

@@ -61,6 +61,10 @@ final class ControllerClient {
         call({ .reportToolDefinitions(apiSession: $0, service: service, hashes: hashes) }) { completion($0.map { _ in () }) }
     }
 
+    func publishAssertionKey(_ jwk: JSONValue, _ completion: @escaping (Result<Void, Error>) -> Void) {
+        call({ .publishAssertionKey(apiSession: $0, jwk: jwk) }) { completion($0.map { _ in () }) }
+    }
+
     func auditEvents(service: String, events: [GatewayAuditEvent], _ completion: @escaping (Result<Void, Error>) -> Void) {
         call({ .auditEvents(apiSession: $0, service: service, events: events) }) { completion($0.map { _ in () }) }
     }

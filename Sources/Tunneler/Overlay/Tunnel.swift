@@ -48,8 +48,24 @@ final class Tunnel {
             })
             logger.info("intercepting", metadata: ["service": "\(intercept.service)", "listen": "\(intercept.listen)"])
         }
-        controller.onReady = { [unowned self] in self.refresh() }
+        controller.onReady = { [unowned self] in
+            self.refresh()
+            self.publishAssertionKey()
+        }
         controller.start()
+    }
+
+    /// The public key this tunneler's gateways sign upstream statements with, if it hosts any.
+    var assertionKey: JSONValue?
+
+    /// Tells the controller the key (again after each reconnection: it may have restarted empty).
+    private func publishAssertionKey() {
+        guard let jwk = assertionKey else { return }
+        controller.publishAssertionKey(jwk) { [weak self] result in
+            if case .failure(let error) = result {
+                self?.logger.error("assertion key not published; upstreams cannot verify this gateway's statements", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// Intercepts `service` on a unix socket (the stdio bridge's private one): no port at all.
