@@ -1,7 +1,8 @@
-"""Chat-completion load on keep-alive connections: CONCURRENCY workers for SECONDS.
+"""Model-call load on keep-alive connections: CONCURRENCY workers for SECONDS.
 
-  llm_load.py TARGET CONCURRENCY SECONDS [MODEL]
+  llm_load.py TARGET CONCURRENCY SECONDS [MODEL] [--api chat|responses|messages]
 TARGET: tcp:HOST:PORT (an upstream or an intercept). Prints "p50_ms p99_ms requests_per_s".
+--api picks the request: POST /v1/chat/completions (default), /v1/responses or /v1/messages.
 (The gateway's private socket serves only its tunneler's process, so the gateway is measured
 through the overlay, beside the same upstream hosted without it.)
 """
@@ -34,12 +35,26 @@ async def worker(target: str, request: bytes, until: float, samples: list, warmu
     writer.close()
 
 
+REQUESTS = {
+    "chat": ("/v1/chat/completions", lambda model: {"model": model, "messages": [{"role": "user", "content": "ping"}]}),
+    "responses": ("/v1/responses", lambda model: {"model": model, "input": "ping", "store": False}),
+    "messages": ("/v1/messages", lambda model: {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "ping"}]}),
+}
+
+
 async def main() -> None:
-    target, concurrency, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    model = sys.argv[4] if len(sys.argv) > 4 else "gpt-mini"
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "ping"}]}).encode()
-    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nAuthorization: Bearer none\r\n"
-               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    args = sys.argv[1:]
+    api = "chat"
+    if "--api" in args:
+        index = args.index("--api")
+        api = args[index + 1]
+        del args[index:index + 2]
+    target, concurrency, seconds = args[0], int(args[1]), float(args[2])
+    model = args[3] if len(args) > 3 else "gpt-mini"
+    path, make = REQUESTS[api]
+    body = json.dumps(make(model)).encode()
+    request = (b"POST " + path.encode() + b" HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nAuthorization: Bearer none\r\n"
+               b"anthropic-version: 2023-06-01\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
     samples: list[float] = []
     started = time.perf_counter()
     until = started + seconds

@@ -38,7 +38,7 @@ final class LLMGatewayTests: XCTestCase {
         if Self.network == nil { throw TestFailure("topology did not start: \(Self.startError ?? "unknown")") }
     }
 
-    private var url: String { "http://\(net.interceptAddress("llm"))/v1" }
+    private var url: String { "http://\(net.interceptAddress("llm", of: "agent"))/v1" }
 
     @discardableResult
     private func client(_ arguments: [String]) throws -> [String: Any] {
@@ -258,7 +258,7 @@ final class LLMGatewayTests: XCTestCase {
         let unknown = try client(["chat", url, "no-such-model", "x"])["error"] as? [String: Any]
         XCTAssertEqual(unknown?["status"] as? Int, 404)
         XCTAssertEqual(unknown?["code"] as? String, "model_not_found")
-        let raw = try TCPClient(net.interceptAddress("llm"))
+        let raw = try TCPClient(net.interceptAddress("llm", of: "agent"))
         let body = "{not json"
         raw.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
         let text = String(decoding: raw.readToEnd().data, as: UTF8.self)
@@ -326,7 +326,7 @@ final class LLMGatewayTests: XCTestCase {
     }
 
     func test_aCallerThatGoesAway_cancelsItsProviderCall() throws {
-        let client = try TCPClient(net.interceptAddress("llm"))
+        let client = try TCPClient(net.interceptAddress("llm", of: "agent"))
         let body = #"{"model": "gpt-slow", "messages": [{"role": "user", "content": "abandoned"}]}"#
         client.send("POST /v1/chat/completions HTTP/1.1\r\nHost: llm\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
         Thread.sleep(forTimeInterval: 0.5)

@@ -180,6 +180,11 @@ final class RunningTopology: @unchecked Sendable {
         ((status["intercepts"] as? [[String: Any]])?.first { $0["service"] as? String == service }?["address"] as? String) ?? ""
     }
 
+    /// The address of `tunneler`'s intercept of `service` ("" when it has none: the test then fails on connecting).
+    func interceptAddress(_ service: String, of tunneler: String) -> String {
+        (try? interceptAddress(service, tunneler: tunneler)) ?? ""
+    }
+
     /// The address of `tunneler`'s intercept of `service`.
     func interceptAddress(_ service: String, tunneler: String) throws -> String {
         guard let address = (status["intercepts"] as? [[String: Any]])?

@@ -56,6 +56,33 @@ def last_user_text(messages) -> str:
     return ""
 
 
+def sample(schema: dict):
+    """An instance of a JSON schema: what a model following it would answer."""
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    if "enum" in schema:
+        return schema["enum"][0]
+    if kind == "object" or "properties" in schema:
+        return {name: sample(sub) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [sample(schema.get("items") or {"type": "string"})]
+    if kind == "integer":
+        return 42
+    if kind == "number":
+        return 4.2
+    if kind == "boolean":
+        return True
+    return "fake"
+
+
+def images(blocks) -> int:
+    """How many images a message's content holds, in any provider's shape."""
+    if not isinstance(blocks, list):
+        return 0
+    return sum(1 for b in blocks if isinstance(b, dict) and (b.get("type") in ("image", "image_url") or "image" in b))
+
+
 async def behave(model: str):
     if model.endswith("-fail"):
         return JSONResponse({"error": {"message": "the fake provider failed on purpose", "type": "server_error"}}, status_code=500)
@@ -80,6 +107,12 @@ async def openai_chat(request: Request, provider: str, model: str):
     if failure:
         return failure
     text = f"{provider} says: {last_user_text(body['messages'])}"
+    seen = images(body["messages"][-1].get("content"))
+    if seen:
+        text += f" (saw {seen} image{'s' if seen > 1 else ''})"
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        text = json.dumps(sample(fmt["json_schema"]["schema"]))
     usage = {"prompt_tokens": words(json.dumps(body["messages"])), "completion_tokens": words(text)}
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     message = {"role": "assistant", "content": text}
@@ -144,16 +177,22 @@ async def anthropic_endpoint(request: Request):
     last = body["messages"][-1]
     blocks = last["content"] if isinstance(last["content"], list) else [{"type": "text", "text": last["content"]}]
     results = [b for b in blocks if b.get("type") == "tool_result"]
+    forced = (body.get("tool_choice") or {}).get("name")
     if results:
         content = [{"type": "text", "text": f"anthropic read the tool result: {results[0]['content']}"}]
         stop = "end_turn"
+    elif forced:
+        tool = next(t for t in body["tools"] if t["name"] == forced)
+        content = [{"type": "tool_use", "id": "toolu_fake2", "name": forced, "input": sample(tool["input_schema"])}]
+        stop = "tool_use"
     elif body.get("tools"):
         content = [{"type": "text", "text": "Let me search."},
                    {"type": "tool_use", "id": "toolu_fake1", "name": body["tools"][0]["name"], "input": {"query": "vpn"}}]
         stop = "tool_use"
     else:
         text = " ".join(b.get("text", "") for b in blocks)
-        content = [{"type": "text", "text": f"anthropic says: {text}"}]
+        seen = images(blocks)
+        content = [{"type": "text", "text": f"anthropic says: {text}" + (f" (saw {seen} image{'s' if seen > 1 else ''})" if seen else "")}]
         stop = "end_turn"
     usage = {"input_tokens": words(json.dumps(body["messages"])), "output_tokens": 7}
     if not body.get("stream"):
@@ -176,12 +215,22 @@ async def anthropic_endpoint(request: Request):
             else:
                 yield event("content_block_start", {"type": "content_block_start", "index": index,
                                                      "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}})
-                yield event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": '{"query": '}})
-                yield event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": '"vpn"}'}})
+                encoded = json.dumps(block["input"])
+                half = len(encoded) // 2
+                for piece in (encoded[:half], encoded[half:]):
+                    yield event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": piece}})
             yield event("content_block_stop", {"type": "content_block_stop", "index": index})
         yield event("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": usage["output_tokens"]}})
         yield event("message_stop", {"type": "message_stop"})
     return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def anthropic_count_tokens(request: Request):
+    if request.headers.get("x-api-key") != KEYS["anthropic"] or not request.headers.get("anthropic-version"):
+        return JSONResponse({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}, status_code=401)
+    body = await request.json()
+    log("anthropic-count", request, body)
+    return JSONResponse({"input_tokens": 1000 + words(json.dumps(body["messages"]))})
 
 
 # ---- Bedrock --------------------------------------------------------------------------------
@@ -233,12 +282,17 @@ async def bedrock_endpoint(request: Request):
         return JSONResponse({"message": "the fake Bedrock failed on purpose"}, status_code=500)
     last = body["messages"][-1]["content"]
     results = [b["toolResult"] for b in last if "toolResult" in b]
+    forced = ((body.get("toolConfig") or {}).get("toolChoice") or {}).get("tool", {}).get("name")
     if results:
         content, stop = [{"text": f"bedrock read the tool result: {results[0]['content'][0]['text']}"}], "end_turn"
+    elif forced:
+        spec = next(t["toolSpec"] for t in body["toolConfig"]["tools"] if t["toolSpec"]["name"] == forced)
+        content, stop = [{"toolUse": {"toolUseId": "tooluse_fake2", "name": forced, "input": sample(spec["inputSchema"]["json"])}}], "tool_use"
     elif body.get("toolConfig"):
         content, stop = [{"toolUse": {"toolUseId": "tooluse_fake1", "name": body["toolConfig"]["tools"][0]["toolSpec"]["name"], "input": {"query": "vpn"}}}], "tool_use"
     else:
-        content, stop = [{"text": "bedrock says: " + " ".join(b.get("text", "") for b in last)}], "end_turn"
+        seen = images(last)
+        content, stop = [{"text": "bedrock says: " + " ".join(b.get("text", "") for b in last) + (f" (saw {seen} image{'s' if seen > 1 else ''})" if seen else "")}], "end_turn"
     usage = {"inputTokens": 11, "outputTokens": 5, "totalTokens": 16}
     if operation == "converse":
         return JSONResponse({"output": {"message": {"role": "assistant", "content": content}}, "stopReason": stop, "usage": usage, "metrics": {"latencyMs": 5}})
@@ -378,6 +432,7 @@ app = Starlette(routes=[
     Route("/openai/v1/embeddings", openai_embeddings, methods=["POST"]),
     Route("/azure/openai/deployments/{deployment}/chat/completions", azure_endpoint, methods=["POST"]),
     Route("/anthropic/v1/messages", anthropic_endpoint, methods=["POST"]),
+    Route("/anthropic/v1/messages/count_tokens", anthropic_count_tokens, methods=["POST"]),
     Route("/bedrock/model/{model}/{operation}", bedrock_endpoint, methods=["POST"]),
     Route("/vertex/token", vertex_token, methods=["POST"]),
     Route("/vertex/v1/projects/{project}/locations/{location}/publishers/google/models/{model_method}", vertex_endpoint, methods=["POST"]),

@@ -17,7 +17,7 @@ final class AdapterFixtureTests: XCTestCase {
     """
 
     func testAnthropic_requestTranslation() throws {
-        let body = AnthropicAdapter.translate(try json(toolRequest), model: "claude-sonnet-4-5", stream: true)
+        let body = AnthropicAdapter.translate(try json(toolRequest), model: ModelConfig(name: "claude", upstream: "claude-sonnet-4-5"), stream: true)
         XCTAssertEqual(body["system"], .string("Be brief."))
         XCTAssertEqual(body["max_tokens"], .number(200))
         XCTAssertEqual(body["stop_sequences"], .array([.string("END")]))
@@ -151,6 +151,6 @@ final class AdapterFixtureTests: XCTestCase {
         XCTAssertEqual(body["messages"]?.arrayValue?[2]["tool_calls"]?.arrayValue?.first?["function"]?["arguments"]?["location"], .string("San Francisco, CA"))
         let response = try json(#"{"model":"llama3.2","created_at":"2023-12-12T14:13:43.416799Z","message":{"role":"assistant","content":"Hello! How are you today?"},"done":true,"total_duration":5191566416,"load_duration":2154458,"prompt_eval_count":26,"prompt_eval_duration":383809000,"eval_count":298,"eval_duration":4799921000}"#)
         XCTAssertEqual(OllamaAdapter.message(response)["content"], .string("Hello! How are you today?"))
-        XCTAssertEqual(OllamaAdapter.usage(response)["total_tokens"], .number(324))
+        XCTAssertEqual(OllamaAdapter.usage(response)?["total_tokens"], .number(324))
     }
 }

@@ -407,9 +407,15 @@ struct UsageCommand: AsyncParsableCommand {
         if let since { path += "&since=\(since)" }
         let rows = try await options.client().get(path, as: [LLMUsageRow].self)
         if json { return printJSON(rows) }
-        print("\(by.padding(toLength: 24, withPad: " ", startingAt: 0))\("requests".leftPadded(10))\("input tok".leftPadded(12))\("output tok".leftPadded(12))\("cost USD".leftPadded(12))")
+        print("\(by.padding(toLength: 24, withPad: " ", startingAt: 0))\("requests".leftPadded(10))\("input tok".leftPadded(12))\("cached".leftPadded(10))\("output tok".leftPadded(12))\("reasoning".leftPadded(10))\("cost USD".leftPadded(14))  notes")
         for row in rows {
-            print("\(row.key.padding(toLength: 24, withPad: " ", startingAt: 0))\(String(row.requests).leftPadded(10))\(String(row.inputTokens).leftPadded(12))\(String(row.outputTokens).leftPadded(12))\(String(format: "%.6f", row.costUSD).leftPadded(12))")
+            var notes: [String] = []
+            if let estimated = row.estimatedRequests, estimated > 0 { notes.append("\(estimated) estimated") }
+            if let unpriced = row.unpricedRequests, unpriced > 0 { notes.append("\(unpriced) unpriced") }
+            // A model without a price is not free: its cost is shown as unknown, never as $0.
+            let cost = (row.unpricedRequests ?? 0) == row.requests && row.requests > 0 ? "unpriced"
+                : String(format: "%.6f", row.costUSD) + ((row.unpricedRequests ?? 0) > 0 ? "+" : "")
+            print("\(row.key.padding(toLength: 24, withPad: " ", startingAt: 0))\(String(row.requests).leftPadded(10))\(String(row.inputTokens).leftPadded(12))\(String(row.cachedInputTokens ?? 0).leftPadded(10))\(String(row.outputTokens).leftPadded(12))\(String(row.reasoningTokens ?? 0).leftPadded(10))\(cost.leftPadded(14))  \(notes.joined(separator: ", "))")
         }
     }
 }

@@ -221,6 +221,16 @@ final class Store: Sendable {
             try db.drop(table: "llmUsage")
             try db.rename(table: "llmUsageByPerson", to: "llmUsage")
         }
+        migrator.registerMigration("v9-usage-detail") { db in
+            // Tokens with their own prices, estimated counts and unpriced models, per usage row.
+            try db.alter(table: "llmUsage") { t in
+                t.add(column: "cachedInputTokens", .integer).notNull().defaults(to: 0)
+                t.add(column: "cacheWriteTokens", .integer).notNull().defaults(to: 0)
+                t.add(column: "reasoningTokens", .integer).notNull().defaults(to: 0)
+                t.add(column: "estimatedRequests", .integer).notNull().defaults(to: 0)
+                t.add(column: "unpricedRequests", .integer).notNull().defaults(to: 0)
+            }
+        }
         return migrator
     }
 }

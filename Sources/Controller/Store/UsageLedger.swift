@@ -22,7 +22,8 @@ struct UsageLedger: Sendable {
 
     /// Why `record` cannot be stored, or nil.
     static func problem(_ record: LLMUsageRecord, now: Date = Date()) -> String? {
-        if !(0...maxTokens).contains(record.inputTokens) || !(0...maxTokens).contains(record.outputTokens) {
+        for count in [record.inputTokens, record.outputTokens, record.cachedInputTokens ?? 0, record.cacheWriteTokens ?? 0, record.reasoningTokens ?? 0]
+            where !(0...maxTokens).contains(count) {
             return "token counts must be within 0...\(maxTokens)"
         }
         if !record.costUSD.isFinite || record.costUSD < 0 || record.costUSD > maxCostUSD { return "cost must be within 0...\(Int(maxCostUSD)) USD" }
@@ -38,13 +39,18 @@ struct UsageLedger: Sendable {
         try store.pool.write { db in
             for record in records {
                 try db.execute(sql: """
-                    INSERT INTO llmUsage (day, identity, user, project, model, provider, requests, inputTokens, outputTokens, costUSD)
-                    VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+                    INSERT INTO llmUsage (day, identity, user, project, model, provider, requests, inputTokens, outputTokens, costUSD,
+                                          cachedInputTokens, cacheWriteTokens, reasoningTokens, estimatedRequests, unpricedRequests)
+                    VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(day, identity, user, project, model, provider) DO UPDATE SET
                       requests = requests + 1, inputTokens = inputTokens + excluded.inputTokens,
-                      outputTokens = outputTokens + excluded.outputTokens, costUSD = costUSD + excluded.costUSD
+                      outputTokens = outputTokens + excluded.outputTokens, costUSD = costUSD + excluded.costUSD,
+                      cachedInputTokens = cachedInputTokens + excluded.cachedInputTokens, cacheWriteTokens = cacheWriteTokens + excluded.cacheWriteTokens,
+                      reasoningTokens = reasoningTokens + excluded.reasoningTokens, estimatedRequests = estimatedRequests + excluded.estimatedRequests,
+                      unpricedRequests = unpricedRequests + excluded.unpricedRequests
                     """, arguments: [Self.day(record.at), record.identity, record.user ?? "", record.project ?? "", record.model, record.provider,
-                                     record.inputTokens, record.outputTokens, record.costUSD])
+                                     record.inputTokens, record.outputTokens, record.costUSD, record.cachedInputTokens ?? 0, record.cacheWriteTokens ?? 0,
+                                     record.reasoningTokens ?? 0, record.estimated == true ? 1 : 0, record.unpriced == true ? 1 : 0])
             }
         }
     }
@@ -79,7 +85,9 @@ struct UsageLedger: Sendable {
         let rows = try store.pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT identity, user, project, model, provider, TOTAL(requests) AS requests, TOTAL(inputTokens) AS input,
-                       TOTAL(outputTokens) AS output, TOTAL(costUSD) AS cost FROM llmUsage WHERE day >= ?
+                       TOTAL(outputTokens) AS output, TOTAL(costUSD) AS cost, TOTAL(cachedInputTokens) AS cached,
+                       TOTAL(reasoningTokens) AS reasoning, TOTAL(estimatedRequests) AS estimated, TOTAL(unpricedRequests) AS unpriced
+                FROM llmUsage WHERE day >= ?
                 GROUP BY identity, user, project, model, provider
                 """, arguments: [since ?? "0000-00-00"])
         }
@@ -102,6 +110,10 @@ struct UsageLedger: Sendable {
                 total.inputTokens = Self.saturatingSum(total.inputTokens, row["input"] as Double)
                 total.outputTokens = Self.saturatingSum(total.outputTokens, row["output"] as Double)
                 total.costUSD += row["cost"] as Double
+                total.cachedInputTokens = Self.saturatingSum(total.cachedInputTokens ?? 0, row["cached"] as Double)
+                total.reasoningTokens = Self.saturatingSum(total.reasoningTokens ?? 0, row["reasoning"] as Double)
+                total.estimatedRequests = Self.saturatingSum(total.estimatedRequests ?? 0, row["estimated"] as Double)
+                total.unpricedRequests = Self.saturatingSum(total.unpricedRequests ?? 0, row["unpriced"] as Double)
                 totals[name] = total
             }
         }

@@ -122,6 +122,13 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var upstream: String?
     public var inputPerMTok: Double?
     public var outputPerMTok: Double?
+    /// Prices of cached input, cache writes and reasoning, where the provider prices them apart.
+    public var cachedInputPerMTok: Double?
+    public var cacheWritePerMTok: Double?
+    public var reasoningPerMTok: Double?
+    /// The most output the model can give (the default when a caller sets no limit and the
+    /// provider needs one).
+    public var maxOutputTokens: Int?
     /// An embeddings model (`/v1/embeddings`).
     public var embeddings: Bool?
 
@@ -129,6 +136,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case name, upstream, embeddings
         case inputPerMTok = "input_per_mtok"
         case outputPerMTok = "output_per_mtok"
+        case cachedInputPerMTok = "cached_input_per_mtok"
+        case cacheWritePerMTok = "cache_write_per_mtok"
+        case reasoningPerMTok = "reasoning_per_mtok"
+        case maxOutputTokens = "max_output_tokens"
     }
 
     public init(name: String, upstream: String? = nil, inputPerMTok: Double? = nil, outputPerMTok: Double? = nil, embeddings: Bool? = nil) {
@@ -137,7 +148,5 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
     var upstreamID: String { upstream ?? name }
 
-    func cost(input: Int, output: Int) -> Double {
-        (Double(input) * (inputPerMTok ?? 0) + Double(output) * (outputPerMTok ?? 0)) / 1_000_000
-    }
+    func cost(input: Int, output: Int) -> Double { cost(TokenUsage(input: input, output: output)) }
 }

@@ -17,10 +17,10 @@ public final class LLMGateway: Sendable {
     private let audit: AuditReporter
     let ledger = BudgetLedger()
     private let breaker = CircuitBreaker()
-    private let adapters: [String: ProviderAdapter]
+    let adapters: [String: ProviderAdapter]
     /// Model name → its configuration and provider.
     let catalog: [String: (model: ModelConfig, provider: ProviderConfig)]
-    private let state = Locked(State())
+    let state = Locked(State())
     private let tasks = Locked<[Task<Void, Never>]>([])
     /// Optional providers that did not answer their last probe.
     private let unavailable: Locked<Set<String>>
@@ -35,7 +35,17 @@ public final class LLMGateway: Sendable {
         var policyProblem: String?
     }
 
-    public init(service: String, config: LLMGatewayConfig, control: LLMGatewayControl, logger: Logger) {
+    /// Responses kept for `previous_response_id` and `GET /v1/responses/{id}`.
+    let responses: ResponseStore?
+
+    /// `stateDirectory`: where the gateway keeps its own files (stored responses); in memory when nil.
+    public init(service: String, config: LLMGatewayConfig, control: LLMGatewayControl, stateDirectory: String? = nil, logger: Logger) {
+        do {
+            responses = try ResponseStore(path: stateDirectory.map { "\($0)/responses-\(service).sqlite" })
+        } catch {
+            logger.error("stored responses unavailable: previous_response_id and GET /v1/responses will answer 503", metadata: ["error": "\(error)"])
+            responses = nil
+        }
         self.service = service
         self.config = config
         self.control = control
@@ -233,7 +243,7 @@ public final class LLMGateway: Sendable {
     }
 
     /// What this caller may use of the models (everything without a `models` policy).
-    private func modelAccess(_ caller: Caller, teams: [String]) -> LLMPolicy.ModelAccess {
+    func modelAccess(_ caller: Caller, teams: [String]) -> LLMPolicy.ModelAccess {
         state.current.policy?.modelAccess(identity: caller.identity, attributes: teams, person: caller.person)
             ?? LLMPolicy(models: nil).modelAccess(identity: caller.identity, attributes: teams, person: nil)
     }
@@ -254,7 +264,7 @@ public final class LLMGateway: Sendable {
 
     /// The caller's role attributes, once it is known to may dial this service, its policy can
     /// be followed, and the project it names (if any) is one it may bill.
-    private func admit(_ caller: Caller, project: String?) -> Result<[String], APIError> {
+    func admit(_ caller: Caller, project: String?) -> Result<[String], APIError> {
         let current = state.current
         guard let view = current.view else {
             return .failure(APIError(status: 503, message: "the gateway has not heard from the controller yet; retry in a second", type: "service_unavailable", code: nil))
@@ -272,25 +282,31 @@ public final class LLMGateway: Sendable {
         return .success(teams)
     }
 
-    func chat(_ request: JSONValue, caller: Caller, project: String?, hint: String?) async -> ChatReply {
+    /// One model call, whichever API it came in by (`ingress`, named in the audit record): the
+    /// request in chat form, and for the Messages API the original (`native`), sent as it is
+    /// when the call goes to an Anthropic model.
+    func chat(_ request: JSONValue, caller: Caller, project: String?, hint: String?, ingress: Ingress = .chat,
+              native: NativeMessages? = nil) async -> ChatReply {
         let started = ContinuousClock.now
         var record = AuditRecord(caller: caller, project: project, requested: request["model"]?.stringValue ?? "")
-        let reply = await chat(request, caller: caller, project: project, hint: hint, record: &record)
-        if case .stream = reply { return reply }  // the stream records itself when it ends
+        record.ingress = ingress
+        let reply = await chat(request, caller: caller, project: project, hint: hint, native: native, record: &record)
+        switch reply { case .stream, .nativeStream: return reply; default: break }  // a stream records itself when it ends
         record.finish(reply: reply, elapsed: ContinuousClock.now - started)
         emit(record)
         return reply
     }
 
     /// Before the first view arrives (the tunneler is still connecting), wait a little for it.
-    private func awaitView() async {
+    func awaitView() async {
         for _ in 0..<30 where state.current.view == nil {
             await refreshView()
             if state.current.view == nil { try? await Task.sleep(for: .milliseconds(100)) }
         }
     }
 
-    private func chat(_ request: JSONValue, caller: Caller, project: String?, hint: String?, record: inout AuditRecord) async -> ChatReply {
+    private func chat(_ request: JSONValue, caller: Caller, project: String?, hint: String?, native: NativeMessages?,
+                      record: inout AuditRecord) async -> ChatReply {
         await awaitView()
         let teams: [String]
         switch admit(caller, project: project) { case .failure(let error): return .failure(error); case .success(let value): teams = value }
@@ -336,21 +352,36 @@ public final class LLMGateway: Sendable {
         ledger.admitted(keys: keys)
         let headers = [("x-portless-route", decision.models.first ?? ""), ("x-portless-route-class", decision.routeClass ?? "explicit"),
                        ("x-portless-route-reason", decision.reason)]
+        // The original goes to an Anthropic model only as the caller wrote it: not once a guardrail changed it.
+        let native = guarded.request == request ? native : nil
         if request["stream"]?.boolValue == true {
-            return await stream(guarded.request, decision: decision, headers: headers, keys: keys, record: record)
+            return await stream(guarded.request, decision: decision, headers: headers, keys: keys, native: native, record: record)
         }
         let deadline = Duration.milliseconds(config.timeoutMs ?? 60_000)
         var failures: [String] = []
+        var unsupported: [String] = []
         for name in decision.models {
             guard let (model, provider) = catalog[name], let adapter = adapters[provider.name], available(provider.name) else { continue }
+            let passThrough = native != nil && provider.type == .anthropic
+            if !passThrough, let why = adapter.unsupported(guarded.request, model: model) { unsupported.append("\(name): \(why)"); continue }
             guard breaker.allows(provider.name) else { failures.append("\(name): provider '\(provider.name)' is failing (breaker open)"); continue }
             for attempt in 0...(config.retries ?? 2) {
                 if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << (attempt - 1))) }
                 do {
+                    if passThrough, let native, let anthropic = adapter as? AnthropicAdapter {
+                        let message = try await anthropic.passThrough(native, model: model, deadline: deadline).setting("model", .string(name))
+                        breaker.succeeded(provider.name)
+                        await account(TokenUsage(anthropic: message["usage"]), caller: record.caller, project: project, model: model, provider: provider,
+                                      keys: keys, record: &record)
+                        record.failures = failures
+                        return .native(message, headers: headers + [("x-portless-model", name)])
+                    }
                     var response = try await adapter.complete(guarded.request, model: model, deadline: deadline)
                     breaker.succeeded(provider.name)
                     response = response.setting("model", .string(name))
-                    let counted = usage(response["usage"], model: model)
+                    let text = (response["choices"]?.arrayValue ?? []).map { ChatText.content($0["message"] ?? .null) }.joined()
+                    let counted = TokenUsage(openAI: response["usage"]) ?? .estimate(request: guarded.request, output: text)
+                    if counted.estimated { response = response.setting("usage", counted.openAI) }
                     await account(counted, caller: record.caller, project: project, model: model, provider: provider, keys: keys, record: &record)
                     record.failures = failures
                     return .json(response, headers: headers + [("x-portless-model", name)])
@@ -366,22 +397,41 @@ public final class LLMGateway: Sendable {
                 }
             }
         }
-        record.failures = failures
+        record.failures = failures + unsupported
+        if failures.isEmpty && !unsupported.isEmpty { return .failure(Self.unsupportedError(unsupported)) }
         return .failure(APIError(status: 502, message: "every model for this request failed: \(failures.joined(separator: "; "))", type: "api_error", code: "upstream_failed"))
     }
 
-    private func stream(_ request: JSONValue, decision: RoutingCascade.Decision, headers: [(String, String)], keys: [String], record: AuditRecord) async -> ChatReply {
+    /// No model the request may go to can honor one of its parameters: a 400 that names them,
+    /// never a parameter silently dropped.
+    static func unsupportedError(_ reasons: [String]) -> APIError {
+        APIError(status: 400, message: "no model this request may go to supports it: \(reasons.joined(separator: "; "))", type: "invalid_request_error",
+                 code: "unsupported_parameter")
+    }
+
+    private func stream(_ request: JSONValue, decision: RoutingCascade.Decision, headers: [(String, String)], keys: [String], native: NativeMessages?,
+                        record: AuditRecord) async -> ChatReply {
         let deadline = Duration.milliseconds(config.timeoutMs ?? 60_000)
         let wantsUsage = request["stream_options"]?["include_usage"]?.boolValue == true
         var failures: [String] = []
+        var unsupported: [String] = []
         var record = record
         let started = ContinuousClock.now
         for name in decision.models {
             guard let (model, provider) = catalog[name], let adapter = adapters[provider.name], available(provider.name) else { continue }
+            let passThrough = native != nil && provider.type == .anthropic
+            if !passThrough, let why = adapter.unsupported(request, model: model) { unsupported.append("\(name): \(why)"); continue }
             guard breaker.allows(provider.name) else { failures.append("\(name): breaker open"); continue }
             for attempt in 0...(config.retries ?? 2) {
                 if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << (attempt - 1))) }
                 do {
+                    if passThrough, let native, let anthropic = adapter as? AnthropicAdapter {
+                        let events = try await anthropic.passThroughStream(native, model: model, deadline: deadline)
+                        breaker.succeeded(provider.name)
+                        record.failures = failures
+                        return .nativeStream(relay(events, name: name, request: request, model: model, provider: provider, keys: keys, record: record,
+                                                   started: started), headers: headers + [("x-portless-model", name)])
+                    }
                     let upstream = try await adapter.stream(request, model: model, deadline: deadline)
                     var iterator = upstream.makeAsyncIterator()
                     // Fallback is possible only until the first chunk: after it, the caller has bytes.
@@ -392,12 +442,15 @@ public final class LLMGateway: Sendable {
                     let finalRecord = record
                     let pump = Task { [weak self] in
                         var record = finalRecord
-                        var usage = (input: 0, output: 0)
+                        var usage: TokenUsage?
+                        var streamed = ""
                         var next: JSONValue? = first
                         do {
                             while let chunk = next {
-                                if let reported = chunk["usage"], reported != .null {
-                                    usage = (reported["prompt_tokens"].count(), reported["completion_tokens"].count())
+                                if let reported = TokenUsage(openAI: chunk["usage"]) { usage = reported }
+                                for choice in chunk["choices"]?.arrayValue ?? [] {
+                                    streamed += choice["delta"]?["content"]?.stringValue ?? ""
+                                    for call in choice["delta"]?["tool_calls"]?.arrayValue ?? [] { streamed += call["function"]?["arguments"]?.stringValue ?? "" }
                                 }
                                 let isUsageOnly = chunk["choices"]?.arrayValue?.isEmpty == true
                                 if !isUsageOnly || wantsUsage { continuation.yield(chunk.setting("model", .string(name))) }
@@ -409,7 +462,9 @@ public final class LLMGateway: Sendable {
                             continuation.finish(throwing: error)
                         }
                         guard let self else { return }
-                        await self.account((usage.input, usage.output), caller: record.caller, project: record.project, model: model, provider: provider, keys: keys, record: &record)
+                        // A stream cut before its usage (or a provider that reports none) is still accounted, as an estimate.
+                        let counted = usage ?? .estimate(request: request, output: streamed)
+                        await self.account(counted, caller: record.caller, project: record.project, model: model, provider: provider, keys: keys, record: &record)
                         record.finish(reply: nil, elapsed: ContinuousClock.now - started, streamed: true)
                         self.emit(record)
                     }
@@ -427,8 +482,9 @@ public final class LLMGateway: Sendable {
                 }
             }
         }
-        record.failures = failures
-        let failure = APIError(status: 502, message: "every model for this request failed before streaming: \(failures.joined(separator: "; "))", type: "api_error", code: "upstream_failed")
+        record.failures = failures + unsupported
+        let failure = failures.isEmpty && !unsupported.isEmpty ? Self.unsupportedError(unsupported)
+            : APIError(status: 502, message: "every model for this request failed before streaming: \(failures.joined(separator: "; "))", type: "api_error", code: "upstream_failed")
         record.finish(reply: .failure(failure), elapsed: ContinuousClock.now - started)
         emit(record)
         return .failure(failure)
@@ -466,7 +522,7 @@ public final class LLMGateway: Sendable {
                     do {
                         let response = try await adapter.embed(request, model: model, deadline: .milliseconds(config.timeoutMs ?? 60_000))
                         let tokens = response["usage"]?["prompt_tokens"].count() ?? 0
-                        await account((tokens, 0), caller: caller, project: project, model: model, provider: provider, keys: keys, record: &record)
+                        await account(TokenUsage(input: tokens), caller: caller, project: project, model: model, provider: provider, keys: keys, record: &record)
                         reply = .json(response, headers: [("x-portless-model", name)])
                     } catch let error as ProviderError {
                         breaker.record(error, for: provider.name)
@@ -497,20 +553,63 @@ public final class LLMGateway: Sendable {
 
     // MARK: accounting
 
-    private func usage(_ value: JSONValue?, model: ModelConfig) -> (Int, Int) {
-        (value?["prompt_tokens"].count() ?? 0, value?["completion_tokens"].count() ?? 0)
-    }
-
-    private func account(_ usage: (Int, Int), caller: Caller, project: String?, model: ModelConfig, provider: ProviderConfig, keys: [String],
+    private func account(_ usage: TokenUsage, caller: Caller, project: String?, model: ModelConfig, provider: ProviderConfig, keys: [String],
                          record: inout AuditRecord) async {
-        let cost = model.cost(input: usage.0, output: usage.1)
+        let cost = model.cost(usage)
         record.model = model.name; record.provider = provider.name
-        record.inputTokens = usage.0; record.outputTokens = usage.1; record.cost = cost
+        record.usage = usage; record.cost = cost; record.unpriced = !model.isPriced
         ledger.record(LLMUsageRecord(at: Date(), identity: caller.identity, user: caller.person?.name, project: project, model: model.name,
-                                     provider: provider.name, inputTokens: usage.0, outputTokens: usage.1, costUSD: cost), keys: keys)
+                                     provider: provider.name, inputTokens: usage.input, outputTokens: usage.output, costUSD: cost,
+                                     cachedInputTokens: usage.cachedInput, cacheWriteTokens: usage.cacheWrite, reasoningTokens: usage.reasoning,
+                                     estimated: usage.estimated ? true : nil, unpriced: model.isPriced ? nil : true), keys: keys)
     }
 
-    private func emit(_ record: AuditRecord) {
+    /// Relays an Anthropic model's own stream to a Messages caller, event by event, taking the
+    /// usage from `message_start` and `message_delta` (estimated if the stream ends without them).
+    private func relay(_ events: AsyncThrowingStream<(String, JSONValue), Error>, name: String, request: JSONValue, model: ModelConfig,
+                       provider: ProviderConfig, keys: [String], record: AuditRecord, started: ContinuousClock.Instant)
+        -> AsyncThrowingStream<(String, JSONValue), Error> {
+        let (output, continuation) = AsyncThrowingStream<(String, JSONValue), Error>.makeStream()
+        let pump = Task { [weak self] in
+            var record = record
+            var start: JSONValue?
+            var outputTokens: Int?
+            var streamed = ""
+            do {
+                for try await (type, data) in events {
+                    var data = data
+                    if type == "message_start" {
+                        data = data.setting("message", (data["message"] ?? .object([:])).setting("model", .string(name)))
+                        start = data["message"]?["usage"]
+                    }
+                    if type == "message_delta", let tokens = data["usage"]?["output_tokens"] { outputTokens = tokens.count() }
+                    if type == "content_block_delta" {
+                        streamed += data["delta"]?["text"]?.stringValue ?? data["delta"]?["partial_json"]?.stringValue ?? ""
+                    }
+                    continuation.yield((type, data))
+                }
+                continuation.finish()
+            } catch {
+                record.failures.append("\(name): stream broke after it started: \(error)")
+                continuation.finish(throwing: error)
+            }
+            guard let self else { return }
+            var counted = TokenUsage(anthropic: start)
+            if let outputTokens { counted.output = outputTokens }
+            if start == nil || outputTokens == nil {
+                let estimate = TokenUsage.estimate(request: request, output: streamed)
+                counted = TokenUsage(input: start == nil ? estimate.input : counted.input, output: outputTokens ?? estimate.output,
+                                     cachedInput: counted.cachedInput, cacheWrite: counted.cacheWrite, estimated: true)
+            }
+            await self.account(counted, caller: record.caller, project: record.project, model: model, provider: provider, keys: keys, record: &record)
+            record.finish(reply: nil, elapsed: ContinuousClock.now - started, streamed: true)
+            self.emit(record)
+        }
+        continuation.onTermination = { termination in if case .cancelled = termination { pump.cancel() } }
+        return output
+    }
+
+    func emit(_ record: AuditRecord) {
         let event = GatewayAuditEvent(type: "llm.request", identity: record.caller.identity, user: record.caller.person?.name,
                                       circuit: record.caller.circuit, detail: String(decoding: record.detail.encoded(), as: UTF8.self))
         audit.record(event)
@@ -544,11 +643,12 @@ struct AuditRecord: Sendable {
     let project: String?
     let requested: String
     var route: RoutingCascade.Decision?
+    var ingress: Ingress = .chat
     var model: String?
     var provider: String?
-    var inputTokens = 0
-    var outputTokens = 0
+    var usage = TokenUsage()
     var cost = 0.0
+    var unpriced = false
     var verdicts: [String] = []
     var failures: [String] = []
     var budget: String?
@@ -570,9 +670,14 @@ struct AuditRecord: Sendable {
     }
 
     var detail: JSONValue {
-        var detail: [String: JSONValue] = ["requested": .string(requested), "status": .number(Double(status)), "latencyMs": .number(latencyMs),
-                                           "inputTokens": .number(Double(inputTokens)), "outputTokens": .number(Double(outputTokens)),
+        var detail: [String: JSONValue] = ["ingress": .string(ingress.rawValue), "requested": .string(requested), "status": .number(Double(status)),
+                                           "latencyMs": .number(latencyMs), "inputTokens": .number(usage.input), "outputTokens": .number(usage.output),
                                            "costUSD": .number(cost), "streamed": .bool(streamed)]
+        if usage.cachedInput > 0 { detail["cachedInputTokens"] = .number(usage.cachedInput) }
+        if usage.cacheWrite > 0 { detail["cacheWriteTokens"] = .number(usage.cacheWrite) }
+        if usage.reasoning > 0 { detail["reasoningTokens"] = .number(usage.reasoning) }
+        if usage.estimated { detail["estimated"] = .bool(true) }
+        if unpriced && model != nil { detail["unpriced"] = .bool(true) }
         if let model { detail["model"] = .string(model) }
         if let provider { detail["provider"] = .string(provider) }
         if let project { detail["project"] = .string(project) }

@@ -82,7 +82,7 @@ struct BedrockAdapter: ProviderAdapter {
             case "tool":
                 append("user", [.object(["toolResult": .object(["toolUseId": message["tool_call_id"] ?? .string(""),
                                                                 "content": .array([.object(["text": .string(text)])])])])])
-            default: append("user", [.object(["text": .string(text)])])
+            default: append("user", userBlocks(message))
             }
         }
         var inference: [String: JSONValue] = [:]
@@ -93,6 +93,12 @@ struct BedrockAdapter: ProviderAdapter {
         var body: [String: JSONValue] = ["messages": .array(messages)]
         if !system.isEmpty { body["system"] = .array(system) }
         if !inference.isEmpty { body["inferenceConfig"] = .object(inference) }
+        var additional: [String: JSONValue] = [:]
+        if let top = request["top_k"] { additional["top_k"] = top }
+        if let budget = ChatParameters.thinkingBudget(request["reasoning_effort"]?.stringValue) {
+            additional["thinking"] = .object(["type": .string("enabled"), "budget_tokens": .number(budget)])
+        }
+        if !additional.isEmpty { body["additionalModelRequestFields"] = .object(additional) }
         if let tools = request["tools"]?.arrayValue, !tools.isEmpty {
             var toolConfig: [String: JSONValue] = ["tools": .array(tools.map { tool in
                 .object(["toolSpec": .object(["name": tool["function"]?["name"] ?? .string(""),
@@ -106,7 +112,41 @@ struct BedrockAdapter: ProviderAdapter {
             }
             body["toolConfig"] = .object(toolConfig)
         }
+        if let schema = StructuredOutput.schema(request) {
+            let tool: JSONValue = .object(["toolSpec": .object(["name": .string(StructuredOutput.toolName), "description": .string("Give the answer in this structure."),
+                                                                "inputSchema": .object(["json": schema])])])
+            body["toolConfig"] = .object(["tools": .array((body["toolConfig"]?["tools"]?.arrayValue ?? []) + [tool]),
+                                          "toolChoice": .object(["tool": .object(["name": .string(StructuredOutput.toolName)])])])
+        } else if request["response_format"]?["type"]?.stringValue == "json_object" {
+            body["system"] = .array((body["system"]?.arrayValue ?? []) + [.object(["text": .string("Answer with one JSON object and nothing else.")])])
+        }
         return .object(body)
+    }
+
+    /// A user message's text and images (Converse takes images inline, as bytes).
+    static func userBlocks(_ message: JSONValue) -> [JSONValue] {
+        if let text = message["content"]?.stringValue { return [.object(["text": .string(text)])] }
+        return (message["content"]?.arrayValue ?? []).compactMap { part in
+            if let text = part["text"] { return .object(["text": text]) }
+            guard let url = part["image_url"]?["url"]?.stringValue, let image = InlineImage(dataURL: url) else { return nil }
+            return .object(["image": .object(["format": .string(image.format), "source": .object(["bytes": .string(image.base64)])])])
+        }
+    }
+
+    func unsupported(_ request: JSONValue, model: ModelConfig) -> String? {
+        if let common = ChatParameters.common(request, provider: "bedrock", supportsSeed: false) { return common }
+        if request["top_k"] != nil, !model.upstreamID.contains("anthropic") { return "bedrock takes top_k for Anthropic models only" }
+        if request["reasoning_effort"]?.stringValue != nil, !model.upstreamID.contains("anthropic") {
+            return "bedrock's Converse has reasoning for Anthropic models only (reasoning_effort)"
+        }
+        for message in request["messages"]?.arrayValue ?? [] {
+            for part in message["content"]?.arrayValue ?? [] {
+                if let url = part["image_url"]?["url"]?.stringValue, InlineImage(dataURL: url) == nil {
+                    return "bedrock takes images inline (data: URLs of png, jpeg, gif or webp), not by URL"
+                }
+            }
+        }
+        return nil
     }
 
     static func finishReason(_ reason: String?) -> String {
@@ -128,7 +168,9 @@ struct BedrockAdapter: ProviderAdapter {
         var calls: [JSONValue] = []
         for block in response["output"]?["message"]?["content"]?.arrayValue ?? [] {
             if let value = block["text"]?.stringValue { text += value }
-            if let use = block["toolUse"] {
+            if let use = block["toolUse"], use["name"]?.stringValue == StructuredOutput.toolName {
+                text += String(decoding: (use["input"] ?? .object([:])).encoded(), as: UTF8.self)
+            } else if let use = block["toolUse"] {
                 calls.append(.object(["id": use["toolUseId"] ?? .string(""), "type": .string("function"),
                                       "function": .object(["name": use["name"] ?? .string(""),
                                                            "arguments": .string(String(decoding: (use["input"] ?? .object([:])).encoded(), as: UTF8.self))])]))
@@ -140,7 +182,8 @@ struct BedrockAdapter: ProviderAdapter {
             "id": .string("chatcmpl-bedrock-\(Int(Date().timeIntervalSince1970 * 1000))"), "object": .string("chat.completion"),
             "created": .number(Double(Int(Date().timeIntervalSince1970))), "model": .string(model),
             "choices": .array([.object(["index": .number(0), "message": .object(message),
-                                        "finish_reason": .string(finishReason(response["stopReason"]?.stringValue)), "logprobs": .null])]),
+                                        "finish_reason": .string(calls.isEmpty && response["stopReason"]?.stringValue == "tool_use"
+                                                                 ? "stop" : finishReason(response["stopReason"]?.stringValue)), "logprobs": .null])]),
             "usage": usage(response["usage"]),
         ])
     }
@@ -148,6 +191,8 @@ struct BedrockAdapter: ProviderAdapter {
     struct StreamTranslator {
         private let chunks: ChunkFactory
         var toolIndex: [Int: Int] = [:]
+        /// The block carrying a structured answer (its JSON streams as text).
+        var structuredBlock: Int?
 
         init(model: String) { chunks = ChunkFactory(id: "chatcmpl-bedrock-\(Int(Date().timeIntervalSince1970 * 1000))", model: model) }
 
@@ -158,6 +203,10 @@ struct BedrockAdapter: ProviderAdapter {
             case "messageStart": return [chunk(.object(["role": .string("assistant"), "content": .string("")]))]
             case "contentBlockStart":
                 guard let use = payload["start"]?["toolUse"], let block = payload["contentBlockIndex"]?.intValue else { return [] }
+                if use["name"]?.stringValue == StructuredOutput.toolName {
+                    structuredBlock = block
+                    return []
+                }
                 let index = toolIndex.count
                 toolIndex[Int(block)] = index
                 return [chunk(.object(["tool_calls": .array([.object(["index": .number(Double(index)), "id": use["toolUseId"] ?? .string(""),
@@ -165,11 +214,16 @@ struct BedrockAdapter: ProviderAdapter {
                                                                       "function": .object(["name": use["name"] ?? .string(""), "arguments": .string("")])])])]))]
             case "contentBlockDelta":
                 if let text = payload["delta"]?["text"] { return [chunk(.object(["content": text]))] }
+                if let input = payload["delta"]?["toolUse"]?["input"], let block = payload["contentBlockIndex"]?.intValue, block == structuredBlock {
+                    return [chunk(.object(["content": input]))]
+                }
                 if let input = payload["delta"]?["toolUse"]?["input"], let block = payload["contentBlockIndex"]?.intValue, let index = toolIndex[block] {
                     return [chunk(.object(["tool_calls": .array([.object(["index": .number(Double(index)), "function": .object(["arguments": input])])])]))]
                 }
                 return []
-            case "messageStop": return [chunk(.object([:]), finish: BedrockAdapter.finishReason(payload["stopReason"]?.stringValue))]
+            case "messageStop":
+                let stop = payload["stopReason"]?.stringValue
+                return [chunk(.object([:]), finish: stop == "tool_use" && toolIndex.isEmpty && structuredBlock != nil ? "stop" : BedrockAdapter.finishReason(stop))]
             case "metadata":
                 return [chunks.usage(BedrockAdapter.usage(payload["usage"]))]
             default: return []

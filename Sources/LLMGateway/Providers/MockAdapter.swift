@@ -10,6 +10,11 @@ import Shared
 struct MockAdapter: ProviderAdapter {
     let config: ProviderConfig
 
+    /// Deterministic already: a seed changes nothing, and there is nothing to reason with.
+    func unsupported(_ request: JSONValue, model: ModelConfig) -> String? {
+        ChatParameters.common(request, provider: "the mock provider", supportsSeed: true)
+    }
+
     func complete(_ request: JSONValue, model: ModelConfig, deadline: Duration) async throws -> JSONValue {
         let (message, finish) = answer(request)
         let usage = Self.usage(request, message)

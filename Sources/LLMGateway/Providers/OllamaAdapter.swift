@@ -31,8 +31,11 @@ struct OllamaAdapter: ProviderAdapter {
         if let value = request["top_p"] { options["top_p"] = value }
         if let value = request["max_completion_tokens"] ?? request["max_tokens"] { options["num_predict"] = value }
         if let stop = request["stop"] { options["stop"] = stop.stringValue.map { .array([.string($0)]) } ?? stop }
+        if let seed = request["seed"], seed != .null { options["seed"] = seed }
+        if let top = request["top_k"] { options["top_k"] = top }
         var body: [String: JSONValue] = ["model": .string(model), "messages": .array(messages), "stream": .bool(stream)]
         if !options.isEmpty { body["options"] = .object(options) }
+        if request["reasoning_effort"]?.stringValue != nil { body["think"] = .bool(true) }
         if let tools = request["tools"] { body["tools"] = tools }
         if let format = request["response_format"] {
             if format["type"]?.stringValue == "json_schema", let schema = format["json_schema"]?["schema"] { body["format"] = schema }
@@ -43,7 +46,7 @@ struct OllamaAdapter: ProviderAdapter {
 
     static func message(_ response: JSONValue) -> JSONValue {
         let calls = (response["message"]?["tool_calls"]?.arrayValue ?? []).enumerated().map { index, call in
-            JSONValue.object(["id": .string("call_\(index)"), "type": .string("function"),
+            JSONValue.object(["id": .string(ToolCallID.make()), "type": .string("function"),
                               "function": .object(["name": call["function"]?["name"] ?? .string(""),
                                                    "arguments": .string(String(decoding: (call["function"]?["arguments"] ?? .object([:])).encoded(), as: UTF8.self))])])
         }
@@ -57,9 +60,15 @@ struct OllamaAdapter: ProviderAdapter {
         return response["done_reason"]?.stringValue == "length" ? "length" : "stop"
     }
 
-    static func usage(_ response: JSONValue) -> JSONValue {
+    /// Nil when the model reported no counts (the gateway then estimates, and says so).
+    static func usage(_ response: JSONValue) -> JSONValue? {
+        guard response["prompt_eval_count"] != nil || response["eval_count"] != nil else { return nil }
         let input = response["prompt_eval_count"].count(), output = response["eval_count"].count()
         return .object(["prompt_tokens": .number(input), "completion_tokens": .number(output), "total_tokens": .number(input + output)])
+    }
+
+    func unsupported(_ request: JSONValue, model: ModelConfig) -> String? {
+        ChatParameters.common(request, provider: "ollama", supportsSeed: true)
     }
 
     func complete(_ request: JSONValue, model: ModelConfig, deadline: Duration) async throws -> JSONValue {
@@ -71,7 +80,7 @@ struct OllamaAdapter: ProviderAdapter {
             "created": .number(Double(Int(Date().timeIntervalSince1970))), "model": .string(model.name),
             "choices": .array([.object(["index": .number(0), "message": message,
                                         "finish_reason": .string(Self.finish(response, hasTools: message["tool_calls"] != nil)), "logprobs": .null])]),
-            "usage": Self.usage(response),
+            "usage": Self.usage(response) ?? .null,
         ])
     }
 
@@ -96,7 +105,7 @@ struct OllamaAdapter: ProviderAdapter {
                         if let text = message["content"]?.stringValue, !text.isEmpty { continuation.yield(chunks.delta(.object(["content": .string(text)]))) }
                         if event["done"]?.boolValue == true {
                             continuation.yield(chunks.delta(.object([:]), finish: Self.finish(event, hasTools: sawTools)))
-                            continuation.yield(chunks.usage(Self.usage(event)))
+                            if let usage = Self.usage(event) { continuation.yield(chunks.usage(usage)) }
                         }
                     }
                     continuation.finish()

@@ -29,6 +29,10 @@ struct OpenAIAdapter: ProviderAdapter {
         return body
     }
 
+    func unsupported(_ request: JSONValue, model: ModelConfig) -> String? {
+        request["top_k"] != nil ? "\(config.type.rawValue) takes no top_k" : nil
+    }
+
     func complete(_ request: JSONValue, model: ModelConfig, deadline: Duration) async throws -> JSONValue {
         let call = http.request(url("chat/completions", model: model), headers: try headers(), body: body(request, model: model, stream: false).encoded())
         return try await http.json(call, deadline: deadline)

@@ -117,7 +117,12 @@ struct VertexAdapter: ProviderAdapter {
         if let stop = request["stop"] { generation["stopSequences"] = stop.stringValue.map { .array([.string($0)]) } ?? stop }
         if let format = request["response_format"], format["type"]?.stringValue?.hasPrefix("json") == true {
             generation["responseMimeType"] = .string("application/json")
-            if let schema = format["json_schema"]?["schema"] { generation["responseSchema"] = schema }
+            if let schema = format["json_schema"]?["schema"] { generation["responseSchema"] = GeminiSchema.translate(schema) }
+        }
+        if let seed = request["seed"], seed != .null { generation["seed"] = seed }
+        if let top = request["top_k"] { generation["topK"] = top }
+        if let budget = ChatParameters.thinkingBudget(request["reasoning_effort"]?.stringValue) {
+            generation["thinkingConfig"] = .object(["thinkingBudget": .number(budget)])
         }
         var body: [String: JSONValue] = ["contents": .array(contents)]
         if !system.isEmpty { body["systemInstruction"] = .object(["parts": .array(system)]) }
@@ -126,7 +131,7 @@ struct VertexAdapter: ProviderAdapter {
             body["tools"] = .array([.object(["functionDeclarations": .array(tools.map { tool in
                 var declaration: [String: JSONValue] = ["name": tool["function"]?["name"] ?? .string("")]
                 if let description = tool["function"]?["description"] { declaration["description"] = description }
-                if let parameters = tool["function"]?["parameters"] { declaration["parameters"] = parameters }
+                if let parameters = tool["function"]?["parameters"] { declaration["parameters"] = GeminiSchema.translate(parameters) }
                 return .object(declaration)
             })])])
             switch request["tool_choice"] {
@@ -141,10 +146,16 @@ struct VertexAdapter: ProviderAdapter {
         return .object(body)
     }
 
+    /// Gemini names a call by its function only (newer models add an id): each gets an id of
+    /// its own, so a result in a later turn maps to exactly its call.
     static func toolCall(_ call: JSONValue, index: Int) -> JSONValue {
-        .object(["id": .string("call_\(index)"), "type": .string("function"),
+        .object(["id": .string(call["id"]?.stringValue ?? ToolCallID.make()), "type": .string("function"),
                  "function": .object(["name": call["name"] ?? .string(""),
                                       "arguments": .string(String(decoding: (call["args"] ?? .object([:])).encoded(), as: UTF8.self))])])
+    }
+
+    func unsupported(_ request: JSONValue, model: ModelConfig) -> String? {
+        ChatParameters.common(request, provider: "vertex", supportsSeed: true)
     }
 
     static func finishReason(_ reason: String?) -> String {

@@ -12,10 +12,22 @@ public struct LLMUsageRecord: Codable, Sendable, Equatable {
     public var inputTokens: Int
     public var outputTokens: Int
     public var costUSD: Double
+    /// Parts of the input and output with their own prices (included in the totals above).
+    public var cachedInputTokens: Int?
+    public var cacheWriteTokens: Int?
+    public var reasoningTokens: Int?
+    /// The provider gave no count: the tokens are the gateway's estimate.
+    public var estimated: Bool?
+    /// The model has no price in the gateway's configuration: the cost is unknown, not zero.
+    public var unpriced: Bool?
 
-    public init(at: Date, identity: String, user: String? = nil, project: String?, model: String, provider: String, inputTokens: Int, outputTokens: Int, costUSD: Double) {
+    public init(at: Date, identity: String, user: String? = nil, project: String?, model: String, provider: String, inputTokens: Int, outputTokens: Int,
+                costUSD: Double, cachedInputTokens: Int? = nil, cacheWriteTokens: Int? = nil, reasoningTokens: Int? = nil,
+                estimated: Bool? = nil, unpriced: Bool? = nil) {
         self.at = at; self.identity = identity; self.user = user; self.project = project; self.model = model; self.provider = provider
         self.inputTokens = inputTokens; self.outputTokens = outputTokens; self.costUSD = costUSD
+        self.cachedInputTokens = cachedInputTokens; self.cacheWriteTokens = cacheWriteTokens; self.reasoningTokens = reasoningTokens
+        self.estimated = estimated; self.unpriced = unpriced
     }
 }
 
@@ -39,8 +51,17 @@ public struct LLMUsageRow: Codable, Sendable, Equatable {
     public var inputTokens: Int
     public var outputTokens: Int
     public var costUSD: Double
+    public var cachedInputTokens: Int?
+    public var reasoningTokens: Int?
+    /// Requests whose tokens are the gateway's estimate (the provider gave no count).
+    public var estimatedRequests: Int?
+    /// Requests to models without a price: `costUSD` leaves them out.
+    public var unpricedRequests: Int?
 
-    public init(key: String, requests: Int, inputTokens: Int, outputTokens: Int, costUSD: Double) {
+    public init(key: String, requests: Int, inputTokens: Int, outputTokens: Int, costUSD: Double, cachedInputTokens: Int? = nil,
+                reasoningTokens: Int? = nil, estimatedRequests: Int? = nil, unpricedRequests: Int? = nil) {
         self.key = key; self.requests = requests; self.inputTokens = inputTokens; self.outputTokens = outputTokens; self.costUSD = costUSD
+        self.cachedInputTokens = cachedInputTokens; self.reasoningTokens = reasoningTokens
+        self.estimatedRequests = estimatedRequests; self.unpricedRequests = unpricedRequests
     }
 }

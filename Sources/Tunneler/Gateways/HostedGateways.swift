@@ -61,7 +61,8 @@ final class HostedGateways: Sendable {
                 var gatewayLogger = logger
                 gatewayLogger[metadataKey: "gateway"] = "\(service)"
                 let path = "\(directory)/llm-\(service).sock"
-                let server = LLMGatewayServer(gateway: LLMGateway(service: service, config: llmConfig, control: control, logger: gatewayLogger),
+                let server = LLMGatewayServer(gateway: LLMGateway(service: service, config: llmConfig, control: control, stateDirectory: directory,
+                                                                  logger: gatewayLogger),
                                               socketPath: path, logger: gatewayLogger)
                 try Self.wait { try await server.start() }
                 hosts[index].address = try LocalAddress(parsing: "unix:\(path)")
