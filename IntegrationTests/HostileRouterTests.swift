@@ -173,6 +173,21 @@ final class HostileRouterTests: XCTestCase {
         }
     }
 
+    func test_dataAheadOfTheDialersHello_isRefusedByTheHost_andNeverReachesTheService() throws {
+        let secret = "/secret-\(UUID().uuidString)"
+        let before = try refusals(by: "enterprise").count
+        try withHostileRouter("drop-dialer-hello") {
+            let (bytes, ending) = try request(secret)
+            XCTAssertTrue(bytes.isEmpty, "nothing comes back: \(String(decoding: bytes, as: UTF8.self))")
+            XCTAssertEqual(ending, .reset)
+            XCTAssertTrue(eventually(5) { (self.hostileReport()["hellosWithheld"] as? Int ?? 0) > 0 }, "\(hostileReport())")
+            XCTAssertTrue(try eventually(5) { try self.refusals(by: "enterprise").count > before }, "the host's refusal is in the audit trail")
+            let reason = try refusals(by: "enterprise").last ?? ""
+            XCTAssertTrue(reason.contains("before the peer's end-to-end hello"), reason)
+        }
+        XCTAssertFalse(serviceLog().contains(secret), "the private service saw nothing of the request")
+    }
+
     /// Established TCP connections to `address` on this machine.
     private func connections(to address: String) throws -> Int {
         let output = try Portless.shell("ss -Htn state established dst \(address) 2>/dev/null")

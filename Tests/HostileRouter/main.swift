@@ -11,8 +11,10 @@
 //   forge-grant:IDENTITY_DIR       the same, and rewrites the circuit grant to name that identity
 //   truncate                       forwards normally, but after the first data frame towards the
 //                                  dialer forges an end of stream and drops the rest
-//   stall-hello                    forwards normally but never delivers the dialer's end-to-end
-//                                  hello to the host: the host holds a half-made circuit
+//   stall-hello                    forwards normally but never delivers an end-to-end hello
+//                                  (either way): the host holds a half-made circuit
+//   drop-dialer-hello              forwards normally but drops the dialer's hello only: the host
+//                                  gets the dialer's sealed data before any hello
 // What it did is written as JSON to $PORTLESS_HOSTILE_REPORT after every event.
 import Crypto
 import EdgeRouter
@@ -21,7 +23,7 @@ import Logging
 import Shared
 
 final class HostileTampering: RouterTampering {
-    enum Mode { case impersonateHost, forgeGrant, truncate, stallHello }
+    enum Mode { case impersonateHost, forgeGrant, truncate, stallHello, dropDialerHello }
     struct Report: Codable {
         var mode = ""
         var hellosAnswered = 0
@@ -85,6 +87,11 @@ final class HostileTampering: RouterTampering {
             write()
             return true
         case .stallHello:
+            guard frame.header.type == .e2eHandshake else { return false }
+            report.hellosWithheld += 1
+            write()
+            return true
+        case .dropDialerHello:
             guard fromDialer, frame.header.type == .e2eHandshake else { return false }
             report.hellosWithheld += 1
             write()
@@ -126,6 +133,7 @@ do {
     case "forge-grant": mode = .forgeGrant
     case "truncate": mode = .truncate
     case "stall-hello": mode = .stallHello
+    case "drop-dialer-hello": mode = .dropDialerHello
     default: throw ValidationFailure("unknown mode \(parts[0])")
     }
     let impostor = try parts.count > 1 ? EnrolledIdentity(directory: parts[1]) : nil

@@ -132,7 +132,11 @@ extension ControlPlane {
         }
         let far = dialerSide ? egress : ingress
         guard routers[far] != nil else { return reply(.failure(message: "the circuit's other router '\(far)' is offline")) }
-        guard let found = dialerSide ? mesh.path(from: router, to: far) : mesh.path(from: far, to: router) else {
+        // The tunneler comes here because it lost its router: that router is not on the new path,
+        // even if this controller has not noticed yet that it is gone.
+        let lost = dialerSide ? ingress : egress
+        let avoiding: Set<String> = lost == router ? [] : [lost]
+        guard let found = dialerSide ? mesh.path(from: router, to: far, avoiding: avoiding) : mesh.path(from: far, to: router, avoiding: avoiding) else {
             return reply(.failure(message: "no path from '\(router)' to '\(far)'"))
         }
         let path = found.routers

@@ -75,8 +75,8 @@ final class Mesh {
         return peers.intersection(routers)
     }
 
-    func path(from source: String, to target: String) -> (routers: [String], cost: Double)? {
-        graph.path(from: source, to: target)
+    func path(from source: String, to target: String, avoiding: Set<String> = []) -> (routers: [String], cost: Double)? {
+        graph.path(from: source, to: target, avoiding: avoiding)
     }
 
     var status: [NetworkStatus.LinkStatus] {

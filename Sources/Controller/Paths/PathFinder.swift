@@ -24,12 +24,13 @@ struct LinkGraph: Sendable {
 
     func hasLink(_ a: String, _ b: String) -> Bool { weights[a]?[b] != nil }
 
-    /// The cheapest path from `source` to `target` (both included) and its cost, or nil.
-    func path(from source: String, to target: String) -> (routers: [String], cost: Double)? {
+    /// The cheapest path from `source` to `target` (both included) and its cost, or nil; it
+    /// never passes through a router in `avoiding`.
+    func path(from source: String, to target: String, avoiding: Set<String> = []) -> (routers: [String], cost: Double)? {
         if source == target { return ([source], 0) }
         var distance: [String: Double] = [source: 0]
         var previous: [String: String] = [:]
-        var done: Set<String> = []
+        var done: Set<String> = avoiding.subtracting([source, target])
         while true {
             // Meshes are small (tens of routers): a linear scan beats a heap here.
             guard let (node, cost) = distance.filter({ !done.contains($0.key) }).min(by: { $0.value < $1.value }) else { return nil }

@@ -70,13 +70,9 @@ public struct E2EHandshake {
     public func complete(with peer: E2EHello, expectedPeer: String, authority: Certificate,
                          now: Date = Date()) throws -> CircuitCipher {
         guard peer.role != role else { throw E2EError.badHello("peer claims our own role") }
-        let certificate: Certificate
-        do { certificate = try Certificate(derEncoded: Array(peer.certificateDER)) } catch {
-            throw E2EError.badHello("unreadable certificate")
-        }
-        try certificate.verify(issuedBy: authority, expecting: PeerIdentity(name: expectedPeer, kind: .identity), now: now)
-        guard let signingKey = P256.Signing.PublicKey(certificate.publicKey),
-              let signature = try? P256.Signing.ECDSASignature(derRepresentation: peer.signature),
+        let signingKey = try VerifiedCertificates.shared.signingKey(der: peer.certificateDER, authority: authority,
+                                                                  expecting: PeerIdentity(name: expectedPeer, kind: .identity), now: now)
+        guard let signature = try? P256.Signing.ECDSASignature(derRepresentation: peer.signature),
               signingKey.isValidSignature(signature, for: Self.signedBytes(role: peer.role, circuitID: circuitID, grantDigest: grantDigest,
                                                                              ephemeral: peer.ephemeralKey)) else {
             throw E2EError.badHello("ephemeral key not signed by '\(expectedPeer)'")
@@ -214,5 +210,45 @@ public enum E2EError: Error, CustomStringConvertible {
         case .bufferTooSmall: return "sealed frame does not fit its buffer"
         case .sealingFailed: return "end-to-end sealing failed (OpenSSL refused it)"
         }
+    }
+}
+
+/// Identity certificates already verified against the network CA, by the SHA-256 of their DER:
+/// a tunneler sees the same few peers over and over, and parsing and checking a certificate is
+/// most of a circuit's handshake. An entry holds only what the check established (whose it is,
+/// its key, when it is valid) and is used only for those exact bytes under that same CA; the
+/// validity window is checked on every use. Bounded: it starts over past `limit` entries.
+public final class VerifiedCertificates: Sendable {
+    public static let shared = VerifiedCertificates()
+    static let limit = 4096
+
+    private struct Entry {
+        let authority: Certificate
+        let peer: PeerIdentity
+        let key: P256.Signing.PublicKey
+        let notBefore: Date
+        let notAfter: Date
+    }
+    private let entries = Locked<[Data: Entry]>([:])
+
+    /// The certificate's signing key, once it is known to be issued by `authority` to `expected` and valid `now`.
+    public func signingKey(der: Data, authority: Certificate, expecting expected: PeerIdentity, now: Date = Date()) throws -> P256.Signing.PublicKey {
+        let key = Data(SHA256.hash(data: der))
+        if let entry = entries.withLock({ $0[key] }), entry.authority == authority {
+            guard entry.peer == expected else { throw PKIError.wrongPeer(expected: expected.description, actual: entry.peer.description) }
+            guard now <= entry.notAfter else { throw PKIError.expired(notAfter: entry.notAfter) }
+            guard now >= entry.notBefore else { throw PKIError.notYetValid(notBefore: entry.notBefore) }
+            return entry.key
+        }
+        let certificate: Certificate
+        do { certificate = try Certificate(derEncoded: Array(der)) } catch { throw E2EError.badHello("unreadable certificate") }
+        try certificate.verify(issuedBy: authority, expecting: expected, now: now)
+        guard let signingKey = P256.Signing.PublicKey(certificate.publicKey) else { throw E2EError.badHello("the certificate's key is not P-256") }
+        entries.withLock { entries in
+            if entries.count >= Self.limit { entries.removeAll() }
+            entries[key] = Entry(authority: authority, peer: expected, key: signingKey, notBefore: certificate.notValidBefore,
+                                 notAfter: certificate.notValidAfter)
+        }
+        return signingKey
     }
 }

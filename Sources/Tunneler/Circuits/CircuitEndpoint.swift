@@ -6,8 +6,8 @@ import X509
 /// One end of an end-to-end encrypted circuit: a local TCP connection on one side, sealed
 /// frames to the router on the other. Loop-confined.
 ///
-/// Life: handshaking (hellos exchanged, local reads paused) → open (bytes flow both ways) →
-/// closed (the router told once).
+/// Life: handshaking (both hellos sent at once, local reads paused) → open (bytes flow both
+/// ways) → closed (the router told once).
 ///
 /// Trust: the peer is the identity the controller's signed grant names (never one a router
 /// names), and the handshake must finish within `TransportLimits.e2eHandshakeTimeoutMs`. Only an
@@ -103,8 +103,12 @@ final class CircuitEndpoint {
         }
         local.onWritable = { [unowned self] in self.localDrained() }
         local.onEndOfStream = { [unowned self] in self.localFinishedSending() }
-        if role == .dialer { sendHello() }
     }
+
+    /// Sends this side's hello. Both sides send theirs as soon as the circuit is theirs (the host
+    /// right after accepting it, behind its answer to the router), so neither waits for the
+    /// other's; the host sends its hello once more when the dialer's arrives (a duplicate is ignored).
+    func start() { sendHello() }
 
     var isOpen: Bool { cipher != nil && !closed }
 
@@ -142,6 +146,7 @@ final class CircuitEndpoint {
             handshakeTimer?.close()
             handshakeTimer = nil
             if role == .host {
+                // Again: the early one may have reached a router of the path before the path did.
                 sendHello()
                 if let prelude { prelude.withUnsafeBytes { local.write($0) } }
                 prelude = nil
@@ -177,7 +182,8 @@ final class CircuitEndpoint {
     private var consumedBytes: UInt64 { deliveredBytes - UInt64(min(local.queuedBytes, Int(deliveredBytes))) }
 
     private func receivedData(_ frame: FrameView) {
-        guard var cipher else { return finish(reason: "data before handshake", notifyPeer: true) }
+        // The peer's hello always travels ahead of its data on the same path: a router dropped it.
+        guard var cipher else { return refuse("data arrived before the peer's end-to-end hello") }
         let sequence = frame.header.sequence
         if sequence < cipher.receiveCounter {
             return sendAck()  // a duplicate after a reroute: say again what arrived

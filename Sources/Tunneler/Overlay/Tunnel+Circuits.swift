@@ -75,6 +75,8 @@ extension Tunnel {
                     endpoint.onRefused = { [weak self] endpoint, reason in self?.refused(endpoint.id, reason: reason) }
                     edge.add(endpoint)
                     reply(.ok)
+                    // After the answer: the router knows the circuit by the time the hello reaches it.
+                    endpoint.start()
                 } catch {
                     local.close()
                     reply(.failure(message: "cannot start circuit: \(error)"))
@@ -128,6 +130,7 @@ extension Tunnel {
                                                            local: local, edge: edge, identity: self.identity, prelude: nil, logger: self.logger)
                         endpoint.onRefused = { [weak self] endpoint, reason in self?.refused(endpoint.id, reason: reason) }
                         edge.add(endpoint)
+                        endpoint.start()
                     } catch {
                         self.logger.error("cannot start circuit", metadata: ["error": "\(error)"])
                         local.close()

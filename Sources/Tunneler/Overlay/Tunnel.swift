@@ -151,7 +151,12 @@ final class Tunnel {
     }
 
     /// Moves circuits whose router connection dropped onto another router, or ends them.
-    private func reattach(_ orphans: [CircuitEndpoint]) {
+    static let reattachAttempts = 4
+
+    /// Brings circuits of a lost router connection over another. A refusal may be the mesh still
+    /// settling (a link being set up, the controller not yet aware of the loss): it is tried
+    /// again a few times, half a second apart, before the circuit ends.
+    private func reattach(_ orphans: [CircuitEndpoint], attempt: Int = 1) {
         for endpoint in orphans {
             guard let link = primaryEdge ?? edges.values.first(where: { $0.control != nil }) else {
                 endpoint.finish(reason: "router connection lost and no other router is connected", notifyPeer: false)
@@ -160,6 +165,11 @@ final class Tunnel {
             link.request(.reattach(circuitID: endpoint.id, dialerSide: endpoint.role == .dialer)) { [weak self] result in
                 guard let self else { return }
                 if case .failure(let error) = result {
+                    guard attempt >= Self.reattachAttempts else {
+                        self.logger.info("circuit not reattached yet; trying again", metadata: ["circuit": "\(endpoint.id)", "error": "\(error)"])
+                        LoopTimer.once(on: self.loop, after: 500) { [weak self] in self?.reattach([endpoint], attempt: attempt + 1) }
+                        return
+                    }
                     self.logger.warning("circuit could not be reattached", metadata: ["circuit": "\(endpoint.id)", "error": "\(error)"])
                     return endpoint.finish(reason: "reattach failed: \(error)", notifyPeer: false)
                 }
