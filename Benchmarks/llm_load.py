@@ -1,8 +1,9 @@
 """Model-call load on keep-alive connections: CONCURRENCY workers for SECONDS.
 
-  llm_load.py TARGET CONCURRENCY SECONDS [MODEL] [--api chat|responses|messages]
+  llm_load.py TARGET CONCURRENCY SECONDS [MODEL] [--api chat|responses|messages] [--requests N]
 TARGET: tcp:HOST:PORT (an upstream or an intercept). Prints "p50_ms p99_ms requests_per_s".
 --api picks the request: POST /v1/chat/completions (default), /v1/responses or /v1/messages.
+--requests N: each worker sends exactly N requests (SECONDS is ignored; for instruction counts).
 (The gateway's private socket serves only its tunneler's process, so the gateway is measured
 through the overlay, beside the same upstream hosted without it.)
 """
@@ -18,10 +19,10 @@ async def connect(target: str):
     return await asyncio.open_connection(host, int(port))
 
 
-async def worker(target: str, request: bytes, until: float, samples: list, warmup: int) -> None:
+async def worker(target: str, request: bytes, until: float, samples: list, warmup: int, limit: int | None = None) -> None:
     reader, writer = await connect(target)
     count = 0
-    while time.perf_counter() < until:
+    while (count < limit) if limit is not None else (time.perf_counter() < until):
         started = time.perf_counter()
         writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
@@ -45,6 +46,11 @@ REQUESTS = {
 async def main() -> None:
     args = sys.argv[1:]
     api = "chat"
+    limit = None
+    if "--requests" in args:
+        index = args.index("--requests")
+        limit = int(args[index + 1])
+        del args[index:index + 2]
     if "--api" in args:
         index = args.index("--api")
         api = args[index + 1]
@@ -58,6 +64,10 @@ async def main() -> None:
     samples: list[float] = []
     started = time.perf_counter()
     until = started + seconds
+    if limit is not None:
+        await asyncio.gather(*(worker(target, request, until, samples, 0, limit) for _ in range(concurrency)))
+        print(len(samples))
+        return
     await asyncio.gather(*(worker(target, request, until, samples, 20) for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     samples.sort()

@@ -49,6 +49,15 @@ final class JSONParserTests: XCTestCase {
         XCTAssertEqual(try parse(#"{"k":"plain"}"#)["k"], .string("plain"))
     }
 
+    func test_writer_escapesWhatMustBeEscaped_andRoundTrips() throws {
+        let text = "plain \"quoted\" back\\slash\nline\ttab\r\u{01}\u{1F} é 😀 end"
+        let written = String(decoding: JSONValue.string(text).encoded(), as: UTF8.self)
+        XCTAssertEqual(written, #""plain \"quoted\" back\\slash\nline\ttab\r\u0001\u001f é 😀 end""#)
+        XCTAssertEqual(try parse(written), .string(text))
+        let document: JSONValue = .object(["b": .array([.null, .bool(true), .number(1.5)]), "a": .string("x")])
+        XCTAssertEqual(String(decoding: document.canonicallyEncoded(), as: UTF8.self), #"{"a":"x","b":[null,true,1.5]}"#)
+    }
+
     func test_matchesFoundation_onOrdinaryDocuments() throws {
         let document = #"{"a":[1,2.5,-3e2,true,false,null,"x"],"b":{"c":{"d":[]}},"e":"é\n"}"#
         let ours = try parse(document)

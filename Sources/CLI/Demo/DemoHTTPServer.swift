@@ -108,7 +108,7 @@ final class DemoHTTPExchange {
         guard remaining == 0, let digest = upload?.finalize() else { return }
         upload = nil
         connection.stopReading()
-        respond(status: "200 OK", body: digest.map { String(format: "%02x", $0) }.joined() + "\n")
+        respond(status: "200 OK", body: Hex.encode(digest) + "\n")
     }
 
     private func stream() {

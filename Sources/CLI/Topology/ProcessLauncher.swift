@@ -11,6 +11,19 @@ enum ProcessLauncher {
             ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
     }
 
+    /// For profiling (Benchmarks/run): the process named $PORTLESS_WRAP_PROCESS is started under
+    /// the command in $PORTLESS_WRAP_COMMAND (split on spaces), e.g. `valgrind --tool=callgrind`.
+    static func wrapper(for name: String) -> [String] {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["PORTLESS_WRAP_PROCESS"] == name, let command = environment["PORTLESS_WRAP_COMMAND"] else { return [] }
+        var words = command.split(separator: " ").map(String.init)
+        if let program = words.first, !program.contains("/") {
+            let directories = (environment["PATH"] ?? "/usr/bin").split(separator: ":")
+            words[0] = directories.map { "\($0)/\(program)" }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? program
+        }
+        return words
+    }
+
     static func spawn(_ argv: [String], log: String) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

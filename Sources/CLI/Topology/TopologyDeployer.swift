@@ -286,7 +286,7 @@ struct TopologyDeployer {
         let log = state + "/logs/\(name).log"
         let program = argv[0].contains("/") ? argv[0] : resolveProgram(argv[0])
         let prefix = record.netns?.exec(self.host(of: host)) ?? []
-        let pid = try ProcessLauncher.spawn(prefix + [program] + argv.dropFirst(), log: log)
+        let pid = try ProcessLauncher.spawn(prefix + ProcessLauncher.wrapper(for: name) + [program] + argv.dropFirst(), log: log)
         startedNow.append(pid)
         record.processes.append(.init(name: name, kind: kind, pid: pid, log: log))
         try? Files.writeJSON(record, to: TopologyState.path(state))

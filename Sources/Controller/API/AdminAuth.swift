@@ -24,7 +24,7 @@ final class AdminSessions: Sendable {
     }
 
     private static func digest(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(token.utf8)))
     }
 
     func login(_ request: LoginRequest) throws -> LoginResponse {

@@ -370,7 +370,7 @@ final class ControlPlane {
                                signers: snapshot.signers, delegations: snapshot.delegations)
         var hasher = SHA256()
         if let data = try? Self.canonicalEncoder.encode(view) { hasher.update(data: data) }
-        view.generation = hasher.finalize().prefix(12).map { String(format: "%02x", $0) }.joined()
+        view.generation = Hex.encode(hasher.finalize().prefix(12))
         return view
     }
 

@@ -108,7 +108,7 @@ struct ControllerSecrets: Sendable {
 /// Admin passwords are generated (144 random bits), so a salted SHA-256 is enough to keep the
 /// database from holding them in the clear.
 func passwordHash(_ password: String, salt: String) -> String {
-    SHA256.hash(data: Data((salt + ":" + password).utf8)).map { String(format: "%02x", $0) }.joined()
+    Hex.encode(SHA256.hash(data: Data((salt + ":" + password).utf8)))
 }
 
 func randomToken(bytes: Int = 24) -> String {

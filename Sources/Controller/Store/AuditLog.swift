@@ -69,11 +69,11 @@ struct AuditLog: Sendable {
         var fields = [previous, type, String(milliseconds), identity ?? "", service ?? "", circuit.map(String.init) ?? "", detail]
         if let user { fields.append("user=" + user) }
         let canonical = fields.joined(separator: "\u{1F}")
-        return HMAC<SHA256>.authenticationCode(for: Data(canonical.utf8), using: key).map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(HMAC<SHA256>.authenticationCode(for: Data(canonical.utf8), using: key))
     }
 
     static func headMAC(seq: Int64, hash: String, key: SymmetricKey) -> String {
-        HMAC<SHA256>.authenticationCode(for: Data("head\u{1F}\(seq)\u{1F}\(hash)".utf8), using: key).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(HMAC<SHA256>.authenticationCode(for: Data("head\u{1F}\(seq)\u{1F}\(hash)".utf8), using: key))
     }
 
     /// What the trail holds, oldest first: the newest `limit` events that match every filter given.

@@ -299,11 +299,15 @@ public final class LLMGateway: Sendable {
 
     /// Before the first view arrives (the tunneler is still connecting), wait a little for it.
     func awaitView() async {
-        for _ in 0..<30 where state.current.view == nil {
+        var attempts = 0
+        while !hasView, attempts < 30 {
+            attempts += 1
             await refreshView()
-            if state.current.view == nil { try? await Task.sleep(for: .milliseconds(100)) }
+            if !hasView { try? await Task.sleep(for: .milliseconds(100)) }
         }
     }
+
+    private var hasView: Bool { state.withLock { $0.view != nil } }
 
     private func chat(_ request: JSONValue, caller: Caller, project: String?, hint: String?, native: NativeMessages?,
                       record: inout AuditRecord) async -> ChatReply {

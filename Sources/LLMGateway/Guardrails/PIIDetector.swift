@@ -25,7 +25,9 @@ enum PIIDetector {
     static func findings(in text: String, types wanted: Set<String>? = nil) -> [Finding] {
         var found: [Finding] = []
         let whole = NSRange(text.startIndex..., in: text)
+        let shape = TextShape(text)
         for (type, regex) in patterns where wanted?.contains(type) ?? true {
+            guard shape.mayHold(type) else { continue }
             for match in regex.matches(in: text, range: whole) {
                 guard let range = Range(match.range, in: text) else { continue }
                 if found.contains(where: { $0.range.overlaps(range) }) { continue }
@@ -40,6 +42,44 @@ enum PIIDetector {
             }
         }
         return found
+    }
+
+    /// What a pattern cannot match without, counted in one pass: most prompts hold no `@`
+    /// and few digits, and then most patterns need not run at all.
+    struct TextShape {
+        var digits = 0
+        var at = false
+        var dash = false
+        var dot = false
+        var colons = 0
+
+        init(_ text: String) {
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digits += 1
+                case UInt8(ascii: "@"): at = true
+                case UInt8(ascii: "-"): dash = true
+                case UInt8(ascii: "."): dot = true
+                case UInt8(ascii: ":"): colons += 1
+                default: break
+                }
+            }
+        }
+
+        /// False only when `type`'s pattern cannot match (a necessary condition, never a guess).
+        /// Only ASCII digits are counted, and no pattern's `[0-9]` matches another digit.
+        func mayHold(_ type: String) -> Bool {
+            switch type {
+            case "email": return at
+            case "private_key": return dash
+            case "card": return digits >= 13
+            case "iban": return digits >= 2
+            case "ssn": return digits >= 9 && dash
+            case "ip_address": return digits >= 4 && dot || colons >= 7
+            case "phone": return digits >= 9
+            default: return true
+            }
+        }
     }
 
     /// `text` with each finding replaced by `[REDACTED:type]`.

@@ -86,7 +86,7 @@ struct MockAdapter: ProviderAdapter {
         return .object(["prompt_tokens": .number(Double(input)), "completion_tokens": .number(Double(output)), "total_tokens": .number(Double(input + output))])
     }
 
-    static func digest(_ data: Data) -> String { SHA256.hash(data: data).prefix(6).map { String(format: "%02x", $0) }.joined() }
+    static func digest(_ data: Data) -> String { Hex.encode(SHA256.hash(data: data).prefix(6)) }
 }
 
 /// The text of chat messages, whatever their content's shape (string or parts).

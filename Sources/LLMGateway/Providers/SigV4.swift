@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Shared
 
 /// AWS Signature Version 4 for a request with a JSON body (what Bedrock's runtime API needs).
 struct SigV4: Sendable {
@@ -45,5 +46,5 @@ struct SigV4: Sendable {
         return segment.addingPercentEncoding(withAllowedCharacters: unreserved) ?? segment
     }
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 { digest.map { String(format: "%02x", $0) }.joined() }
+    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 { Hex.encode(digest) }
 }

@@ -31,6 +31,25 @@ enum Embedder {
         vector[Int(hash % UInt64(dimensions))] += sign * weight
     }
 
+    /// The largest cosine between unit vector `vector` and the unit vectors laid end to end in
+    /// `vectors` (each `dimensions` long): a dot product each, which the compiler vectorizes.
+    static func nearest(_ vector: [Float], among vectors: [Float]) -> Float {
+        guard vector.count == dimensions else { return 0 }
+        var best: Float = 0
+        vector.withUnsafeBufferPointer { query in
+            vectors.withUnsafeBufferPointer { all in
+                var start = 0
+                while start + dimensions <= all.count {
+                    var dot: Float = 0
+                    for index in 0..<dimensions { dot += query[index] * all[start + index] }
+                    best = max(best, dot)
+                    start += dimensions
+                }
+            }
+        }
+        return best
+    }
+
     static func cosine(_ a: [Float], _ b: [Float]) -> Float {
         guard a.count == b.count else { return 0 }
         var dot: Float = 0, na: Float = 0, nb: Float = 0

@@ -100,13 +100,12 @@ struct Catalog: Sendable {
             "outputSchema": tool["outputSchema"] ?? .null,
         ])
         let data = (try? canonicalEncoder.encode(pinned)) ?? Data()
-        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(SHA256.hash(data: data))
     }
 
     static func digest(_ value: JSONValue?) -> String {
         guard let value else { return "" }
-        let data = (try? canonicalEncoder.encode(value)) ?? Data()
-        return SHA256.hash(data: data).prefix(16).map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(SHA256.hash(data: value.canonicallyEncoded()).prefix(16))
     }
 
     private static let canonicalEncoder: JSONEncoder = {

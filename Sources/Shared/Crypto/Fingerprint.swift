@@ -8,7 +8,7 @@ import X509
 /// over the network is checked against something the holder already trusts.
 public enum Fingerprint {
     public static func sha256(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: data))
     }
 
     public static func certificate(_ certificate: Certificate) throws -> String {
