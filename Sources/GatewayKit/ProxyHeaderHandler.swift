@@ -107,9 +107,17 @@ public final class CallerRegistry: Sendable {
     private struct Entry {
         var caller: Caller?
         var gone = false
-        var onGone: [@Sendable () -> Void] = []
+        var onGone: [UInt64: @Sendable () -> Void] = [:]
     }
     private let entries = Locked<[ObjectIdentifier: Entry]>([:])
+    private let nextToken = Locked<UInt64>(0)
+
+    /// A `whenGone` registration, to `forget` once the request it guards is over (a keep-alive
+    /// connection carries any number of requests: their callbacks must not pile up).
+    public struct Departure: Sendable {
+        fileprivate let channel: ObjectIdentifier
+        fileprivate let token: UInt64
+    }
 
     public func set(_ caller: Caller, for channel: any Channel) {
         let key = ObjectIdentifier(channel)
@@ -121,24 +129,45 @@ public final class CallerRegistry: Sendable {
         entries.withLock { $0[ObjectIdentifier(channel)]?.caller }
     }
 
-    /// Runs `body` once when the caller of `channel` is gone (at once if it already is).
-    public func whenGone(_ channel: any Channel, _ body: @escaping @Sendable () -> Void) {
+    /// Runs `body` once when the caller of `channel` is gone (at once if it already is), unless
+    /// the registration is forgotten first.
+    @discardableResult
+    public func whenGone(_ channel: any Channel, _ body: @escaping @Sendable () -> Void) -> Departure {
+        let key = ObjectIdentifier(channel)
+        let token = nextToken.withLock { $0 += 1; return $0 }
         let gone: Bool = entries.withLock { entries in
-            let key = ObjectIdentifier(channel)
             guard entries[key]?.gone != true else { return true }
-            entries[key, default: Entry()].onGone.append(body)
+            entries[key, default: Entry()].onGone[token] = body
             return false
         }
         if gone || !channel.isActive { body() }
+        return Departure(channel: key, token: token)
     }
 
-    func departed(_ channel: any Channel) {
+    /// The request `departure` guarded is over: its callback will not run.
+    public func forget(_ departure: Departure) {
+        entries.withLock { entries in _ = entries[departure.channel]?.onGone.removeValue(forKey: departure.token) }
+    }
+
+    /// Runs `work` in its own task, cancelled when the caller of `channel` leaves first (or when
+    /// the calling task is cancelled).
+    public func abandoningIfGone<T: Sendable>(_ channel: any Channel, _ work: @escaping @Sendable () async -> T) async -> T {
+        let task = Task { await work() }
+        let departure = whenGone(channel) { task.cancel() }
+        defer { forget(departure) }
+        return await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+    }
+
+    /// Callbacks waiting for the caller of `channel` to leave (for tests).
+    public func waiting(on channel: any Channel) -> Int { entries.withLock { $0[ObjectIdentifier(channel)]?.onGone.count ?? 0 } }
+
+    package func departed(_ channel: any Channel) {
         let callbacks: [@Sendable () -> Void] = entries.withLock { entries in
             let key = ObjectIdentifier(channel)
             guard var entry = entries[key], !entry.gone else { return [] }
             entry.gone = true
-            let callbacks = entry.onGone
-            entry.onGone = []
+            let callbacks = Array(entry.onGone.values)
+            entry.onGone = [:]
             entries[key] = entry
             return callbacks
         }

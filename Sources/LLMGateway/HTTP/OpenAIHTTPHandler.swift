@@ -62,22 +62,18 @@ struct OpenAIHTTPHandler: Sendable {
             }
             if path.hasSuffix("responses") || path.hasSuffix("messages") {
                 // A caller that goes away cancels its provider call (and stops a stream it no longer reads).
-                let call = Task {
+                let reply = await callers.abandoningIfGone(channel) {
                     path.hasSuffix("responses")
                         ? await gateway.respond(json, caller: caller, project: project, hint: hint)
                         : await gateway.messages(json, headers: native, caller: caller, project: project, hint: hint)
                 }
-                callers.whenGone(channel) { call.cancel() }
-                let reply = await withTaskCancellationHandler { await call.value } onCancel: { call.cancel() }
                 return try await writer.ingress(reply)
             }
-            let call = Task {
+            let reply = await callers.abandoningIfGone(channel) {
                 path.hasSuffix("embeddings")
                     ? await gateway.embeddings(json, caller: caller, project: project)
                     : await gateway.chat(json, caller: caller, project: project, hint: hint)
             }
-            callers.whenGone(channel) { call.cancel() }
-            let reply = await withTaskCancellationHandler { await call.value } onCancel: { call.cancel() }
             try await writer.reply(reply)
         default:
             let error = APIError(status: 404, message: "no route \(request.method) \(path); this gateway serves /v1/chat/completions, /v1/responses, /v1/messages, /v1/messages/count_tokens, /v1/embeddings and /v1/models",

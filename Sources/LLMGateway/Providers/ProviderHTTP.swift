@@ -12,8 +12,12 @@ import Shared
 /// (`Authorization`, `x-api-key`, `api-key`) to whoever the redirect names. Errors name the
 /// provider, never its URL (callers see them; a URL may name internal hosts).
 struct ProviderHTTP: Sendable {
-    static let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-                                   configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+    /// No tracer: a span per call costs a task-local scope even when nothing records it.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.tracing.tracer = nil
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
     static let maxBody = 64 << 20
 
     let provider: String

@@ -60,13 +60,21 @@ public actor MCPGateway {
         var fingerprints: [ListKind: Int] = [:]
     }
 
+    /// One client for every MCP gateway's HTTP upstreams (pooled keep-alive connections). No
+    /// tracer: a span per call costs a task-local scope even when nothing records it.
+    static let upstreamClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.tracing.tracer = nil
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
     public init(service: String, config: MCPGatewayConfig, control: GatewayControl, assertions: AssertionSigner? = nil, logger: Logger) {
         self.service = service
         self.config = config
         self.control = control
         self.logger = logger
         self.audit = AuditReporter(control: control, logger: logger)
-        self.httpClient = HTTPClient.shared
+        self.httpClient = Self.upstreamClient
         self.people = PersonVerifier(logger: logger)
         self.assertions = assertions
     }

@@ -213,8 +213,9 @@ struct StreamableHTTPHandler: Sendable {
             exchange.finish(Self.envelope(reply, id: id), status: status)
         }
         if let session = downstream.session { await gateway.track(session: session, request: id, cancel: { task.cancel() }) }
-        callers.whenGone(channel) { task.cancel() }
+        let departure = callers.whenGone(channel) { task.cancel() }
         defer {
+            callers.forget(departure)
             task.cancel()
             if let session = downstream.session { Task { await gateway.untrack(session: session, request: id) } }
         }

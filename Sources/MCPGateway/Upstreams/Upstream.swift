@@ -33,6 +33,8 @@ actor Upstream {
     static let newestHandshakeVersion = "2025-11-25"
     static let modernVersion = "2026-07-28"
     private static let maxPages = 1_000
+    /// How long a starting process may take to answer its first handshake (under the gateway's `startupLimit`).
+    static let firstHandshakeLimit: Duration = .seconds(12)
     /// How long a call waits for the server to come back after it forgot our session.
     private static let reconnectWait: Duration = .seconds(5)
     /// What the gateway declares to handshake-era servers: it relays these requests to the
@@ -222,7 +224,12 @@ actor Upstream {
 
     /// `server/discover` first for HTTP servers (the stateless revision); `initialize` otherwise.
     private func handshake(_ client: RPCClient) async throws -> String {
-        let timeout = min(config.timeout, .seconds(10))
+        // A process still starting (an interpreter importing its SDK on a busy machine) is slow,
+        // not broken: until it first settles, its handshake may take most of the gateway's
+        // start-up limit. Counting it failed at its call timeout made the gateway "ready"
+        // without its tools (seen on a loaded machine: a stdio server with a 4 s timeout).
+        let starting = !settled && config.url == nil
+        let timeout = starting ? max(min(config.timeout, .seconds(10)), Self.firstHandshakeLimit) : min(config.timeout, .seconds(10))
         if config.url != nil {
             client.useModernEnvelope(protocolVersion: Self.modernVersion)
             if let discovered = try? await client.request("server/discover", params: nil, timeout: timeout),

@@ -77,12 +77,14 @@ public enum Base64URL {
         var out = [UInt8]()
         let base64 = Data(data).base64EncodedData()
         out.reserveCapacity(base64.count)
-        for byte in base64 {
-            switch byte {
-            case UInt8(ascii: "+"): out.append(UInt8(ascii: "-"))
-            case UInt8(ascii: "/"): out.append(UInt8(ascii: "_"))
-            case UInt8(ascii: "="): continue
-            default: out.append(byte)
+        base64.withUnsafeBytes { bytes in
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "+"): out.append(UInt8(ascii: "-"))
+                case UInt8(ascii: "/"): out.append(UInt8(ascii: "_"))
+                case UInt8(ascii: "="): continue
+                default: out.append(byte)
+                }
             }
         }
         return String(decoding: out, as: UTF8.self)
