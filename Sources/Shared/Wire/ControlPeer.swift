@@ -38,6 +38,20 @@ public final class ControlPeer {
 
     public func request(_ message: ControlMessage, timeoutMs: UInt64 = 10_000,
                         completion: @escaping (Result<ControlMessage, Error>) -> Void) {
+        request(timeoutMs: timeoutMs, completion: completion) { [self] id in send(ControlEnvelope(id: id, message: message)) }
+    }
+
+    /// The same for a message already in JSON (`ControlMessageJSON`): a batch of records is
+    /// encoded before it reaches this loop, which carries every circuit and must not stall for it.
+    public func request(encoded message: Data, timeoutMs: UInt64 = 10_000,
+                        completion: @escaping (Result<ControlMessage, Error>) -> Void) {
+        request(timeoutMs: timeoutMs, completion: completion) { [self] id in
+            let body = ControlMessageJSON.envelope(id: id, message: message)
+            body.withUnsafeBytes { channel.send(.control, body: $0) }
+        }
+    }
+
+    private func request(timeoutMs: UInt64, completion: @escaping (Result<ControlMessage, Error>) -> Void, send: (UInt32) -> Void) {
         guard !channel.isClosed else {
             completion(.failure(ControlError.connectionClosed))
             return
@@ -45,7 +59,7 @@ public final class ControlPeer {
         let id = nextID
         nextID = nextID == UInt32.max ? 1 : nextID + 1
         pending[id] = completion
-        send(ControlEnvelope(id: id, message: message))
+        send(id)
         LoopTimer.once(on: channel.loop, after: timeoutMs) { [weak self] in
             guard let self, let completion = self.pending.removeValue(forKey: id) else { return }
             completion(.failure(ControlError.timeout))

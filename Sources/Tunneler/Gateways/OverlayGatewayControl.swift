@@ -28,14 +28,17 @@ final class OverlayGatewayControl: LLMGatewayControl {
         try await onLoop { client, done in client.reportToolDefinitions(service: service, hashes: hashes, done) }
     }
 
+    // Batches are encoded here, on the caller's task: the loop they are sent from carries every circuit.
     func audit(_ events: [GatewayAuditEvent]) async throws {
         let service = self.service
-        try await onLoop { client, done in client.auditEvents(service: service, events: events, done) }
+        let encoded = try ControlMessageJSON.encode(events)
+        try await onLoop { client, done in client.auditEvents(service: service, events: encoded, done) }
     }
 
     func reportUsage(_ records: [LLMUsageRecord]) async throws {
         let service = self.service
-        try await onLoop { client, done in client.llmUsage(service: service, records: records, done) }
+        let encoded = try ControlMessageJSON.encode(records)
+        try await onLoop { client, done in client.llmUsage(service: service, records: encoded, done) }
     }
 
     func spend() async throws -> LLMSpend {

@@ -65,12 +65,14 @@ final class ControllerClient {
         call({ .publishAssertionKey(apiSession: $0, jwk: jwk) }) { completion($0.map { _ in () }) }
     }
 
-    func auditEvents(service: String, events: [GatewayAuditEvent], _ completion: @escaping (Result<Void, Error>) -> Void) {
-        call({ .auditEvents(apiSession: $0, service: service, events: events) }) { completion($0.map { _ in () }) }
+    /// `events`: the batch in JSON (`ControlMessageJSON.encode`), encoded off this loop.
+    func auditEvents(service: String, events: Data, _ completion: @escaping (Result<Void, Error>) -> Void) {
+        call(encoded: { ControlMessageJSON.auditEvents(apiSession: $0, service: service, events: events) }) { completion($0.map { _ in () }) }
     }
 
-    func llmUsage(service: String, records: [LLMUsageRecord], _ completion: @escaping (Result<Void, Error>) -> Void) {
-        call({ .llmUsage(apiSession: $0, service: service, records: records) }) { completion($0.map { _ in () }) }
+    /// `records`: the batch in JSON (`ControlMessageJSON.encode`), encoded off this loop.
+    func llmUsage(service: String, records: Data, _ completion: @escaping (Result<Void, Error>) -> Void) {
+        call(encoded: { ControlMessageJSON.llmUsage(apiSession: $0, service: service, records: records) }) { completion($0.map { _ in () }) }
     }
 
     func llmSpend(service: String, _ completion: @escaping (Result<LLMSpend, Error>) -> Void) {
@@ -92,12 +94,19 @@ final class ControllerClient {
     /// Sends a request with the API session, renewing the session first when it is about to
     /// expire (a tunneler runs for much longer than one session).
     private func call(_ make: @escaping (String) -> ControlMessage, completion: @escaping (Result<ControlMessage, Error>) -> Void) {
+        withAPISession(completion) { control, session in control.request(make(session)) { completion($0.unwrapped) } }
+    }
+
+    private func call(encoded make: @escaping (String) -> Data, completion: @escaping (Result<ControlMessage, Error>) -> Void) {
+        withAPISession(completion) { control, session in control.request(encoded: make(session)) { completion($0.unwrapped) } }
+    }
+
+    /// Runs `body` with a current API session (renewed first when it is about to expire).
+    private func withAPISession(_ completion: @escaping (Result<ControlMessage, Error>) -> Void, _ body: @escaping (ControlPeer, String) -> Void) {
         guard let control, let apiSession else {
             return completion(.failure(ControlError.refused("controller unreachable at \(address)")))
         }
-        guard apiSessionExpires.timeIntervalSinceNow < 60 else {
-            return control.request(make(apiSession)) { completion($0.unwrapped) }
-        }
+        guard apiSessionExpires.timeIntervalSinceNow < 60 else { return body(control, apiSession) }
         control.request(.authenticate) { [weak self] result in
             guard let self else { return }
             guard case .success(.apiSession(let token, _, let expires)) = result.unwrapped else {
@@ -105,7 +114,7 @@ final class ControllerClient {
             }
             self.apiSession = token
             self.apiSessionExpires = expires
-            control.request(make(token)) { completion($0.unwrapped) }
+            body(control, token)
         }
     }
 
