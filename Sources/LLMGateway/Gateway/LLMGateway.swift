@@ -16,7 +16,7 @@ public final class LLMGateway: Sendable {
     private let control: LLMGatewayControl
     private let audit: AuditReporter
     let ledger = BudgetLedger()
-    private let breaker = CircuitBreaker()
+    let breaker = CircuitBreaker()
     let adapters: [String: ProviderAdapter]
     /// Model name → its configuration and provider.
     let catalog: [String: (model: ModelConfig, provider: ProviderConfig)]
@@ -79,7 +79,7 @@ public final class LLMGateway: Sendable {
         }
     }
 
-    private func available(_ provider: String) -> Bool { !unavailable.current.contains(provider) }
+    func available(_ provider: String) -> Bool { !unavailable.current.contains(provider) }
 
     /// The policy's labelled examples, embedded by its embeddings model (none without one).
     private func embedExamples(_ policy: LLMPolicy?) async -> [(vector: [Float], label: String)] {
@@ -413,87 +413,6 @@ public final class LLMGateway: Sendable {
                  code: "unsupported_parameter")
     }
 
-    private func stream(_ request: JSONValue, decision: RoutingCascade.Decision, headers: [(String, String)], keys: [String], native: NativeMessages?,
-                        record: AuditRecord) async -> ChatReply {
-        let deadline = Duration.milliseconds(config.timeoutMs ?? 60_000)
-        let wantsUsage = request["stream_options"]?["include_usage"]?.boolValue == true
-        var failures: [String] = []
-        var unsupported: [String] = []
-        var record = record
-        let started = ContinuousClock.now
-        for name in decision.models {
-            guard let (model, provider) = catalog[name], let adapter = adapters[provider.name], available(provider.name) else { continue }
-            let passThrough = native != nil && provider.type == .anthropic
-            if !passThrough, let why = adapter.unsupported(request, model: model) { unsupported.append("\(name): \(why)"); continue }
-            guard breaker.allows(provider.name) else { failures.append("\(name): breaker open"); continue }
-            for attempt in 0...(config.retries ?? 2) {
-                if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << (attempt - 1))) }
-                do {
-                    if passThrough, let native, let anthropic = adapter as? AnthropicAdapter {
-                        let events = try await anthropic.passThroughStream(native, model: model, deadline: deadline)
-                        breaker.succeeded(provider.name)
-                        record.failures = failures
-                        return .nativeStream(relay(events, name: name, request: request, model: model, provider: provider, keys: keys, record: record,
-                                                   started: started), headers: headers + [("x-portless-model", name)])
-                    }
-                    let upstream = try await adapter.stream(request, model: model, deadline: deadline)
-                    var iterator = upstream.makeAsyncIterator()
-                    // Fallback is possible only until the first chunk: after it, the caller has bytes.
-                    guard let first = try await iterator.next() else { throw ProviderError.malformed("empty stream") }
-                    breaker.succeeded(provider.name)
-                    record.failures = failures
-                    let (output, continuation) = AsyncThrowingStream<JSONValue, Error>.makeStream()
-                    let finalRecord = record
-                    let pump = Task { [weak self] in
-                        var record = finalRecord
-                        var usage: TokenUsage?
-                        var streamed = ""
-                        var next: JSONValue? = first
-                        do {
-                            while let chunk = next {
-                                if let reported = TokenUsage(openAI: chunk["usage"]) { usage = reported }
-                                for choice in chunk["choices"]?.arrayValue ?? [] {
-                                    streamed += choice["delta"]?["content"]?.stringValue ?? ""
-                                    for call in choice["delta"]?["tool_calls"]?.arrayValue ?? [] { streamed += call["function"]?["arguments"]?.stringValue ?? "" }
-                                }
-                                let isUsageOnly = chunk["choices"]?.arrayValue?.isEmpty == true
-                                if !isUsageOnly || wantsUsage { continuation.yield(chunk.setting("model", .string(name))) }
-                                next = try await iterator.next()
-                            }
-                            continuation.finish()
-                        } catch {
-                            record.failures.append("\(name): stream broke after it started: \(error)")
-                            continuation.finish(throwing: error)
-                        }
-                        guard let self else { return }
-                        // A stream cut before its usage (or a provider that reports none) is still accounted, as an estimate.
-                        let counted = usage ?? .estimate(request: request, output: streamed)
-                        await self.account(counted, caller: record.caller, project: record.project, model: model, provider: provider, keys: keys, record: &record)
-                        record.finish(reply: nil, elapsed: ContinuousClock.now - started, streamed: true)
-                        self.emit(record)
-                    }
-                    // The caller went away: stop reading the provider's stream (its connection closes).
-                    continuation.onTermination = { termination in if case .cancelled = termination { pump.cancel() } }
-                    return .stream(output, headers: headers + [("x-portless-model", name)])
-                } catch let error as ProviderError {
-                    failures.append("\(name): \(error)")
-                    breaker.record(error, for: provider.name)
-                    if !error.retryable { break }
-                } catch {
-                    breaker.released(provider.name)
-                    if Task.isCancelled { break }
-                    failures.append("\(name): \(error)")
-                }
-            }
-        }
-        record.failures = failures + unsupported
-        let failure = failures.isEmpty && !unsupported.isEmpty ? Self.unsupportedError(unsupported)
-            : APIError(status: 502, message: "every model for this request failed before streaming: \(failures.joined(separator: "; "))", type: "api_error", code: "upstream_failed")
-        record.finish(reply: .failure(failure), elapsed: ContinuousClock.now - started)
-        emit(record)
-        return .failure(failure)
-    }
-
     func embeddings(_ request: JSONValue, caller: Caller, project: String?) async -> ChatReply {
         let started = ContinuousClock.now
         var record = AuditRecord(caller: caller, project: project, requested: request["model"]?.stringValue ?? "")
@@ -557,7 +476,7 @@ public final class LLMGateway: Sendable {
 
     // MARK: accounting
 
-    private func account(_ usage: TokenUsage, caller: Caller, project: String?, model: ModelConfig, provider: ProviderConfig, keys: [String],
+    func account(_ usage: TokenUsage, caller: Caller, project: String?, model: ModelConfig, provider: ProviderConfig, keys: [String],
                          record: inout AuditRecord) async {
         let cost = model.cost(usage)
         record.model = model.name; record.provider = provider.name
@@ -568,50 +487,6 @@ public final class LLMGateway: Sendable {
                                      estimated: usage.estimated ? true : nil, unpriced: model.isPriced ? nil : true), keys: keys)
     }
 
-    /// Relays an Anthropic model's own stream to a Messages caller, event by event, taking the
-    /// usage from `message_start` and `message_delta` (estimated if the stream ends without them).
-    private func relay(_ events: AsyncThrowingStream<(String, JSONValue), Error>, name: String, request: JSONValue, model: ModelConfig,
-                       provider: ProviderConfig, keys: [String], record: AuditRecord, started: ContinuousClock.Instant)
-        -> AsyncThrowingStream<(String, JSONValue), Error> {
-        let (output, continuation) = AsyncThrowingStream<(String, JSONValue), Error>.makeStream()
-        let pump = Task { [weak self] in
-            var record = record
-            var start: JSONValue?
-            var outputTokens: Int?
-            var streamed = ""
-            do {
-                for try await (type, data) in events {
-                    var data = data
-                    if type == "message_start" {
-                        data = data.setting("message", (data["message"] ?? .object([:])).setting("model", .string(name)))
-                        start = data["message"]?["usage"]
-                    }
-                    if type == "message_delta", let tokens = data["usage"]?["output_tokens"] { outputTokens = tokens.count() }
-                    if type == "content_block_delta" {
-                        streamed += data["delta"]?["text"]?.stringValue ?? data["delta"]?["partial_json"]?.stringValue ?? ""
-                    }
-                    continuation.yield((type, data))
-                }
-                continuation.finish()
-            } catch {
-                record.failures.append("\(name): stream broke after it started: \(error)")
-                continuation.finish(throwing: error)
-            }
-            guard let self else { return }
-            var counted = TokenUsage(anthropic: start)
-            if let outputTokens { counted.output = outputTokens }
-            if start == nil || outputTokens == nil {
-                let estimate = TokenUsage.estimate(request: request, output: streamed)
-                counted = TokenUsage(input: start == nil ? estimate.input : counted.input, output: outputTokens ?? estimate.output,
-                                     cachedInput: counted.cachedInput, cacheWrite: counted.cacheWrite, estimated: true)
-            }
-            await self.account(counted, caller: record.caller, project: record.project, model: model, provider: provider, keys: keys, record: &record)
-            record.finish(reply: nil, elapsed: ContinuousClock.now - started, streamed: true)
-            self.emit(record)
-        }
-        continuation.onTermination = { termination in if case .cancelled = termination { pump.cancel() } }
-        return output
-    }
 
     func emit(_ record: AuditRecord) {
         let event = GatewayAuditEvent(type: "llm.request", identity: record.caller.identity, user: record.caller.person?.name,
@@ -637,63 +512,5 @@ public final class LLMGateway: Sendable {
         case .credentials(let message): return APIError(status: 502, message: message, type: "api_error", code: "provider_credentials")
         default: return APIError(status: 502, message: error.description, type: "api_error", code: "upstream_error")
         }
-    }
-}
-
-/// One request's line in the audit trail: who, which circuit, the route and why, the model,
-/// tokens, cost, latency and guardrail verdicts. Never the prompt.
-struct AuditRecord: Sendable {
-    let caller: Caller
-    let project: String?
-    let requested: String
-    var route: RoutingCascade.Decision?
-    var ingress: Ingress = .chat
-    var model: String?
-    var provider: String?
-    var usage = TokenUsage()
-    var cost = 0.0
-    var unpriced = false
-    var verdicts: [String] = []
-    var failures: [String] = []
-    var budget: String?
-    /// Why the request was refused before it was read (the person's token, or its absence).
-    var refused: String?
-    var status = 200
-    var latencyMs = 0.0
-    var streamed = false
-
-    init(caller: Caller, project: String?, requested: String) {
-        self.caller = caller; self.project = project; self.requested = requested
-    }
-
-    mutating func finish(reply: ChatReply?, elapsed: Duration, streamed: Bool = false) {
-        if case .failure(let error)? = reply { status = error.status }
-        let parts = elapsed.components
-        latencyMs = Double(parts.seconds * 1_000_000 + parts.attoseconds / 1_000_000_000_000) / 1000
-        self.streamed = streamed
-    }
-
-    var detail: JSONValue {
-        var detail: [String: JSONValue] = ["ingress": .string(ingress.rawValue), "requested": .string(requested), "status": .number(Double(status)),
-                                           "latencyMs": .number(latencyMs), "inputTokens": .number(usage.input), "outputTokens": .number(usage.output),
-                                           "costUSD": .number(cost), "streamed": .bool(streamed)]
-        if usage.cachedInput > 0 { detail["cachedInputTokens"] = .number(usage.cachedInput) }
-        if usage.cacheWrite > 0 { detail["cacheWriteTokens"] = .number(usage.cacheWrite) }
-        if usage.reasoning > 0 { detail["reasoningTokens"] = .number(usage.reasoning) }
-        if usage.estimated { detail["estimated"] = .bool(true) }
-        if unpriced && model != nil { detail["unpriced"] = .bool(true) }
-        if let model { detail["model"] = .string(model) }
-        if let provider { detail["provider"] = .string(provider) }
-        if let project { detail["project"] = .string(project) }
-        if let route {
-            detail["routeClass"] = route.routeClass.map { .string($0) } ?? .null
-            detail["routeReason"] = .string(route.reason)
-            detail["candidates"] = .array(route.models.map { .string($0) })
-        }
-        if !verdicts.isEmpty { detail["guardrails"] = .array(verdicts.map { .string($0) }) }
-        if !failures.isEmpty { detail["failures"] = .array(failures.map { .string($0) }) }
-        if let budget { detail["budget"] = .string(budget) }
-        if let refused { detail["refused"] = .string(refused) }
-        return .object(detail)
     }
 }
