@@ -71,11 +71,20 @@ public final class ControlPeer {
     }
 
     private func send(_ envelope: ControlEnvelope) {
+        if case .ok = envelope.message, envelope.id == 0, envelope.replyTo != 0 {
+            let body = ControlMessageJSON.okReply(to: envelope.replyTo)
+            body.withUnsafeBytes { channel.send(.control, body: $0) }
+            return
+        }
         guard let body = try? encoder.encode(envelope) else { return }
         body.withUnsafeBytes { channel.send(.control, body: $0) }
     }
 
     private func receivedControl(_ body: UnsafeRawBufferPointer) {
+        if let replyTo = ControlMessageJSON.okReply(in: body) {
+            pending.removeValue(forKey: replyTo)?(.success(.ok))
+            return
+        }
         let envelope: ControlEnvelope
         do {
             envelope = try decoder.decode(ControlEnvelope.self, from: Data(body))
