@@ -149,13 +149,17 @@ public final class CallerRegistry: Sendable {
         entries.withLock { entries in _ = entries[departure.channel]?.onGone.removeValue(forKey: departure.token) }
     }
 
-    /// Runs `work` in its own task, cancelled when the caller of `channel` leaves first (or when
-    /// the calling task is cancelled).
-    public func abandoningIfGone<T: Sendable>(_ channel: any Channel, _ work: @escaping @Sendable () async -> T) async -> T {
-        let task = Task { await work() }
-        let departure = whenGone(channel) { task.cancel() }
-        defer { forget(departure) }
-        return await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+    /// Runs `work` in the calling task, which is cancelled if the caller of `channel` leaves
+    /// first. (A task of its own would cost every request a hop between threads; the calling
+    /// task serves that connection only, and a connection whose caller left has nothing more to do.)
+    public func abandoningIfGone<T>(_ channel: any Channel, _ work: () async -> T) async -> T {
+        let running = RunningTask()
+        let departure = whenGone(channel) { running.cancel() }
+        defer {
+            running.finished()
+            forget(departure)
+        }
+        return await work()
     }
 
     /// Callbacks waiting for the caller of `channel` to leave (for tests).
@@ -173,4 +177,18 @@ public final class CallerRegistry: Sendable {
         }
         for callback in callbacks { callback() }
     }
+}
+
+/// The task running a request, cancellable from another thread until it says it is finished.
+/// `UnsafeCurrentTask` may only be used while its task lives: `finished()` runs before the task
+/// can end, and both take the same lock, so `cancel()` never reaches a task that has ended.
+private final class RunningTask: @unchecked Sendable {
+    private let lock = NSLock()
+    private var task: UnsafeCurrentTask?
+
+    init() { task = withUnsafeCurrentTask { $0 } }
+
+    func cancel() { lock.withLock { task?.cancel() } }
+
+    func finished() { lock.withLock { task = nil } }
 }

@@ -16,8 +16,10 @@ public struct JSONWebToken: Sendable {
     /// Whether `text` has the shape of a compact JWS whose header names an algorithm (so an API
     /// key such as `sk-…` or `none` in `Authorization: Bearer` is not mistaken for a person's token).
     public static func looksLikeToken(_ text: Substring) -> Bool {
+        // Most callers send an API key here, not a token: two dots or nothing to look at.
+        guard text.utf8.count <= maxLength, text.utf8.reduce(0, { $0 + ($1 == UInt8(ascii: ".") ? 1 : 0) }) == 2 else { return false }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, text.utf8.count <= maxLength, let header = Base64URL.decode(String(parts[0])),
+        guard parts.count == 3, let header = Base64URL.decode(String(parts[0])),
               let json = try? JSONParser.parse(header) else { return false }
         return json["alg"] != nil
     }
