@@ -170,6 +170,11 @@ final class LLMGatewayTests: XCTestCase {
         let slow = try client(["chat", url, "slow-chain", "hello"])
         XCTAssertEqual((slow["route"] as? [String: String])?["x-portless-model"], "gemini", "\(slow)")
         XCTAssertLessThan(Date().timeIntervalSince(started), 20)
+        // The deadline covers the whole answer: a provider that sends its first bytes and stalls times out as well.
+        let dripStarted = Date()
+        let drip = try client(["chat", url, "drip-chain", "hello"])
+        XCTAssertEqual((drip["route"] as? [String: String])?["x-portless-model"], "gemini", "\(drip)")
+        XCTAssertLessThan(Date().timeIntervalSince(dripStarted), 20)
         let streamFallback = try client(["stream", url, "stream-chain", "hello"])
         XCTAssertEqual(streamFallback["content"] as? String, "openai says: hello", "a stream that fails before its first byte falls back: \(streamFallback)")
     }
@@ -316,7 +321,7 @@ final class LLMGatewayTests: XCTestCase {
     func test_providerErrors_sayWhatIsWrong_withoutLeakingInternals() throws {
         let denied = try client(["chat", url, "gpt-denied", "hello"])["error"] as? [String: Any]
         XCTAssertEqual(denied?["status"] as? Int, 502, "the provider refused the gateway's key, not the caller's: \(String(describing: denied))")
-        XCTAssertEqual(denied?["code"] as? String, "provider_credentials")
+        XCTAssertEqual(denied?["code"] as? String, "provider_credentials", "\(String(describing: denied))")
         let nowhere = try client(["chat", url, "gpt-nowhere", "hello"])["error"] as? [String: Any]
         XCTAssertEqual(nowhere?["status"] as? Int, 502, "\(String(describing: nowhere))")
         XCTAssertFalse((nowhere?["message"] as? String ?? "127.0.0.1").contains("127.0.0.1"), "no internal address: \(String(describing: nowhere))")

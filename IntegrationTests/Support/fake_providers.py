@@ -6,7 +6,8 @@ Ollama /api/chat) well enough to check the gateway's translation both ways.
   fake_providers.py PORT STATE_DIR
 writes STATE_DIR/service-account.json (a fresh RSA key) for the Vertex fake.
 
-Model names steer failures: "*-fail" answers 500, "*-slow" never answers in time, "*-break"
+Model names steer failures: "*-fail" answers 500, "*-slow" never answers in time, "*-drip"
+sends its answer's first bytes and never the rest, "*-break"
 streams one chunk and then drops the connection, "*-denied" answers 401 (the gateway's key is
 refused), "*-redirect" answers 307 to /_stolen (which records what a follower would send). A
 negative max_tokens gets OpenAI's 400. GET /_requests lists what was received.
@@ -88,6 +89,12 @@ async def behave(model: str):
         return JSONResponse({"error": {"message": "the fake provider failed on purpose", "type": "server_error"}}, status_code=500)
     if model.endswith("-slow"):
         await asyncio.sleep(30)
+    if model.endswith("-drip"):
+        async def drip():
+            yield b'{"id": "chatcmpl-drip", '
+            await asyncio.sleep(30)
+            yield b'"object": "chat.completion"}'
+        return StreamingResponse(drip(), media_type="application/json")
     return None
 
 

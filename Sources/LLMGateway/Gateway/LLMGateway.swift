@@ -109,7 +109,7 @@ public final class LLMGateway: Sendable {
             let probe = http.request(base + path, method: .GET, headers: [], body: nil)
             var up = false
             do {
-                let response = try await ProviderHTTP.client.execute(probe, deadline: NIODeadline.now() + .milliseconds(500))
+                let response = try await ProviderHTTP.client.execute(probe.streamed, deadline: NIODeadline.now() + .milliseconds(500))
                 up = response.status.code < 500
             } catch {
                 up = false

@@ -22,69 +22,101 @@ struct ProviderHTTP: Sendable {
 
     let provider: String
 
-    func request(_ url: String, method: HTTPMethod = .POST, headers: [(String, String)], body: Data?) -> HTTPClientRequest {
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body {
-            if !request.headers.contains(name: "Content-Type") { request.headers.add(name: "Content-Type", value: "application/json") }
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
+    func request(_ url: String, method: HTTPMethod = .POST, headers: [(String, String)], body: Data?) -> ProviderRequest {
+        var request = ProviderRequest(url: url, method: method, headers: HTTPHeaders(headers), body: body)
+        if body != nil, !request.headers.contains(name: "Content-Type") { request.headers.add(name: "Content-Type", value: "application/json") }
         return request
     }
 
-    /// Sends and returns the response once its head arrived, failing on non-2xx statuses.
-    func send(_ request: HTTPClientRequest, deadline: Duration) async throws -> HTTPClientResponse {
+    /// Sends and returns the response once its head arrived, failing on non-2xx statuses
+    /// (for streams: the caller reads the body as it comes).
+    func send(_ request: ProviderRequest, deadline: Duration) async throws -> HTTPClientResponse {
         let response: HTTPClientResponse
         do {
-            response = try await Self.client.execute(request, deadline: .now() + .nanoseconds(Int64(deadline.components.seconds) * 1_000_000_000 + deadline.components.attoseconds / 1_000_000_000))
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
-            throw ProviderError.timeout("provider '\(provider)' did not answer within \(deadline)")
-        } catch is CancellationError {
-            throw CancellationError()
+            response = try await Self.client.execute(request.streamed, deadline: .now() + TimeAmount(deadline))
         } catch {
-            if Task.isCancelled { throw CancellationError() }
-            Self.logger.warning("provider unreachable", metadata: ["provider": "\(provider)", "url": "\(request.url)", "error": "\(error)"])
-            throw ProviderError.unreachable("provider '\(provider)' could not be reached")
+            throw failure(error, url: request.url, deadline: deadline)
         }
         let status = Int(response.status.code)
         guard (200..<300).contains(status) else {
             let body = (try? await response.body.collect(upTo: 1 << 20)).map { Data($0.readableBytesView) } ?? Data()
-            if (300..<400).contains(status) {
-                Self.logger.warning("provider redirected; not followed", metadata: ["provider": "\(provider)", "location": "\(response.headers.first(name: "Location") ?? "")"])
-                throw ProviderError.unreachable("provider '\(provider)' answered with a redirect (HTTP \(status)), which the gateway does not follow: check its base_url")
-            }
-            if status == 401 || status == 403 {
-                Self.logger.error("provider refused the gateway's credentials", metadata: ["provider": "\(provider)", "status": "\(status)",
-                                                                                       "body": "\(String(decoding: body.prefix(300), as: UTF8.self))"])
-                throw ProviderError.credentials("provider '\(provider)' refused the gateway's credentials (HTTP \(status)); an operator must check the key configured for it")
-            }
-            throw ProviderError.http(status: status, message: Self.errorMessage(body, provider: provider))
+            throw refusal(status: status, headers: response.headers, body: body)
         }
         return response
     }
 
-    /// The whole answer as JSON; `deadline` covers the body too, not only the head.
-    func json(_ request: HTTPClientRequest, deadline: Duration) async throws -> JSONValue {
-        let provider = self.provider
-        let body = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-            group.addTask {
-                let response = try await send(request, deadline: deadline)
-                return try await response.body.collect(upTo: Self.maxBody)
-            }
-            group.addTask {
-                try await Task.sleep(for: deadline)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let body = first else {
-                throw ProviderError.timeout("provider '\(provider)' did not answer within \(deadline)")
-            }
-            return body
+    /// The whole answer as JSON; `deadline` covers the body too, not only the head. Through the
+    /// client's future API: the answer is collected on its event loop and this task resumes once,
+    /// with no task of its own for the request or the deadline.
+    func json(_ request: ProviderRequest, deadline: Duration) async throws -> JSONValue {
+        let call: HTTPClient.Request
+        do {
+            call = try Self.collected(request)
+        } catch {
+            throw ProviderError.unreachable("provider '\(provider)' has a base_url the gateway cannot use")
         }
-        do { return try JSONValue.parse(Data(body.readableBytesView)) } catch {
+        let task = Self.client.execute(request: call, delegate: ResponseAccumulator(request: call, maxBodySize: Self.maxBody),
+                                       deadline: .now() + TimeAmount(deadline))
+        let response: HTTPClient.Response
+        do {
+            response = try await withTaskCancellationHandler { try await task.futureResult.get() } onCancel: { task.cancel() }
+        } catch is ResponseAccumulator.ResponseTooBigError {
+            throw ProviderError.malformed("provider '\(provider)' answered with more than \(Self.maxBody >> 20) MiB")
+        } catch {
+            throw failure(error, url: request.url, deadline: deadline)
+        }
+        let body = response.body.map { Data($0.readableBytesView) } ?? Data()
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else { throw refusal(status: status, headers: response.headers, body: body) }
+        do { return try JSONValue.parse(body) } catch {
             throw ProviderError.malformed("provider '\(provider)' answered with something that is not JSON")
         }
+    }
+
+    /// Requests parsed by method and URL (a handful per provider): parsing the URL costs more
+    /// than the rest of preparing a call.
+    private static let parsed = Locked<[String: HTTPClient.Request]>([:])
+
+    private static func collected(_ request: ProviderRequest) throws -> HTTPClient.Request {
+        let key = request.method.rawValue + " " + request.url
+        var call: HTTPClient.Request
+        if let known = parsed.withLock({ $0[key] }) {
+            call = known
+        } else {
+            call = try HTTPClient.Request(url: request.url, method: request.method)
+            parsed.withLock { known in
+                if known.count >= 256 { known.removeAll() }
+                known[key] = call
+            }
+        }
+        call.headers = request.headers
+        call.body = request.body.map { .bytes($0) }
+        return call
+    }
+
+    /// What a failed exchange means for the caller: a timeout, the caller's own cancellation, or
+    /// an unreachable provider (the URL and the client's error go to the log only).
+    private func failure(_ error: Error, url: String, deadline: Duration) -> Error {
+        if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            return ProviderError.timeout("provider '\(provider)' did not answer within \(deadline)")
+        }
+        if error is CancellationError || Task.isCancelled { return CancellationError() }
+        Self.logger.warning("provider unreachable", metadata: ["provider": "\(provider)", "url": "\(url)", "error": "\(error)"])
+        return ProviderError.unreachable("provider '\(provider)' could not be reached")
+    }
+
+    /// A non-2xx answer as the error the caller sees.
+    private func refusal(status: Int, headers: HTTPHeaders, body: Data) -> Error {
+        if (300..<400).contains(status) {
+            Self.logger.warning("provider redirected; not followed", metadata: ["provider": "\(provider)", "location": "\(headers.first(name: "Location") ?? "")"])
+            return ProviderError.unreachable("provider '\(provider)' answered with a redirect (HTTP \(status)), which the gateway does not follow: check its base_url")
+        }
+        if status == 401 || status == 403 {
+            Self.logger.error("provider refused the gateway's credentials", metadata: ["provider": "\(provider)", "status": "\(status)",
+                                                                                   "body": "\(String(decoding: body.prefix(300), as: UTF8.self))"])
+            return ProviderError.credentials("provider '\(provider)' refused the gateway's credentials (HTTP \(status)); an operator must check the key configured for it")
+        }
+        return ProviderError.http(status: status, message: Self.errorMessage(body, provider: provider))
     }
 
     static let logger = Logger(label: "portless.llm-gateway")
@@ -142,5 +174,29 @@ extension AsyncSequence where Element == ByteBuffer {
             }
             continuation.onTermination = { _ in task.cancel() }
         }
+    }
+}
+
+/// A call to a provider, before it is sent (as a stream or collected whole).
+struct ProviderRequest: Sendable {
+    var url: String
+    var method: HTTPMethod
+    var headers: HTTPHeaders
+    var body: Data?
+
+    /// For the client's async API, whose answer is read as it streams.
+    var streamed: HTTPClientRequest {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        request.headers = headers
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        return request
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let parts = duration.components
+        self = .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
     }
 }
