@@ -94,4 +94,22 @@ final class CircuitCryptoTests: XCTestCase {
         XCTAssertFalse(hostCipher.ackTag(for: 42, windowEnd: 0).withUnsafeBytes { dialerCipher.isValidEnd($0, for: 42) }, "an acknowledgement is not an end")
         XCTAssertFalse(dialerCipher.endTag(for: 42).withUnsafeBytes { dialerCipher.isValidEnd($0, for: 42) }, "each direction has its own key")
     }
+
+    /// The tags are HMAC-SHA256 of the documented bytes, truncated: what any peer computes,
+    /// however this one arrives at it.
+    func test_ackAndEndTags_areTheHMACsOfTheirBytes() throws {
+        let send = SymmetricKey(size: .bits256), receive = SymmetricKey(size: .bits256)
+        let cipher = try CircuitCipher(sendKey: SymmetricKey(size: .bits256), receiveKey: SymmetricKey(size: .bits256), ackSendKey: send, ackReceiveKey: receive)
+        func be(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.bigEndian) { Array($0) } }
+        for (counter, window) in [(UInt64(0), UInt64(0)), (1, 65_536), (UInt64.max, 0x0102_0304_0506_0708)] {
+            let ack = Array(HMAC<SHA256>.authenticationCode(for: be(counter) + be(window), using: send).prefix(16))
+            XCTAssertEqual(cipher.ackTag(for: counter, windowEnd: window), ack)
+            let peers = Array(HMAC<SHA256>.authenticationCode(for: be(counter) + be(window), using: receive).prefix(16))
+            XCTAssertTrue(peers.withUnsafeBytes { cipher.isValidAck($0, for: counter, windowEnd: window) })
+            XCTAssertFalse(peers.withUnsafeBytes { cipher.isValidAck($0, for: counter &+ 1, windowEnd: window) })
+            XCTAssertEqual(cipher.endTag(for: counter), Array(HMAC<SHA256>.authenticationCode(for: Array("end".utf8) + be(counter), using: send).prefix(16)))
+            let end = Array(HMAC<SHA256>.authenticationCode(for: Array("end".utf8) + be(counter), using: receive).prefix(16))
+            XCTAssertTrue(end.withUnsafeBytes { cipher.isValidEnd($0, for: counter) })
+        }
+    }
 }

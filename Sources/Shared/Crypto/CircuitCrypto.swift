@@ -120,16 +120,17 @@ public struct CircuitCipher {
     public static let tagSize = AESGCMKey.tagSize
     private let sealer: AESGCMKey
     private let opener: AESGCMKey
-    private let ackSendKey: SymmetricKey
-    private let ackReceiveKey: SymmetricKey
+    /// HMACs already keyed: each tag continues a copy, so the key is not hashed again per tag.
+    private let ackSender: HMAC<SHA256>
+    private let ackReceiver: HMAC<SHA256>
     public private(set) var sendCounter: UInt64 = 0
     public private(set) var receiveCounter: UInt64 = 0
 
     init(sendKey: SymmetricKey, receiveKey: SymmetricKey, ackSendKey: SymmetricKey, ackReceiveKey: SymmetricKey) throws {
         sealer = try sendKey.withUnsafeBytes { try AESGCMKey($0, sealing: true) }
         opener = try receiveKey.withUnsafeBytes { try AESGCMKey($0, sealing: false) }
-        self.ackSendKey = ackSendKey
-        self.ackReceiveKey = ackReceiveKey
+        ackSender = HMAC(key: ackSendKey)
+        ackReceiver = HMAC(key: ackReceiveKey)
     }
 
     public static let ackTagSize = 16
@@ -137,35 +138,36 @@ public struct CircuitCipher {
     /// The authenticator of an acknowledgement sent by us: every frame before `counter` arrived,
     /// and the peer may send until its byte count reaches `windowEnd`.
     public func ackTag(for counter: UInt64, windowEnd: UInt64) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Self.bytes(counter) + Self.bytes(windowEnd), using: ackSendKey).prefix(Self.ackTagSize))
+        Self.tag(ackSender) { mac in withUnsafeBytes(of: (counter.bigEndian, windowEnd.bigEndian)) { mac.update(data: $0) } }
     }
 
     /// Whether `tag` is the peer's authenticator for an acknowledgement of (`counter`, `windowEnd`).
     public func isValidAck(_ tag: UnsafeRawBufferPointer, for counter: UInt64, windowEnd: UInt64) -> Bool {
-        let expected = Array(HMAC<SHA256>.authenticationCode(for: Self.bytes(counter) + Self.bytes(windowEnd), using: ackReceiveKey).prefix(Self.ackTagSize))
-        guard tag.count == Self.ackTagSize else { return false }
-        var difference: UInt8 = 0
-        for i in 0..<Self.ackTagSize { difference |= expected[i] ^ tag[i] }
-        return difference == 0
+        Self.equal(tag, Self.tag(ackReceiver) { mac in withUnsafeBytes(of: (counter.bigEndian, windowEnd.bigEndian)) { mac.update(data: $0) } })
     }
 
-    private static func bytes(_ counter: UInt64) -> [UInt8] {
-        withUnsafeBytes(of: counter.bigEndian) { Array($0) }
-    }
-
-    private static func endBytes(_ counter: UInt64) -> [UInt8] { Array("end".utf8) + bytes(counter) }
+    private static func endBytes(_ counter: UInt64) -> [UInt8] { Array("end".utf8) + withUnsafeBytes(of: counter.bigEndian) { Array($0) } }
 
     /// The authenticator of "our direction ends after `counter` frames", sent by us.
     public func endTag(for counter: UInt64) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Self.endBytes(counter), using: ackSendKey).prefix(Self.ackTagSize))
+        Self.tag(ackSender) { $0.update(data: Self.endBytes(counter)) }
     }
 
     /// Whether `tag` is the peer's authenticator for the end of its direction after `counter`.
     public func isValidEnd(_ tag: UnsafeRawBufferPointer, for counter: UInt64) -> Bool {
-        let expected = Array(HMAC<SHA256>.authenticationCode(for: Self.endBytes(counter), using: ackReceiveKey).prefix(Self.ackTagSize))
-        guard tag.count == Self.ackTagSize else { return false }
+        Self.equal(tag, Self.tag(ackReceiver) { $0.update(data: Self.endBytes(counter)) })
+    }
+
+    private static func tag(_ keyed: HMAC<SHA256>, _ message: (inout HMAC<SHA256>) -> Void) -> [UInt8] {
+        var mac = keyed
+        message(&mac)
+        return Array(mac.finalize().prefix(ackTagSize))
+    }
+
+    private static func equal(_ tag: UnsafeRawBufferPointer, _ expected: [UInt8]) -> Bool {
+        guard tag.count == ackTagSize else { return false }
         var difference: UInt8 = 0
-        for i in 0..<Self.ackTagSize { difference |= expected[i] ^ tag[i] }
+        for i in 0..<ackTagSize { difference |= expected[i] ^ tag[i] }
         return difference == 0
     }
 
