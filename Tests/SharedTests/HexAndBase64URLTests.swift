@@ -19,6 +19,12 @@ final class HexAndBase64URLTests: XCTestCase {
             let reference = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
                 .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
             XCTAssertEqual(text, reference)
+            if length > 1 {
+                let tail = Array(bytes[1...])
+                XCTAssertEqual(Base64URL.encode(Data(bytes)[1...]), Base64URL.encode(tail), "a slice of Data")
+                XCTAssertEqual(Base64URL.encode(bytes[1...]), Base64URL.encode(tail), "a slice of an array")
+                XCTAssertEqual(Base64URL.encode(Data(tail)), Base64URL.encode(tail))
+            }
         }
         XCTAssertNil(Base64URL.decode("not base64!"))
     }

@@ -21,8 +21,12 @@ public final class AssertionSigner: Sendable {
     public init(key: P256.Signing.PrivateKey, identity: String) {
         self.key = key
         self.issuer = "portless:" + identity
-        self.kid = Base64URL.encode(Array(SHA256.hash(data: key.publicKey.x963Representation)).prefix(16))
+        let kid = Base64URL.encode(Array(SHA256.hash(data: key.publicKey.x963Representation)).prefix(16))
+        self.kid = kid
+        self.encodedHeader = Base64URL.encode(JSONValue.object(["alg": .string("ES256"), "typ": .string("JWT"), "kid": .string(kid)]).encoded())
     }
+
+    private let encodedHeader: String
 
     /// The public half, as the controller publishes it.
     public var publicJWK: JSONValue {
@@ -45,7 +49,6 @@ public final class AssertionSigner: Sendable {
         } else {
             claims["sub"] = .string(caller.identity)
         }
-        let header: JSONValue = .object(["alg": .string("ES256"), "typ": .string("JWT"), "kid": .string(kid)])
-        return try? JSONWebToken.signES256(header: header, claims: .object(claims), key: key)
+        return try? JSONWebToken.signES256(encodedHeader: encodedHeader, claims: .object(claims), key: key)
     }
 }

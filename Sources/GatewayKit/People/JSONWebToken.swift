@@ -46,7 +46,12 @@ public struct JSONWebToken: Sendable {
 
     /// `header.claims.signature` signed with an ES256 key (P-256, raw r‖s signature).
     public static func signES256(header: JSONValue, claims: JSONValue, key: P256.Signing.PrivateKey) throws -> String {
-        let input = Base64URL.encode(header.encoded()) + "." + Base64URL.encode(claims.encoded())
+        try signES256(encodedHeader: Base64URL.encode(header.encoded()), claims: claims, key: key)
+    }
+
+    /// The same with the header already encoded (a signer's header does not change between tokens).
+    public static func signES256(encodedHeader: String, claims: JSONValue, key: P256.Signing.PrivateKey) throws -> String {
+        let input = encodedHeader + "." + Base64URL.encode(claims.encoded())
         let signature = try key.signature(for: Data(input.utf8))
         return input + "." + Base64URL.encode(signature.rawRepresentation)
     }

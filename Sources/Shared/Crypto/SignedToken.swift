@@ -74,20 +74,41 @@ public enum TokenError: Error, CustomStringConvertible, Equatable {
 
 public enum Base64URL {
     public static func encode<D: DataProtocol>(_ data: D) -> String {
-        var out = [UInt8]()
-        let base64 = Data(data).base64EncodedData()
-        out.reserveCapacity(base64.count)
-        base64.withUnsafeBytes { bytes in
-            for byte in bytes {
-                switch byte {
-                case UInt8(ascii: "+"): out.append(UInt8(ascii: "-"))
-                case UInt8(ascii: "/"): out.append(UInt8(ascii: "_"))
-                case UInt8(ascii: "="): continue
-                default: out.append(byte)
+        if let encoded = data.withContiguousStorageIfAvailable({ encode(UnsafeRawBufferPointer($0)) }) { return encoded }
+        return Array(data).withUnsafeBytes { encode($0) }
+    }
+
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// Unpadded base64url (RFC 4648 §5), three bytes to four characters.
+    public static func encode(_ bytes: UnsafeRawBufferPointer) -> String {
+        let count = (bytes.count * 4 + 2) / 3
+        return String(unsafeUninitializedCapacity: count) { out in
+            alphabet.withUnsafeBufferPointer { alphabet in
+                var written = 0, index = 0
+                while index + 3 <= bytes.count {
+                    let group = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+                    out[written] = alphabet[Int(group >> 18)]
+                    out[written + 1] = alphabet[Int(group >> 12 & 63)]
+                    out[written + 2] = alphabet[Int(group >> 6 & 63)]
+                    out[written + 3] = alphabet[Int(group & 63)]
+                    written += 4
+                    index += 3
                 }
+                let rest = bytes.count - index
+                if rest > 0 {
+                    let group = UInt32(bytes[index]) << 16 | (rest == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
+                    out[written] = alphabet[Int(group >> 18)]
+                    out[written + 1] = alphabet[Int(group >> 12 & 63)]
+                    written += 2
+                    if rest == 2 {
+                        out[written] = alphabet[Int(group >> 6 & 63)]
+                        written += 1
+                    }
+                }
+                return written
             }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     public static func decode(_ text: String) -> Data? {
