@@ -193,10 +193,3 @@ struct ProviderRequest: Sendable {
         return request
     }
 }
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let parts = duration.components
-        self = .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
-    }
-}

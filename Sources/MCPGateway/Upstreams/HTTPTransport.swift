@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import GatewayKit
 import Shared
 
@@ -104,19 +105,19 @@ final class HTTPTransport: ExchangeTransport, @unchecked Sendable {
     }
 
     /// Runs `body` until it finishes (true) or `timeout` passes (false; `body` is cancelled).
+    /// The deadline is an event-loop timer, not a second task sleeping it out beside `body`.
     static func withDeadline(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws -> Bool {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                try await body()
-                return true
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return false
-            }
-            defer { group.cancelAll() }
-            return try await group.next() ?? false
+        let expired = Locked(false)
+        let work = Task { try await body() }
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) {
+            expired.withLock { $0 = true }
+            work.cancel()
         }
+        defer { timer.cancel() }
+        let outcome = await withTaskCancellationHandler { await work.result } onCancel: { work.cancel() }
+        if expired.current { return false }
+        try outcome.get()
+        return true
     }
 
     /// One POST; every JSON-RPC message of the answer (JSON, a JSON batch, or SSE) goes to `each`.
