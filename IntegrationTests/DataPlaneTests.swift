@@ -119,7 +119,8 @@ final class DataPlaneTests: XCTestCase {
         for _ in 0..<4 {
             let client = try TCPClient(net.interceptAddress(), timeoutSeconds: 30)
             client.send("GET /hold HTTP/1.1\r\nHost: demo\r\n\r\n")
-            XCTAssertTrue(client.read(until: "holding\n").contains("holding"), "a held request was not answered")
+            let answer = client.read(until: "holding\n")
+            XCTAssertTrue(answer.contains("holding"), "a held request was not answered (got \(answer.debugDescription))\n\(net.logTails())")
             held.append(client)
         }
         let circuits = (try net.network()["circuits"] as? [[String: Any]]) ?? []

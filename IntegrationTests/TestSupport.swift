@@ -176,6 +176,16 @@ final class RunningTopology: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: state)
     }
 
+    /// The last lines of every process's log, for a failure message.
+    func logTails(_ lines: Int = 15) -> String {
+        let directory = state + "/logs"
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.sorted() ?? []
+        return files.map { name in
+            let text = (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) ?? ""
+            return "== \(name)\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
     func interceptAddress(_ service: String = "hello") -> String {
         ((status["intercepts"] as? [[String: Any]])?.first { $0["service"] as? String == service }?["address"] as? String) ?? ""
     }
