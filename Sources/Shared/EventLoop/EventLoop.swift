@@ -16,6 +16,10 @@ public final class EventLoop: @unchecked Sendable {
     private var threadID: pthread_t?
 
     public init() throws {
+        // libuv writes to sockets with write(2), which raises SIGPIPE when the peer has gone; the
+        // loop reports that as an error on the stream, so no process that runs one may die of the
+        // signal instead (the test process did, when a router cut off a sender mid-write).
+        signal(SIGPIPE, SIG_IGN)
         uvLoop = .allocate(capacity: 1)
         wakeup = .allocate(capacity: 1)
         try UVError.check(uv_loop_init(uvLoop), "uv_loop_init")

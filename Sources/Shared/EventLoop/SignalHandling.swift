@@ -10,7 +10,6 @@ public enum SignalHandling {
             source.resume()
             retained.withLock { $0.append(source) }
         }
-        signal(SIGPIPE, SIG_IGN)
     }
 
     private static let retained = Locked<[DispatchSourceSignal]>([])
