@@ -125,4 +125,24 @@ final class TopologyOperationsTests: XCTestCase {
         let answer = String(decoding: client.readToEnd().data, as: UTF8.self)
         XCTAssertTrue(answer.contains("caller: laptop"), answer)
     }
+
+    /// `up` returns only once every app it started accepts: an app slower to start than the
+    /// mesh must not refuse the first callers of a network that says it is ready.
+    func test_up_waitsForASlowApp_soTheFirstRequestIsServed() throws {
+        let dir = NSTemporaryDirectory() + "portless-slowapp-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dataplane = try String(contentsOfFile: Portless.repoRoot + "/IntegrationTests/Support/dataplane.yaml", encoding: .utf8)
+        let slow = dataplane.replacingOccurrences(
+            of: "command: [portless, demo-http, --listen, \"127.0.0.1:{port}\"]",
+            with: "command: [/bin/sh, -c, \"sleep 4 && exec $0 demo-http --listen 127.0.0.1:{port}\", \"\(Portless.binDir)/portless\"]")
+        XCTAssertNotEqual(slow, dataplane)
+        try slow.write(toFile: dir + "/slow.yaml", atomically: true, encoding: .utf8)
+        let network = try RunningTopology(path: dir + "/slow.yaml")
+        networks.append(network)
+        let client = try TCPClient(network.interceptAddress())
+        client.send("GET / HTTP/1.1\r\nHost: demo\r\n\r\n")
+        let answer = String(decoding: client.readToEnd().data, as: UTF8.self)
+        XCTAssertTrue(answer.contains("Hello from the private service"), "the first request after up: \(answer.debugDescription)\n\(network.logTails())")
+    }
 }

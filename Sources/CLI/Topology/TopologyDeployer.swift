@@ -104,6 +104,7 @@ struct TopologyDeployer {
         }
 
         var appAddresses: [String: String] = [:]
+        var listeningApps: [ListeningApp] = []
         for app in topology.apps ?? [] {
             wanted.insert(app.name)
             let address = try port("app/\(app.name)", nil)
@@ -111,6 +112,9 @@ struct TopologyDeployer {
             let portText = String(address.split(separator: ":").last ?? "")
             try ensure(app.name, kind: "app", app.command.map { placeholders($0).replacingOccurrences(of: "{port}", with: portText) },
                        host: app.host, &changes)
+            if app.command.contains(where: { $0.contains("{port}") }) {
+                listeningApps.append(ListeningApp(name: app.name, address: address, host: app.host))
+            }
         }
 
         var intercepts: [TopologyState.Intercept] = []
@@ -156,7 +160,7 @@ struct TopologyDeployer {
         }
         record.processes.removeAll { !wanted.contains($0.name) }
         try Files.writeJSON(record, to: TopologyState.path(state))
-        try await waitUntilReady(client)
+        try await waitUntilReady(client, apps: listeningApps)
         return changes
     }
 
@@ -245,7 +249,7 @@ struct TopologyDeployer {
 
     /// Ready: every router online with its links up, every hosted service has its terminators,
     /// every intercept accepts.
-    private func waitUntilReady(_ client: ManagementClient) async throws {
+    private func waitUntilReady(_ client: ManagementClient, apps: [ListeningApp]) async throws {
         let routerNames = Set(topology.routers.map(\.name))
         let expectedLinks = topology.links?.count ?? routerNames.count * (routerNames.count - 1) / 2
         let expectedTerminators = Set((topology.tunnelers ?? []).flatMap { t in (t.hosts ?? []).map { "\($0.service)|\(t.identity)" } })
@@ -253,6 +257,18 @@ struct TopologyDeployer {
             guard let network = try? await client.get("/v1/network", as: NetworkStatus.self) else { return false }
             let bound = Set(network.terminators.map { "\($0.service)|\($0.identity)" })
             return routerNames.isSubset(of: Set(network.routers)) && network.links.count >= expectedLinks && expectedTerminators.isSubset(of: bound)
+        }
+        // A tunneler connects to the app it hosts only when a circuit arrives: an app still starting
+        // would refuse the first callers although everything else is ready.
+        for app in apps {
+            if let netns = record.netns {
+                try await waitFor("app \(app.name) on \(app.address) in \(host(of: app.host))", timeout: 30) {
+                    netns.accepts(app.address, in: host(of: app.host))
+                }
+            } else {
+                let address = try SocketAddress(parsing: app.address)
+                try await waitFor("app \(app.name) on \(app.address)", timeout: 30) { FreePort.accepts(address) }
+            }
         }
         for intercept in record.intercepts {
             let address = try SocketAddress(parsing: intercept.address)
@@ -265,6 +281,13 @@ struct TopologyDeployer {
                 try await waitFor("intercept \(intercept.service) on \(address)", timeout: 20) { FreePort.accepts(address) }
             }
         }
+    }
+
+    /// An app the file starts with a `{port}` to listen on.
+    private struct ListeningApp {
+        let name: String
+        let address: String
+        let host: String?
     }
 
     private func resolveProgram(_ name: String) -> String {
