@@ -47,8 +47,9 @@ struct TopologyBundle {
         try run("portless-controller", ["init", "--state", controllerState, "--network", topology.network ?? "portless",
                                         "--api", api, "--control", control])
         let outcome = try await provision(controllerState)
-        try add(controllerHost, "portless-controller.service", unit("Portless controller",
-            exec: "\(Self.binRoot)/portless-controller run --state \(Self.stateRoot)/controller"))
+        try add(controllerHost, "portless-controller.service", unit("Portless controller", state: "\(Self.stateRoot)/controller",
+            exec: "\(Self.binRoot)/portless-controller run --state \(Self.stateRoot)/controller",
+            bindsPrivilegedPort: (topology.controller?.api?.port ?? 1280) < 1024 || (topology.controller?.control?.port ?? 6262) < 1024))
         units[controllerHost, default: []].append("portless-controller.service (copy controller/ to \(Self.stateRoot)/controller)")
 
         for (index, router) in topology.routers.enumerated() {
@@ -59,10 +60,13 @@ struct TopologyBundle {
             let state = "\(Self.stateRoot)/routers/\(router.name)"
             let edge = "\(ip):\(router.edge?.port ?? 3022 + 2 * index)"
             let link = "\(ip):\(router.link?.port ?? 3023 + 2 * index)"
-            try add(host, "portless-router-\(router.name).service", unit("Portless edge router \(router.name)",
-                enroll: "\(Self.binRoot)/portless-router enroll --token @\(Self.configRoot)/routers/\(router.name)/enroll.jwt --state \(state)",
+            let ports = [router.edge?.port ?? 3022 + 2 * index, router.link?.port ?? 3023 + 2 * index]
+            try add(host, "portless-router-\(router.name).service", unit("Portless edge router \(router.name)", state: state,
+                token: "\(Self.configRoot)/routers/\(router.name)/enroll.jwt",
+                enroll: "\(Self.binRoot)/portless-router enroll --token @%d/enroll.jwt --state \(state)",
                 enrolledFile: "\(state)/identity.json",
-                exec: "\(Self.binRoot)/portless-router run --state \(state) --edge \(edge) --link \(link)"))
+                exec: "\(Self.binRoot)/portless-router run --state \(state) --edge \(edge) --link \(link)",
+                bindsPrivilegedPort: ports.contains { $0 < 1024 }))
             units[host, default: []].append("portless-router-\(router.name).service (edge \(edge), link \(link); copy routers/ to \(Self.configRoot)/routers)")
         }
 
@@ -76,7 +80,8 @@ struct TopologyBundle {
                     .replacingOccurrences(of: "{topology}", with: Self.configRoot)
             }
             if let first = argv.first, first.hasPrefix("portless") { argv[0] = "\(Self.binRoot)/\(first)" }
-            try add(host, "\(app.name).service", unit("\(app.name) (served through Portless)", exec: argv.joined(separator: " ")))
+            try add(host, "\(app.name).service", unit("\(app.name) (served through Portless)", state: "\(Self.stateRoot)/apps/\(app.name)",
+                                                       exec: argv.joined(separator: " ")))
             units[host, default: []].append("\(app.name).service (127.0.0.1:\(port))")
         }
 
@@ -118,10 +123,12 @@ struct TopologyBundle {
                 if let cost = entry.cost { lines.append("    cost: \(cost)") }
             }
             try add(host, "tunnelers/\(name)/tunnel.yaml", lines.joined(separator: "\n") + "\n")
-            try add(host, "portless-tunnel-\(name).service", unit("Portless tunneler \(name)",
-                enroll: "\(Self.binRoot)/portless-tunnel enroll --token @\(Self.configRoot)/tunnelers/\(name)/enroll.jwt --state \(state)/identity",
+            try add(host, "portless-tunnel-\(name).service", unit("Portless tunneler \(name)", state: state,
+                token: "\(Self.configRoot)/tunnelers/\(name)/enroll.jwt",
+                enroll: "\(Self.binRoot)/portless-tunnel enroll --token @%d/enroll.jwt --state \(state)/identity",
                 enrolledFile: "\(state)/identity/identity.json",
-                exec: "\(Self.binRoot)/portless-tunnel run --config \(Self.configRoot)/tunnelers/\(name)/tunnel.yaml"))
+                exec: "\(Self.binRoot)/portless-tunnel run --config \(Self.configRoot)/tunnelers/\(name)/tunnel.yaml",
+                bindsPrivilegedPort: intercepts.contains { (1..<1024).contains($0.listen?.port ?? 0) }))
             units[host, default: []].append("portless-tunnel-\(name).service (outbound only; copy tunnelers/ to \(Self.configRoot)/tunnelers)")
         }
 
@@ -158,14 +165,41 @@ struct TopologyBundle {
         guard result.status == 0 else { throw DeployError.step(program, result.output) }
     }
 
-    private func unit(_ description: String, enroll: String? = nil, enrolledFile: String? = nil, exec: String) -> String {
+    /// A unit that runs as its own dynamic user in a sandbox (`systemd-analyze security` rates it
+    /// "OK"): it writes only to its `StateDirectory=` under /var/lib/portless, holds no capability
+    /// (a router binding a port below 1024 keeps `CAP_NET_BIND_SERVICE` alone), and reaches its
+    /// one-time enrollment token, a root-only file, as a systemd credential (`%d`).
+    private func unit(_ description: String, state: String, token: String? = nil, enroll: String? = nil, enrolledFile: String? = nil,
+                      exec: String, bindsPrivilegedPort: Bool = false) -> String {
+        precondition(state.hasPrefix(Self.stateRoot + "/"), "units keep their state under \(Self.stateRoot)")
         var lines = ["[Unit]", "Description=\(description)", "After=network-online.target", "Wants=network-online.target", "",
-                     "[Service]"]
-        if let enroll, let enrolledFile {
+                     "[Service]",
+                     "DynamicUser=yes",
+                     "StateDirectory=\(state.dropFirst("/var/lib/".count))",
+                     "StateDirectoryMode=0700",
+                     "WorkingDirectory=\(state)",
+                     "UMask=0077"]
+        if let token, let enroll, let enrolledFile {
             // Enrolls once, on first start: the key is made on this machine and never leaves it.
+            lines.append("LoadCredential=enroll.jwt:\(token)")
             lines.append("ExecStartPre=/bin/sh -c 'test -f \(enrolledFile) || \(enroll)'")
         }
-        lines += ["ExecStart=\(exec)", "Restart=always", "RestartSec=2", "LimitNOFILE=65536", "", "[Install]", "WantedBy=multi-user.target", ""]
+        lines += ["ExecStart=\(exec)", "Restart=always", "RestartSec=2", "LimitNOFILE=65536"]
+        lines += ["NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes",
+                  "PrivateMounts=yes", "ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectKernelLogs=yes",
+                  "ProtectControlGroups=yes", "ProtectClock=yes", "ProtectHostname=yes", "ProtectProc=invisible", "ProcSubset=pid",
+                  "RestrictNamespaces=yes", "RestrictRealtime=yes", "RestrictSUIDSGID=yes", "LockPersonality=yes",
+                  "MemoryDenyWriteExecute=yes", "RemoveIPC=yes", "DevicePolicy=closed", "KeyringMode=private",
+                  "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+                  "SystemCallArchitectures=native", "SystemCallFilter=@system-service", "SystemCallFilter=~@privileged",
+                  "SystemCallErrorNumber=EPERM"]
+        if bindsPrivilegedPort {
+            // A user namespace would take the capability's meaning away in the host's network.
+            lines += ["CapabilityBoundingSet=CAP_NET_BIND_SERVICE", "AmbientCapabilities=CAP_NET_BIND_SERVICE"]
+        } else {
+            lines += ["CapabilityBoundingSet=", "AmbientCapabilities=", "PrivateUsers=yes"]
+        }
+        lines += ["", "[Install]", "WantedBy=multi-user.target", ""]
         return lines.joined(separator: "\n")
     }
 
@@ -180,7 +214,10 @@ struct TopologyBundle {
         \(units.map { "- \($0)" }.joined(separator: "\n"))
 
         Enrollment tokens (`enroll.jwt`) are single-use and expire in 24 hours: each unit enrolls on its first
-        start, creating its private key on this machine. The controller (on `\(controllerHost)`, API \(api)) must
+        start, creating its private key on this machine. Keep them where they are, readable by root alone: a unit
+        reads its token as a systemd credential. Every unit runs as its own dynamic user in a sandbox that may write
+        only to its state directory under \(Self.stateRoot) (systemd creates it, and takes over a directory copied
+        there before the first start); check one with `systemd-analyze security <unit>`. The controller (on `\(controllerHost)`, API \(api)) must
         be running first. Tunnelers only dial out: \(host.enterprise == true ? "this host needs no inbound port at all." : "open no port for them.")
 
         """
