@@ -187,4 +187,34 @@ final class TopologyOperationsTests: XCTestCase {
             }
         }
     }
+
+    /// `--log-format json` (here through `PORTLESS_LOG_FORMAT`, which every process inherits):
+    /// every line the controller, the router and both tunnelers write is one JSON record.
+    func test_jsonLogs_everyLineOfEveryProcessIsARecord() throws {
+        let network = try RunningTopology(path: Portless.repoRoot + "/IntegrationTests/Support/dataplane.yaml",
+                                          environment: ["PORTLESS_LOG_FORMAT": "json"])
+        networks.append(network)
+        let client = try TCPClient(network.interceptAddress())
+        client.send("GET / HTTP/1.1\r\nHost: demo\r\n\r\n")
+        XCTAssertTrue(String(decoding: client.readToEnd().data, as: UTF8.self).contains("Hello from the private service"))
+
+        for process in ["controller", "edge-1", "laptop", "enterprise"] {
+            let log = try String(contentsOfFile: network.state + "/logs/\(process).log", encoding: .utf8)
+            let lines = log.split(separator: "\n")
+            XCTAssertFalse(lines.isEmpty, "\(process) logged nothing")
+            for line in lines {
+                let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                XCTAssertNotNil(record?["time"] as? String, "\(process): not a JSON record: \(line)")
+                XCTAssertNotNil(record?["level"] as? String, "\(process): \(line)")
+                XCTAssertNotNil(record?["message"] as? String, "\(process): \(line)")
+            }
+            XCTAssertTrue(lines.contains { $0.contains(#""logger":"portless."#) }, "\(process): \(log)")
+        }
+        let router = try String(contentsOfFile: network.state + "/logs/edge-1.log", encoding: .utf8)
+        XCTAssertTrue(router.contains(#""message":"terminator bound""#) && router.contains(#""router":"edge-1""#), router)
+
+        let refused = try Portless.run("portless-router", ["run", "--state", network.state, "--log-format", "yaml"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.output.contains("yaml") && refused.output.contains("log-format"), refused.output)
+    }
 }

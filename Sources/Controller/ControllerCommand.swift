@@ -42,9 +42,10 @@ struct ControllerCommand: AsyncParsableCommand {
         var bindApi: String?
         @Option(help: "Listen for the control channel here instead of the configured address.")
         var bindControl: String?
+        @OptionGroup var logging: LogOptions
 
         func run() async throws {
-            PortlessLogging.bootstrap()
+            logging.bootstrap()
             ResourceLimits.raiseOpenFileLimit()
             let files = ControllerFiles(directory: state)
             let config = try Files.readJSON(ControllerConfig.self, from: files.config)

@@ -29,9 +29,10 @@ struct RouterCommand: ParsableCommand {
         @Option(help: "State directory made by 'enroll'.") var state: String
         @Option(help: "Edge listener address for tunnelers (host:port).") var edge = "127.0.0.1:3022"
         @Option(help: "Link listener address for other routers (host:port); none if omitted.") var link: String?
+        @OptionGroup var logging: LogOptions
 
         func run() throws {
-            PortlessLogging.bootstrap()
+            logging.bootstrap()
             ResourceLimits.raiseOpenFileLimit()
             let identity = try EnrolledIdentity(directory: state)
             let edgeAddress = try SocketAddress(parsing: edge)

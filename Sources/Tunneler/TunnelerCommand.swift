@@ -25,9 +25,10 @@ struct TunnelerCommand: ParsableCommand {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the tunneler.")
         @Option(help: "Tunneler config file (YAML or JSON).") var config: String
+        @OptionGroup var logging: LogOptions
 
         func run() throws {
-            PortlessLogging.bootstrap()
+            logging.bootstrap()
             ResourceLimits.raiseOpenFileLimit()
             var settings = try TunnelerConfig.load(config)
             try settings.validate()
@@ -60,9 +61,10 @@ struct TunnelerCommand: ParsableCommand {
         @Option(help: "The MCP gateway's service name.") var service: String
         @Option(help: "A file holding the token of the person the client's agent acts for (from their identity provider); read for every request.")
         var onBehalfOf: String?
+        @OptionGroup var logging: LogOptions
 
         func run() throws {
-            PortlessLogging.bootstrap()
+            logging.bootstrap()
             let enrolled = try EnrolledIdentity(directory: identity)
             var logger = Logger(label: "portless.mcp-stdio")
             logger[metadataKey: "identity"] = "\(enrolled.name)"
