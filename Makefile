@@ -4,9 +4,9 @@ APT_PACKAGES := libuv1-dev libssl-dev libsqlite3-dev openssh-server openssh-clie
 BIN_DIR = $(shell swift build --show-bin-path)
 DEMO_STATE := .state/demo
 # The official MCP, OpenAI and Anthropic Python clients (and fastmcp for the demo's MCP servers, PyJWT for the
-# test identity provider), from PyPI.
+# test identity provider, prometheus-client for its exposition-format parser), from PyPI.
 VENV := .build/venv
-PYTHON_PACKAGES := mcp==2.3.0 fastmcp==4.2.3 openai==3.57.0 anthropic==2.15.0 pyjwt==2.15.1
+PYTHON_PACKAGES := mcp==2.3.0 fastmcp==4.2.3 openai==3.57.0 anthropic==2.15.0 pyjwt==2.15.1 prometheus-client==0.26.0
 export PORTLESS_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
 .PHONY: setup venv build release demo test fuzz bench clean

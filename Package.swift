@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
@@ -40,6 +41,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(
@@ -51,9 +53,10 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .target(name: "EdgeRouter", dependencies: ["Shared", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "EdgeRouter", dependencies: ["Shared", .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus")]),
         .executableTarget(
             name: "RouterCommand",
             dependencies: ["EdgeRouter", "Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -63,6 +66,7 @@ let package = Package(
             name: "GatewayKit",
             dependencies: [
                 "Shared",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -74,6 +78,7 @@ let package = Package(
             name: "MCPGateway",
             dependencies: [
                 "Shared", "GatewayKit",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -84,6 +89,7 @@ let package = Package(
             name: "LLMGateway",
             dependencies: [
                 "Shared", "GatewayKit",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -95,6 +101,7 @@ let package = Package(
         .executableTarget(
             name: "Tunneler",
             dependencies: ["Shared", "GatewayKit", "MCPGateway", "LLMGateway", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(

@@ -43,6 +43,7 @@ struct ControllerCommand: AsyncParsableCommand {
         @Option(help: "Listen for the control channel here instead of the configured address.")
         var bindControl: String?
         @OptionGroup var logging: LogOptions
+        @OptionGroup var metricsOptions: MetricsOptions
 
         func run() async throws {
             logging.bootstrap()
@@ -57,6 +58,7 @@ struct ControllerCommand: AsyncParsableCommand {
             let audit = AuditLog(store: store, key: secrets.auditKey)
             let pins = try ToolPins(store: store, audit: audit)
             let certificates = try CertificateRegistry(store: store)
+            let metricsAddress = try metricsOptions.address()
             let loop = try EventLoop.startThread(name: "control")
             let plane = try await loop.submit {
                 let plane = ControlPlane(loop: loop, policies: policies, secrets: secrets, audit: audit,
@@ -64,6 +66,11 @@ struct ControllerCommand: AsyncParsableCommand {
                                          certificates: certificates, limits: config.limits ?? ControllerLimits())
                 try plane.listen(on: controlListen)
                 plane.reloadLinks(try store.pool.read { try LinkRow.fetchAll($0) })
+                if let metricsAddress {
+                    let metrics = try MetricsListener(loop: loop, address: metricsAddress, logger: ControllerLog.logger)
+                    metrics.onScrape = { [unowned plane] in plane.updateMetrics() }
+                    plane.metricsListener = metrics
+                }
                 return LoopBound(plane, loop: loop)
             }
             let api = ManagementAPI(store: store, policies: policies,

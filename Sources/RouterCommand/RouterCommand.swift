@@ -30,6 +30,7 @@ struct RouterCommand: ParsableCommand {
         @Option(help: "Edge listener address for tunnelers (host:port).") var edge = "127.0.0.1:3022"
         @Option(help: "Link listener address for other routers (host:port); none if omitted.") var link: String?
         @OptionGroup var logging: LogOptions
+        @OptionGroup var metricsOptions: MetricsOptions
 
         func run() throws {
             logging.bootstrap()
@@ -41,12 +42,19 @@ struct RouterCommand: ParsableCommand {
             logger[metadataKey: "router"] = "\(identity.name)"
             let loop = try EventLoop()
             SignalHandling.stopOnTermination(loop)
+            let metricsAddress = try metricsOptions.address()
             var node: RouterNode?
+            var metrics: MetricsListener?
             try loop.run {
-                node = try RouterNode(identity: identity, loop: loop, edgeAddress: edgeAddress, linkAddress: linkAddress, logger: logger,
-                                      stateDirectory: state)
+                let router = try RouterNode(identity: identity, loop: loop, edgeAddress: edgeAddress, linkAddress: linkAddress, logger: logger,
+                                            stateDirectory: state)
+                node = router
+                if let metricsAddress {
+                    metrics = try MetricsListener(loop: loop, address: metricsAddress, logger: logger)
+                    metrics?.onScrape = { [unowned router] in router.updateMetrics() }
+                }
             }
-            withExtendedLifetime(node) {}
+            withExtendedLifetime((node, metrics)) {}
         }
     }
 }

@@ -26,6 +26,7 @@ struct TunnelerCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the tunneler.")
         @Option(help: "Tunneler config file (YAML or JSON).") var config: String
         @OptionGroup var logging: LogOptions
+        @OptionGroup var metricsOptions: MetricsOptions
 
         func run() throws {
             logging.bootstrap()
@@ -38,9 +39,15 @@ struct TunnelerCommand: ParsableCommand {
             let gateways = try HostedGateways.start(hosts: &settings, identity: identity, logger: logger)
             let loop = try EventLoop()
             SignalHandling.stopOnTermination(loop)
+            let metricsAddress = try metricsOptions.address()
             var tunnel: Tunnel?
+            var metrics: MetricsListener?
             try loop.run {
                 let running = try Tunnel(config: settings, identity: identity, loop: loop, logger: logger)
+                if let metricsAddress {
+                    metrics = try MetricsListener(loop: loop, address: metricsAddress, logger: logger)
+                    metrics?.onScrape = { [unowned running] in running.updateMetrics() }
+                }
                 running.hostReady = { gateways.isReady($0) }
                 running.assertionKey = gateways.assertions?.publicJWK
                 let bound = LoopBound(running, loop: loop)
@@ -49,7 +56,7 @@ struct TunnelerCommand: ParsableCommand {
                 tunnel = running
             }
             gateways.stop()
-            withExtendedLifetime(tunnel) {}
+            withExtendedLifetime((tunnel, metrics)) {}
         }
     }
 

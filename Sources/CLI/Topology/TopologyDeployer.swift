@@ -64,7 +64,8 @@ struct TopologyDeployer {
         try runTool("portless-controller", ["init", "--state", controllerDir, "--network", topology.network ?? "portless",
                                             "--api", api.description, "--control", control.description]
                         + (topology.controller?.max_circuits_per_identity.map { ["--max-circuits-per-identity", String($0)] } ?? []))
-        try launch("controller", kind: "controller", ["portless-controller", "run", "--state", controllerDir], host: topology.controller?.host)
+        try launch("controller", kind: "controller", ["portless-controller", "run", "--state", controllerDir] + metricsFlag(for: "controller"),
+                   host: topology.controller?.host)
         let url = "https://\(api)"
         record.controller = url
         try await waitFor("the controller API at \(url)", timeout: 30) { FreePort.accepts(api) }
@@ -99,8 +100,8 @@ struct TopologyDeployer {
                 try runTool("portless-router", ["enroll", "--token", "@" + dir + "/enroll.jwt", "--state", dir])
             }
             let (edge, link) = try routerAddresses(router)
-            try ensure(router.name, kind: "router", ["portless-router", "run", "--state", dir, "--edge", edge, "--link", link],
-                       host: router.host, &changes)
+            try ensure(router.name, kind: "router", ["portless-router", "run", "--state", dir, "--edge", edge, "--link", link]
+                           + metricsFlag(for: router.name), host: router.host, &changes)
         }
 
         var appAddresses: [String: String] = [:]
@@ -148,7 +149,8 @@ struct TopologyDeployer {
             let config = JSONValue.object(["identity": .string(dir + "/identity"), "intercepts": .array(interceptEntries), "hosts": .array(hostEntries)])
             try Files.writeJSON(config, to: dir + "/tunnel.json")
             // The config's content is part of what the process was started with: a change restarts it.
-            try ensure(tunneler.processName, kind: "tunneler", ["portless-tunnel", "run", "--config", dir + "/tunnel.json"],
+            try ensure(tunneler.processName, kind: "tunneler", ["portless-tunnel", "run", "--config", dir + "/tunnel.json"]
+                           + metricsFlag(for: tunneler.processName),
                        host: tunneler.host, fingerprint: canonical(config), &changes)
         }
         record.intercepts = intercepts
@@ -173,6 +175,11 @@ struct TopologyDeployer {
     }
 
     /// A stable address for a `:0` (or missing) port: chosen once, reused by every later apply.
+    /// Every controller, router and tunneler serves Prometheus metrics on its host's loopback.
+    private mutating func metricsFlag(for name: String) throws -> [String] {
+        ["--metrics", try port("metrics/\(name)", nil)]
+    }
+
     private mutating func port(_ key: String, _ requested: SocketAddress?) throws -> String {
         if let requested, requested.port != 0 { return requested.description }
         if let known = record.ports?[key] { return known }
@@ -311,7 +318,8 @@ struct TopologyDeployer {
         let prefix = record.netns?.exec(self.host(of: host)) ?? []
         let pid = try ProcessLauncher.spawn(prefix + ProcessLauncher.wrapper(for: name) + [program] + argv.dropFirst(), log: log)
         startedNow.append(pid)
-        record.processes.append(.init(name: name, kind: kind, pid: pid, log: log))
+        let metrics = argv.firstIndex(of: "--metrics").flatMap { argv.indices.contains($0 + 1) ? argv[$0 + 1] : nil }
+        record.processes.append(.init(name: name, kind: kind, pid: pid, log: log, metrics: metrics))
         try? Files.writeJSON(record, to: TopologyState.path(state))
     }
 

@@ -8,6 +8,8 @@ struct TopologyState: Codable {
         var kind: String
         var pid: Int32
         var log: String
+        /// Where it serves Prometheus metrics (`http://ADDRESS/metrics`), for those that do.
+        var metrics: String?
     }
     struct Intercept: Codable {
         var tunneler: String

@@ -4,7 +4,12 @@ import Shared
 // Choosing a terminator and a path for a dial, and installing the path on its routers.
 extension ControlPlane {
     func createCircuit(sessionID: String, service: String, dialer: String, router: String,
-                       excluding: Set<String> = [], reply: @escaping ControlPeer.Reply) {
+                       excluding: Set<String> = [], reply answer: @escaping ControlPeer.Reply) {
+        // Counted once per dial: a retry with another terminator answers through this reply.
+        let reply: ControlPeer.Reply = !excluding.isEmpty ? answer : { message in
+            if case .failure = message { ControllerMetrics.dialsRefused.increment() } else { ControllerMetrics.dialsGranted.increment() }
+            answer(message)
+        }
         let snapshot = policies.snapshot
         // The router has verified the session's signature, holder and expiry; what only the
         // controller knows is whether it was revoked and whether policy still allows it.

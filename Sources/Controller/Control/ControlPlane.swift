@@ -59,6 +59,8 @@ final class ControlPlane {
     var nextCircuit: UInt64
     let mesh = Mesh()
     var rerouting: Set<UInt64> = []
+    /// Serves /metrics on this loop when the operator asked for it.
+    var metricsListener: MetricsListener?
 
     init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog, records: SessionRecords, pins: ToolPins,
          usage: UsageLedger, certificates: CertificateRegistry, limits: ControllerLimits = ControllerLimits()) {
@@ -459,6 +461,14 @@ final class ControlPlane {
             circuits: circuits.values.map { .init(id: $0.id, service: $0.service, dialer: $0.dialer, host: $0.host, router: $0.router, path: $0.path) }
                 .sorted { $0.id < $1.id },
             links: mesh.status)
+    }
+
+    /// Sets the gauges that mirror live state; runs on the loop before each scrape.
+    func updateMetrics() {
+        ControllerMetrics.circuitsOpen.set(Int64(circuits.count))
+        ControllerMetrics.routersOnline.set(Int64(routers.count))
+        ControllerMetrics.terminators.set(Int64(terminators.count))
+        ControllerMetrics.linksUp.set(Int64(mesh.status.count))
     }
 
     func edgeAddress(of router: String) -> String? { routers[router] != nil ? routerEdgeAddresses[router] : nil }

@@ -44,6 +44,7 @@ struct AuditLog: Sendable {
     }
 
     func record(_ type: EventType, identity: String? = nil, user: String? = nil, service: String? = nil, circuit: UInt64? = nil, detail: String = "") {
+        ControllerMetrics.recorded(type.rawValue)
         let at = Date()
         store.writeInBackground("audit \(type.rawValue)") { db in
             let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") ?? ""

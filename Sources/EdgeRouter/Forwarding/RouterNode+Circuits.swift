@@ -30,7 +30,12 @@ extension RouterNode {
     /// downstream of this router; this router joins the dialer to the first hop. A local
     /// terminator whose tunneler refuses is reported failed and the dial tried again once (the
     /// controller then prefers another terminator).
-    func dial(_ token: String, from dialer: EdgeConnection, retry: Bool = true, reply: @escaping ControlPeer.Reply) {
+    func dial(_ token: String, from dialer: EdgeConnection, retry: Bool = true, reply answer: @escaping ControlPeer.Reply) {
+        // Counted once per dial: the retry answers through this same reply.
+        let reply: ControlPeer.Reply = !retry ? answer : { [metrics] message in
+            if case .failure = message { metrics.dialsFailed.increment() }
+            answer(message)
+        }
         let claims: SessionClaims
         do { claims = try verifier.verify(token, presentedBy: dialer.identity, type: .dial) } catch {
             return reply(.failure(message: "dial refused: \(error)"))
@@ -111,7 +116,11 @@ extension RouterNode {
 
     /// The controller asks this router to carry a circuit from router `previous` onwards.
     func installRoute(circuitID: UInt64, service: String, dialer: String, dialSessionID: String,
-                      previous: String, next: String?, terminatorID: String?, grant: String, reply: @escaping ControlPeer.Reply) {
+                      previous: String, next: String?, terminatorID: String?, grant: String, reply answer: @escaping ControlPeer.Reply) {
+        let reply: ControlPeer.Reply = { [metrics] message in
+            if case .failure = message { metrics.routesFailed.increment() }
+            answer(message)
+        }
         guard let inbound = linkManager.links[previous] else {
             return reply(.failure(message: "router '\(name)' has no link to '\(previous)'"))
         }
@@ -156,6 +165,7 @@ extension RouterNode {
     }
 
     private func add(_ circuit: RouterCircuit) {
+        metrics.circuitsOpened.increment()
         circuits[circuit.id] = circuit
         for side in circuit.sides { side.circuits.insert(circuit.id) }
         logger.debug("circuit open", metadata: ["circuit": "\(circuit.id)", "service": "\(circuit.service)"])

@@ -19,6 +19,11 @@ extension RouterNode {
         guard circuit.isSide(source), let target = circuit.otherSide(of: source) else { return }
         if let tampering, tampering.intercept(frame, fromDialer: source === circuit.dialerSide,
                                               dialerSide: circuit.dialerSide?.channel, hostSide: circuit.hostSide?.channel) { return }
+        if source === circuit.dialerSide {
+            metrics.bytesToHost.increment(by: Int64(frame.raw.count))
+        } else {
+            metrics.bytesToDialer.increment(by: Int64(frame.raw.count))
+        }
         guard target.deliver(frame) else {
             logger.warning("circuit over its queue bound; closed", metadata: ["circuit": "\(id)", "towards": "\(target.label)"])
             return close(circuit, reason: "its sender exceeded the circuit's window at router '\(name)'")
@@ -90,6 +95,7 @@ extension RouterNode {
         }
         if dialerSide { circuit.dialerSide = link.carrier } else { circuit.hostSide = link.carrier }
         circuits[id] = circuit
+        metrics.reroutes.increment()
         link.carrier.circuits.insert(id)
         reply(.ok)
     }

@@ -18,6 +18,7 @@ public final class RouterNode {
     var circuits: [UInt64: RouterCircuit] = [:]
     var terminators: [String: RouterTerminator] = [:]
     private var edgeConnections: [ObjectIdentifier: EdgeConnection] = [:]
+    let metrics = RouterMetrics()
     /// nil in every router but the test-only hostile one.
     let tampering: RouterTampering?
     /// What the controller says of peers; kept in the state directory so a restart knows it too.
@@ -80,6 +81,16 @@ public final class RouterNode {
         linkManager.onLatency = { [unowned self] link in self.reportLink(link, up: true) }
         logger.info("edge listener ready", metadata: ["address": "\(edgeAddress)"])
         controller.start()
+    }
+
+    /// Sets the gauges that mirror live state; runs on the loop before each scrape.
+    public func updateMetrics() {
+        metrics.circuitsOpen.set(Int64(circuits.count))
+        metrics.terminators.set(Int64(terminators.count))
+        metrics.edgeConnections.set(Int64(edgeConnections.count))
+        let live = linkManager.links
+        for (peer, link) in live { metrics.link(peer, up: true, rttMs: link.latencyMs) }
+        for peer in metrics.knownLinks where live[peer] == nil { metrics.link(peer, up: false, rttMs: nil) }
     }
 
     private func reportLink(_ link: RouterLink, up: Bool) {

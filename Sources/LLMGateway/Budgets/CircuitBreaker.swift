@@ -1,4 +1,5 @@
 import Foundation
+import GatewayKit
 import Shared
 
 /// Per provider: after `threshold` failures in a row the provider is skipped for `cooldown`;
@@ -13,8 +14,11 @@ final class CircuitBreaker: Sendable {
     private let threshold: Int
     private let cooldown: Duration
     private let state = Locked(State())
+    /// The gateway's service, for the providers' health in /metrics.
+    private let service: String
 
-    init(threshold: Int = 5, cooldown: Duration = .seconds(30)) {
+    init(service: String = "", threshold: Int = 5, cooldown: Duration = .seconds(30)) {
+        self.service = service
         self.threshold = threshold
         self.cooldown = cooldown
     }
@@ -31,12 +35,14 @@ final class CircuitBreaker: Sendable {
     }
 
     func succeeded(_ provider: String) {
-        state.withLock { state in
-            guard state.failures[provider] != 0 || state.openUntil[provider] != nil || state.probing.contains(provider) else { return }
+        let recovered = state.withLock { state -> Bool in
+            guard state.failures[provider] != 0 || state.openUntil[provider] != nil || state.probing.contains(provider) else { return false }
             state.failures[provider] = 0
             state.openUntil[provider] = nil
             state.probing.remove(provider)
+            return true
         }
+        if recovered { GatewayMetrics.upstream(gateway: "llm", service: service, upstream: provider, up: true) }
     }
 
     /// A provider call ended with `error`: a sign the provider is unwell counts; a request the
@@ -52,11 +58,15 @@ final class CircuitBreaker: Sendable {
     }
 
     func failed(_ provider: String) {
-        state.withLock { state in
+        let opened = state.withLock { state -> Bool in
             state.probing.remove(provider)
             let count = (state.failures[provider] ?? 0) + 1
             state.failures[provider] = count
             if count >= threshold { state.openUntil[provider] = .now + cooldown }
+            return count >= threshold
         }
+        GatewayMetrics.upstreamFailure(gateway: "llm", service: service, upstream: provider)
+        // Up until its breaker opens: a single failure is retried, not a sign of an outage.
+        GatewayMetrics.upstream(gateway: "llm", service: service, upstream: provider, up: !opened)
     }
 }

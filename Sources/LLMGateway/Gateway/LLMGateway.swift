@@ -16,7 +16,7 @@ public final class LLMGateway: Sendable {
     private let control: LLMGatewayControl
     private let audit: AuditReporter
     let ledger = BudgetLedger()
-    let breaker = CircuitBreaker()
+    let breaker: CircuitBreaker
     let adapters: [String: ProviderAdapter]
     /// Model name → its configuration and provider.
     let catalog: [String: (model: ModelConfig, provider: ProviderConfig)]
@@ -47,6 +47,7 @@ public final class LLMGateway: Sendable {
             responses = nil
         }
         self.service = service
+        breaker = CircuitBreaker(service: service)
         self.config = config
         self.control = control
         self.logger = logger
@@ -489,9 +490,29 @@ public final class LLMGateway: Sendable {
 
 
     func emit(_ record: AuditRecord) {
+        observe(record)
         let event = GatewayAuditEvent(type: "llm.request", identity: record.caller.identity, user: record.caller.person?.name,
                                       circuit: record.caller.circuit, detail: String(decoding: record.detail.encoded(), as: UTF8.self))
         audit.record(event)
+    }
+
+    /// The request in /metrics. Its target is the model that answered (never the name a caller
+    /// asked for, which may be anything).
+    private func observe(_ record: AuditRecord) {
+        let identity = record.caller.identity
+        GatewayMetrics.request(gateway: "llm", service: service, identity: identity, method: record.ingress.rawValue,
+                               target: record.model ?? "", outcome: record.status < 400 ? "ok" : String(record.status),
+                               seconds: record.latencyMs / 1000)
+        if let model = record.model, let provider = record.provider {
+            GatewayMetrics.usage(service: service, identity: identity, model: model, provider: provider,
+                                 input: record.usage.input, output: record.usage.output, costUSD: record.cost)
+        }
+        if record.budget != nil { GatewayMetrics.budgetRefused(service: service, identity: identity) }
+        for verdict in record.verdicts {
+            let guardrail = verdict.prefix { $0 != " " }
+            let action = verdict.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            GatewayMetrics.guardrail(service: service, guardrail: String(guardrail), action: action)
+        }
     }
 
     static func modelNotFound(_ name: String) -> APIError {

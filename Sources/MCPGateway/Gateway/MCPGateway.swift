@@ -224,6 +224,7 @@ public actor MCPGateway {
         }
         for (name, status) in next.status where catalog.status[name] != status {
             record(type: "mcp.upstream", caller: nil, detail: ["upstream": .string(name), "status": .string(status)])
+            GatewayMetrics.upstream(gateway: "mcp", service: service, upstream: name, up: status.hasPrefix("up"))
         }
         catalog = next
         statusJSON = JSONValue.object(next.status.mapValues { .string($0) }).encoded()
@@ -491,7 +492,17 @@ public actor MCPGateway {
 
     // MARK: audit
 
+    /// The request in /metrics. Its target is named only when it reached an upstream: a denied
+    /// or unknown name is the caller's invention and stays out of the series.
+    private func observe(caller: Caller?, detail: [String: JSONValue]) {
+        let outcome = detail["outcome"]?.stringValue ?? (detail["refused"] != nil ? "refused" : "ok")
+        let target = detail["server"] != nil ? detail["target"]?.stringValue ?? "" : ""
+        GatewayMetrics.request(gateway: "mcp", service: service, identity: caller?.identity ?? "", method: detail["method"]?.stringValue ?? "",
+                               target: target, outcome: outcome, seconds: (detail["latencyMs"]?.numberValue ?? 0) / 1000)
+    }
+
     func record(type: String, caller: Caller?, detail: [String: JSONValue]) {
+        if type == "mcp.request" { observe(caller: caller, detail: detail) }
         let text = String(decoding: JSONValue.object(detail).encoded(), as: UTF8.self)
         let event = GatewayAuditEvent(type: type, identity: caller?.identity, user: caller?.person?.name, circuit: caller?.circuit, detail: text)
         audit.record(event)

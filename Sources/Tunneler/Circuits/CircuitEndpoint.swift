@@ -194,6 +194,7 @@ final class CircuitEndpoint {
             let plaintext = try cipher.open(inPlace: UnsafeMutableRawBufferPointer(mutating: frame.body), counter: sequence)
             self.cipher = cipher
             local.write(plaintext)
+            TunnelMetrics.bytesReceived.increment(by: Int64(plaintext.count))
             deliveredBytes += UInt64(plaintext.count)
             unackedReceivedBytes += plaintext.count
         } catch {
@@ -268,6 +269,7 @@ final class CircuitEndpoint {
 
     private func sendToPeer(_ bytes: UnsafeRawBufferPointer) {
         guard var sealer = cipher else { return }
+        TunnelMetrics.bytesSent.increment(by: Int64(bytes.count))
         let channel = edge?.channel
         var offset = 0
         while offset < bytes.count {

@@ -96,16 +96,19 @@ extension Tunnel {
             guard let self else { return local.close() }
             switch result {
             case .failure(let error):
+                TunnelMetrics.dial(service, outcome: "refused")
                 self.logger.error("connection refused", metadata: ["service": "\(service)", "error": "\(error)"])
                 local.close()
             case .success(let token):
                 guard let edge = self.dialEdge else {
+                    TunnelMetrics.dial(service, outcome: "refused")
                     self.logger.error("connection refused: not connected to any router", metadata: ["service": "\(service)"])
                     return local.close()
                 }
                 edge.dial(session: token) { [weak self] result in
                     guard let self else { return local.close() }
                     guard case .success(.dialed(let circuitID, _, let grant)) = result else {
+                        TunnelMetrics.dial(service, outcome: "failed")
                         self.dialSessions.removeValue(forKey: service)
                         self.logger.error("dial failed", metadata: ["service": "\(service)", "error": "\(result)"])
                         return local.abort()
@@ -117,6 +120,7 @@ extension Tunnel {
                         guard granted.dialer == self.identity.name else { throw CircuitGrantError.notForUs("names '\(granted.dialer)' as the dialer") }
                         guard granted.service == service else { throw CircuitGrantError.notForUs("is for service '\(granted.service)', not '\(service)'") }
                     } catch {
+                        TunnelMetrics.dial(service, outcome: "failed")
                         self.refused(circuitID, reason: "the router's answer carries no valid grant: \(error)")
                         edge.channel?.send(.circuitClose, circuitID: circuitID, body: Array("refused: no valid grant".utf8))
                         return local.abort()
@@ -131,6 +135,7 @@ extension Tunnel {
                         endpoint.onRefused = { [weak self] endpoint, reason in self?.refused(endpoint.id, reason: reason) }
                         edge.add(endpoint)
                         endpoint.start()
+                        TunnelMetrics.dial(service, outcome: "ok")
                     } catch {
                         self.logger.error("cannot start circuit", metadata: ["error": "\(error)"])
                         local.close()

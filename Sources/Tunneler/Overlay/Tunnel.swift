@@ -74,6 +74,12 @@ final class Tunnel {
     }
 
     /// The first connected router in the controller's order.
+    /// Sets the gauges that mirror live state; runs on the loop before each scrape.
+    func updateMetrics() {
+        TunnelMetrics.circuitsOpen.set(Int64(edges.values.reduce(0) { $0 + $1.circuitCount }))
+        TunnelMetrics.routersConnected.set(Int64(edges.values.filter { $0.control != nil }.count))
+    }
+
     var primaryEdge: EdgeLink? {
         routerOrder.lazy.compactMap { self.edges[$0] }.first { $0.control != nil }
     }
