@@ -87,7 +87,7 @@ final class TopologyOperationsTests: XCTestCase {
             XCTAssertTrue(files.contains(expected), "missing \(expected) in \(files.sorted())")
         }
         let unit = try String(contentsOfFile: dir + "/out/dmz/portless-router-edge-1.service", encoding: .utf8)
-        XCTAssertTrue(unit.contains("--edge 192.0.2.10:3022"), unit)
+        XCTAssertTrue(unit.contains("--edge 192.0.2.10:3022") && unit.contains("--metrics 127.0.0.1:9410"), unit)
         // The token is root's; the unit's dynamic user reaches it only as the credential systemd hands it.
         XCTAssertTrue(unit.contains("LoadCredential=enroll.jwt:/etc/portless/routers/edge-1/enroll.jwt"), unit)
         XCTAssertTrue(unit.contains("enroll --token @%d/enroll.jwt --state /var/lib/portless/routers/edge-1"), unit)

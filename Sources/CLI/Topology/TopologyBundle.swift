@@ -13,6 +13,8 @@ struct TopologyBundle {
     static let stateRoot = "/var/lib/portless"
     static let configRoot = "/etc/portless"
     static let binRoot = "/usr/local/bin"
+    /// Prometheus endpoints on each host's loopback: the controller here, routers from +10, tunnelers from +100.
+    static let metricsPort = 9400
 
     init(topology: TopologyFile, out: String) {
         self.topology = topology
@@ -48,7 +50,7 @@ struct TopologyBundle {
                                         "--api", api, "--control", control])
         let outcome = try await provision(controllerState)
         try add(controllerHost, "portless-controller.service", unit("Portless controller", state: "\(Self.stateRoot)/controller",
-            exec: "\(Self.binRoot)/portless-controller run --state \(Self.stateRoot)/controller",
+            exec: "\(Self.binRoot)/portless-controller run --state \(Self.stateRoot)/controller --metrics 127.0.0.1:\(Self.metricsPort)",
             bindsPrivilegedPort: (topology.controller?.api?.port ?? 1280) < 1024 || (topology.controller?.control?.port ?? 6262) < 1024))
         units[controllerHost, default: []].append("portless-controller.service (copy controller/ to \(Self.stateRoot)/controller)")
 
@@ -65,7 +67,7 @@ struct TopologyBundle {
                 token: "\(Self.configRoot)/routers/\(router.name)/enroll.jwt",
                 enroll: "\(Self.binRoot)/portless-router enroll --token @%d/enroll.jwt --state \(state)",
                 enrolledFile: "\(state)/identity.json",
-                exec: "\(Self.binRoot)/portless-router run --state \(state) --edge \(edge) --link \(link)",
+                exec: "\(Self.binRoot)/portless-router run --state \(state) --edge \(edge) --link \(link) --metrics 127.0.0.1:\(Self.metricsPort + 10 + index)",
                 bindsPrivilegedPort: ports.contains { $0 < 1024 }))
             units[host, default: []].append("portless-router-\(router.name).service (edge \(edge), link \(link); copy routers/ to \(Self.configRoot)/routers)")
         }
@@ -127,7 +129,7 @@ struct TopologyBundle {
                 token: "\(Self.configRoot)/tunnelers/\(name)/enroll.jwt",
                 enroll: "\(Self.binRoot)/portless-tunnel enroll --token @%d/enroll.jwt --state \(state)/identity",
                 enrolledFile: "\(state)/identity/identity.json",
-                exec: "\(Self.binRoot)/portless-tunnel run --config \(Self.configRoot)/tunnelers/\(name)/tunnel.yaml",
+                exec: "\(Self.binRoot)/portless-tunnel run --config \(Self.configRoot)/tunnelers/\(name)/tunnel.yaml --metrics 127.0.0.1:\(Self.metricsPort + 100 + index)",
                 bindsPrivilegedPort: intercepts.contains { (1..<1024).contains($0.listen?.port ?? 0) }))
             units[host, default: []].append("portless-tunnel-\(name).service (outbound only; copy tunnelers/ to \(Self.configRoot)/tunnelers)")
         }
@@ -217,7 +219,8 @@ struct TopologyBundle {
         start, creating its private key on this machine. Keep them where they are, readable by root alone: a unit
         reads its token as a systemd credential. Every unit runs as its own dynamic user in a sandbox that may write
         only to its state directory under \(Self.stateRoot) (systemd creates it, and takes over a directory copied
-        there before the first start); check one with `systemd-analyze security <unit>`. The controller (on `\(controllerHost)`, API \(api)) must
+        there before the first start); check one with `systemd-analyze security <unit>`. Each Portless process serves
+        Prometheus metrics on this host's loopback (the port is in its unit's `--metrics`). The controller (on `\(controllerHost)`, API \(api)) must
         be running first. Tunnelers only dial out: \(host.enterprise == true ? "this host needs no inbound port at all." : "open no port for them.")
 
         """
