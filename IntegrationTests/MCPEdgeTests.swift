@@ -42,7 +42,7 @@ final class MCPEdgeTests: XCTestCase {
     }
 
     static let allTools = ["edge__ask", "edge__echo_number", "edge__environment", "edge__freeze", "edge__log_twice", "edge__pid",
-                           "guard__confirm", "guard__echo", "sessions__echo", "sessions__stall"]
+                           "edge__trace_context", "guard__confirm", "guard__echo", "sessions__echo", "sessions__stall"]
 
     static func url(_ agent: String) -> String {
         let address = ((network?.status["intercepts"] as? [[String: Any]])?.first { $0["tunneler"] as? String == agent }?["address"] as? String) ?? ""

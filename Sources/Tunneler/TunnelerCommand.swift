@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatewayKit
 import Logging
 import Shared
 
@@ -27,6 +28,8 @@ struct TunnelerCommand: ParsableCommand {
         @Option(help: "Tunneler config file (YAML or JSON).") var config: String
         @OptionGroup var logging: LogOptions
         @OptionGroup var metricsOptions: MetricsOptions
+        @Option(help: "Send OpenTelemetry spans (OTLP/HTTP, JSON) to this collector base URL; default: $OTEL_EXPORTER_OTLP_ENDPOINT, else none.")
+        var otlpEndpoint: String?
 
         func run() throws {
             logging.bootstrap()
@@ -36,6 +39,7 @@ struct TunnelerCommand: ParsableCommand {
             let identity = try EnrolledIdentity(directory: settings.identity)
             var logger = Logger(label: "portless.tunnel")
             logger[metadataKey: "identity"] = "\(identity.name)"
+            Tracing.configure(endpoint: otlpEndpoint, serviceName: "portless-tunnel", identity: identity.name, logger: logger)
             let gateways = try HostedGateways.start(hosts: &settings, identity: identity, logger: logger)
             let loop = try EventLoop()
             SignalHandling.stopOnTermination(loop)

@@ -1,6 +1,6 @@
 """A stdio MCP server (fastmcp) whose tools exercise the gateway's edges in tests:
 logging, exact numbers, requests to the client (sampling, elicitation), its environment,
-and a process that stops reading its stdin.
+the trace context it was called in, and a process that stops reading its stdin.
 """
 import json
 import os
@@ -18,6 +18,16 @@ async def log_twice(text: str, ctx: Context) -> str:
     await ctx.info(f"first: {text}")
     await ctx.warning(f"second: {text}")
     return f"logged {text}"
+
+
+@mcp.tool
+def trace_context(ctx: Context) -> str:
+    """The W3C traceparent this call carried in params._meta ("" when none)."""
+    meta = ctx.request_context.meta
+    if meta is None:
+        return ""
+    fields = meta.model_dump() if hasattr(meta, "model_dump") else dict(meta)
+    return str(fields.get("traceparent", ""))
 
 
 @mcp.tool

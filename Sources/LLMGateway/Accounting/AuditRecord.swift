@@ -55,6 +55,7 @@ struct AuditRecord: Sendable {
         if !failures.isEmpty { detail["failures"] = .array(failures.map { .string($0) }) }
         if let budget { detail["budget"] = .string(budget) }
         if let refused { detail["refused"] = .string(refused) }
+        if let trace = TraceContext.current { detail["traceId"] = .string(trace.traceID) }
         return .object(detail)
     }
 }

@@ -19,6 +19,7 @@ struct OpenAIHTTPHandler: Sendable {
 
     private static let project = HTTPField.Name("X-Portless-Project")!
     private static let routeHint = HTTPField.Name("X-Portless-Route-Class")!
+    private static let traceparent = HTTPField.Name("traceparent")!
     private static let anthropicHeaders = ["anthropic-version", "anthropic-beta"]
 
     func respond(_ request: Request, _ writer: consuming ResponseWriter, _ channel: any Channel) async throws {
@@ -37,6 +38,19 @@ struct OpenAIHTTPHandler: Sendable {
         case .failure(let error):
             return try await anthropic ? writer.json(MessagesAPI.error(error).encoded(), status: HTTPResponse.Status(code: error.status)) : writer.apiError(error)
         }
+        let parent = request.headers[Self.traceparent].flatMap(TraceContext.init(traceparent:))
+        var pending = Optional(writer)  // the writer is consumed once, inside the span
+        try await Tracing.withSpan("llm \(request.method) \(path)", parent: parent,
+                                   attributes: [("portless.service", gateway.service), ("portless.identity", caller.identity),
+                                                ("http.request.method", "\(request.method)"), ("url.path", path)]) { _ in
+            guard let writer = pending.take() else { return }
+            try await route(request, path: path, anthropic: anthropic, caller: caller, writer: writer, channel: channel)
+        }
+    }
+
+    private func route(_ request: Request, path: String, anthropic: Bool, caller: Caller, writer: consuming ResponseWriter,
+                       channel: any Channel) async throws {
+        var request = request
         let project = request.headers[Self.project]
         let hint = request.headers[Self.routeHint]
         let gateway = self.gateway

@@ -25,6 +25,8 @@ struct ProviderHTTP: Sendable {
     func request(_ url: String, method: HTTPMethod = .POST, headers: [(String, String)], body: Data?) -> ProviderRequest {
         var request = ProviderRequest(url: url, method: method, headers: HTTPHeaders(headers), body: body)
         if body != nil, !request.headers.contains(name: "Content-Type") { request.headers.add(name: "Content-Type", value: "application/json") }
+        // The gateway's span is the provider call's parent (W3C Trace Context).
+        if let trace = TraceContext.current { request.headers.replaceOrAdd(name: "traceparent", value: trace.traceparent) }
         return request
     }
 

@@ -124,6 +124,7 @@ extension MCPGateway {
         let microseconds = elapsed.seconds * 1_000_000 + elapsed.attoseconds / 1_000_000_000_000
         var detail: [String: JSONValue] = ["method": .string(method), "latencyMs": .number(Double(microseconds) / 1000)]
         if let session = downstream.session { detail["session"] = .string(session) }
+        if let trace = TraceContext.current { detail["traceId"] = .string(trace.traceID) }
         if let target { detail["target"] = .string(target) }
         if let server { detail["server"] = .string(server) }
         if let arguments = params?["arguments"] { detail["argsDigest"] = .string(Catalog.digest(arguments)) }

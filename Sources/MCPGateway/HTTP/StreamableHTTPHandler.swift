@@ -22,6 +22,7 @@ struct StreamableHTTPHandler: Sendable {
     let allowedOrigins: [String]
 
     private static let sessionHeader = HTTPField.Name("Mcp-Session-Id")!
+    private static let traceparentHeader = HTTPField.Name("traceparent")!
     private static let versionHeader = HTTPField.Name("MCP-Protocol-Version")!
     private static let methodHeader = HTTPField.Name("Mcp-Method")!
     private static let nameHeader = HTTPField.Name("Mcp-Name")!
@@ -143,7 +144,8 @@ struct StreamableHTTPHandler: Sendable {
         case .request(let id, let method, let params):
             let downstream = Downstream(caller: caller, session: sessionID, modern: false, capabilities: session.capabilities,
                                         logLevel: session.logLevel, exchange: DownstreamExchange(canStream: canStream))
-            try await answer(id: id, method: method, params: params, downstream: downstream, channel: channel, writer: writer)
+            try await answer(id: id, method: method, params: params, downstream: downstream, channel: channel,
+                             traceparent: headers[Self.traceparentHeader], writer: writer)
         }
     }
 
@@ -196,14 +198,29 @@ struct StreamableHTTPHandler: Sendable {
             let level = meta?["io.modelcontextprotocol/logLevel"]?.stringValue.flatMap(LogLevel.init(rawValue:))
             let downstream = Downstream(caller: caller, session: nil, modern: true, capabilities: meta?["io.modelcontextprotocol/clientCapabilities"] ?? .object([:]),
                                         logLevel: level, exchange: DownstreamExchange(canStream: canStream))
-            try await answer(id: id, method: method, params: params, downstream: downstream, channel: channel, writer: writer)
+            try await answer(id: id, method: method, params: params, downstream: downstream, channel: channel,
+                             traceparent: headers[Self.traceparentHeader], writer: writer)
         }
     }
 
     /// Runs the request while the response is written; the caller going away (its connection
     /// closes, or it cancels) cancels the request.
+    /// The request is a span: the child of the caller's `params._meta.traceparent`, else of its
+    /// `traceparent` header.
     private func answer(id: JSONValue, method: String, params: JSONValue?, downstream: Downstream, channel: any Channel,
-                        writer: consuming ResponseWriter) async throws {
+                        traceparent: String?, writer: consuming ResponseWriter) async throws {
+        let parent = (params?["_meta"]?["traceparent"]?.stringValue ?? traceparent).flatMap(TraceContext.init(traceparent:))
+        var attributes = [("portless.service", gateway.service), ("portless.identity", downstream.caller.identity), ("rpc.method", method)]
+        if let name = params?["name"]?.stringValue, method == "tools/call" || method == "prompts/get" { attributes.append(("mcp.name", name)) }
+        var pending = Optional(writer)  // the writer is consumed once, inside the span
+        try await Tracing.withSpan("mcp \(method)", parent: parent, attributes: attributes) { _ in
+            guard let writer = pending.take() else { return }
+            try await answerInSpan(id: id, method: method, params: params, downstream: downstream, channel: channel, writer: writer)
+        }
+    }
+
+    private func answerInSpan(id: JSONValue, method: String, params: JSONValue?, downstream: Downstream, channel: any Channel,
+                              writer: consuming ResponseWriter) async throws {
         let gateway = self.gateway
         guard let exchange = downstream.exchange else { return }
         let task = Task {

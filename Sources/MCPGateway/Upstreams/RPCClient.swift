@@ -91,6 +91,12 @@ final class RPCClient: Sendable {
             meta[AssertionSigner.metaKey] = .string(assertion)
             params = params.setting("_meta", .object(meta))
         }
+        if let trace = TraceContext.current {
+            // The gateway's span is the upstream call's parent (W3C Trace Context in `_meta`).
+            var meta = params["_meta"]?.objectValue ?? [:]
+            meta["traceparent"] = .string(trace.traceparent)
+            params = params.setting("_meta", .object(meta))
+        }
         var progressToken: String?
         if params["_meta"]?["progressToken"] != nil {
             var meta = params["_meta"]?.objectValue ?? [:]

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayKit
 import Logging
 import Shared
 
@@ -92,15 +93,18 @@ extension Tunnel {
     }
 
     func accepted(_ local: StreamConnection, for service: String) {
+        let span = Tracing.start("circuit dial", attributes: [("portless.service", service), ("portless.identity", identity.name)])
         withDialSession(for: service) { [weak self] result in
             guard let self else { return local.close() }
             switch result {
             case .failure(let error):
+                span?.end(failed: true, attributes: [("error", "\(error)")])
                 TunnelMetrics.dial(service, outcome: "refused")
                 self.logger.error("connection refused", metadata: ["service": "\(service)", "error": "\(error)"])
                 local.close()
             case .success(let token):
                 guard let edge = self.dialEdge else {
+                    span?.end(failed: true, attributes: [("error", "not connected to any router")])
                     TunnelMetrics.dial(service, outcome: "refused")
                     self.logger.error("connection refused: not connected to any router", metadata: ["service": "\(service)"])
                     return local.close()
@@ -108,6 +112,7 @@ extension Tunnel {
                 edge.dial(session: token) { [weak self] result in
                     guard let self else { return local.close() }
                     guard case .success(.dialed(let circuitID, _, let grant)) = result else {
+                        span?.end(failed: true, attributes: [("error", "\(result)")])
                         TunnelMetrics.dial(service, outcome: "failed")
                         self.dialSessions.removeValue(forKey: service)
                         self.logger.error("dial failed", metadata: ["service": "\(service)", "error": "\(result)"])
@@ -120,6 +125,7 @@ extension Tunnel {
                         guard granted.dialer == self.identity.name else { throw CircuitGrantError.notForUs("names '\(granted.dialer)' as the dialer") }
                         guard granted.service == service else { throw CircuitGrantError.notForUs("is for service '\(granted.service)', not '\(service)'") }
                     } catch {
+                        span?.end(failed: true, attributes: [("portless.circuit", String(circuitID)), ("error", "\(error)")])
                         TunnelMetrics.dial(service, outcome: "failed")
                         self.refused(circuitID, reason: "the router's answer carries no valid grant: \(error)")
                         edge.channel?.send(.circuitClose, circuitID: circuitID, body: Array("refused: no valid grant".utf8))
@@ -135,6 +141,7 @@ extension Tunnel {
                         endpoint.onRefused = { [weak self] endpoint, reason in self?.refused(endpoint.id, reason: reason) }
                         edge.add(endpoint)
                         endpoint.start()
+                        span?.end(attributes: [("portless.circuit", String(circuitID)), ("portless.host", granted.host)])
                         TunnelMetrics.dial(service, outcome: "ok")
                     } catch {
                         self.logger.error("cannot start circuit", metadata: ["error": "\(error)"])
