@@ -232,10 +232,19 @@ actor Upstream {
         let timeout = starting ? max(min(config.timeout, .seconds(10)), Self.firstHandshakeLimit) : min(config.timeout, .seconds(10))
         if config.url != nil {
             client.useModernEnvelope(protocolVersion: Self.modernVersion)
-            if let discovered = try? await client.request("server/discover", params: nil, timeout: timeout),
-               discovered["supportedVersions"]?.arrayValue?.contains(.string(Self.modernVersion)) == true {
-                capabilities = discovered["capabilities"] ?? .object([:])
-                return Self.modernVersion
+            do {
+                let discovered = try await client.request("server/discover", params: nil, timeout: timeout)
+                if discovered["supportedVersions"]?.arrayValue?.contains(.string(Self.modernVersion)) == true {
+                    capabilities = discovered["capabilities"] ?? .object([:])
+                    return Self.modernVersion
+                }
+            } catch let error as RPCError where error.code == JSONRPC.requestTimeout || error.code == JSONRPC.connectionClosed {
+                // Slow or unreachable says nothing of the revision it speaks: the handshake fails and
+                // is tried again. Taking it for an older server settled a stateless one on the
+                // session handshake for good (seen on a loaded machine), and its stateless calls failed.
+                throw error
+            } catch {
+                // It answered, and not with the stateless revision: an older server.
             }
             client.useHandshake()
         }
