@@ -18,7 +18,8 @@ final class TracingTests: XCTestCase {
     override func tearDown() {
         network?.down()
         network = nil
-        receiver?.terminate()
+        // SIGKILL: a child may inherit a blocked SIGTERM from the thread that spawned it.
+        if let receiver, receiver.isRunning { kill(receiver.processIdentifier, SIGKILL) }
         receiver?.waitUntilExit()
         try? FileManager.default.removeItem(atPath: directory)
         super.tearDown()

@@ -56,7 +56,7 @@ final class PinningTests: XCTestCase {
         defer { Task { await gateway.stop() } }
         let caller = Caller(identity: "agent", circuit: 1)
 
-        try await eventually("the upstream's tools are listed") { await gateway.catalog.tools.count == 6 }
+        try await eventually("the upstream's tools are listed") { await gateway.catalog.tools.count == 7 }
         try await eventually("a report was refused") { control.refused > 0 }
         let hidden = await gateway.callerView(caller).tools
         XCTAssertEqual(hidden, [], "a definition the controller has not pinned is never shown")
@@ -64,11 +64,11 @@ final class PinningTests: XCTestCase {
         XCTAssertFalse(ready, "not ready while pins are unconfirmed")
 
         control.becomeReachable()
-        try await eventually("the tools appear once pinned") { await gateway.callerView(caller).tools.count == 6 }
+        try await eventually("the tools appear once pinned") { await gateway.callerView(caller).tools.count == 7 }
         try await eventually("ready") { await gateway.isReady }
         let reply = await gateway.handle(method: "tools/list", params: nil, downstream: .plain(caller))
         guard case .encoded(let data) = reply else { return XCTFail("\(reply)") }
-        XCTAssertEqual(try JSONValue.parse(data)["tools"]?.arrayValue?.count, 6)
+        XCTAssertEqual(try JSONValue.parse(data)["tools"]?.arrayValue?.count, 7)
     }
 
     private func eventually(_ what: String, within seconds: Double = 20, _ condition: () async -> Bool) async throws {
