@@ -11,7 +11,7 @@ struct ControllerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portless-controller",
         abstract: "The Portless controller: identities, services, policies, PKI, signed sessions, audit.",
-        subcommands: [Init.self, Run.self])
+        subcommands: [Init.self, Run.self, DecisionBenchmark.self])
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a network: CA, session-signing key, database, admin credential.")
