@@ -149,6 +149,13 @@ final class MetricsTests: XCTestCase {
         guard let address = processes.first(where: { $0["name"] as? String == "edge-1" })?["metrics"] as? String else {
             throw TestFailure("no metrics address: \(processes)")
         }
+        // Ports `up` picks lie outside the kernel's ephemeral range, which outgoing connections draw from.
+        let range = ((try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? "")
+            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        for process in processes {
+            guard range.count == 2, let port = (process["metrics"] as? String)?.split(separator: ":").last.flatMap({ Int($0) }) else { continue }
+            XCTAssertFalse((range[0]...range[1]).contains(port), "\(process["name"] ?? "?") got ephemeral port \(port)")
+        }
         for (request, status) in [("POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "405"), ("GET /admin HTTP/1.1\r\nHost: x\r\n\r\n", "404"),
                                   ("\u{16}\u{03}\u{01}garbage\r\n\r\n", "400")] {
             let client = try TCPClient(address)

@@ -19,7 +19,8 @@ struct TopologyCommand: AsyncParsableCommand {
             print("Portless network '\(topology.network ?? "portless")' is up (state: \(state))")
             print("  controller  \(status.controller ?? "?")   (admin profile: \(state)/profile.json)")
             for process in status.processes {
-                print("  \(process.kind.padding(toLength: 10, withPad: " ", startingAt: 0)) \(process.name.padding(toLength: 14, withPad: " ", startingAt: 0)) pid \(process.pid)  log \(process.log)")
+                print("  \(process.kind.padding(toLength: 10, withPad: " ", startingAt: 0)) \(process.name.padding(toLength: 14, withPad: " ", startingAt: 0)) pid \(process.pid)  log \(process.log)"
+                      + (process.metrics.map { "  metrics http://\($0)/metrics" } ?? ""))
             }
             for intercept in status.intercepts {
                 print("  intercept   \(intercept.service) → \(intercept.address)  (on \(intercept.tunneler))")
@@ -75,7 +76,8 @@ struct TopologyCommand: AsyncParsableCommand {
             }
             for process in status.processes {
                 let alive = ProcessLauncher.isAlive(process.pid) ? "running" : "stopped"
-                print("\(process.kind)\t\(process.name)\tpid \(process.pid)\t\(alive)\t\(process.log)")
+                print("\(process.kind)\t\(process.name)\tpid \(process.pid)\t\(alive)\t\(process.log)"
+                      + (process.metrics.map { "\thttp://\($0)/metrics" } ?? ""))
             }
             for intercept in status.intercepts { print("intercept\t\(intercept.service)\t\(intercept.address)\t\(intercept.tunneler)") }
         }
