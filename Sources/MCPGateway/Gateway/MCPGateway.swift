@@ -492,15 +492,6 @@ public actor MCPGateway {
 
     // MARK: audit
 
-    /// The request in /metrics. Its target is named only when it reached an upstream: a denied
-    /// or unknown name is the caller's invention and stays out of the series.
-    private func observe(caller: Caller?, detail: [String: JSONValue]) {
-        let outcome = detail["outcome"]?.stringValue ?? (detail["refused"] != nil ? "refused" : "ok")
-        let target = detail["server"] != nil ? detail["target"]?.stringValue ?? "" : ""
-        GatewayMetrics.request(gateway: "mcp", service: service, identity: caller?.identity ?? "", method: detail["method"]?.stringValue ?? "",
-                               target: target, outcome: outcome, seconds: (detail["latencyMs"]?.numberValue ?? 0) / 1000)
-    }
-
     func record(type: String, caller: Caller?, detail: [String: JSONValue]) {
         if type == "mcp.request" { observe(caller: caller, detail: detail) }
         let text = String(decoding: JSONValue.object(detail).encoded(), as: UTF8.self)
