@@ -1,6 +1,6 @@
 # Portless: `make demo` and `make test` are all a newcomer needs (Debian, Swift 6.3 toolchain).
 SHELL := /bin/bash
-APT_PACKAGES := libuv1-dev libssl-dev libsqlite3-dev openssh-server openssh-client curl iproute2 nftables python3 python3-venv valgrind binutils systemd
+APT_PACKAGES := libuv1-dev libssl-dev libsqlite3-dev openssh-server openssh-client curl iproute2 nftables python3 python3-venv valgrind binutils systemd postgresql
 BIN_DIR = $(shell swift build --show-bin-path)
 DEMO_STATE := .state/demo
 # The official MCP, OpenAI and Anthropic Python clients (and fastmcp for the demo's MCP servers, PyJWT for the

@@ -65,7 +65,7 @@ struct ControllerCommand: AsyncParsableCommand {
                                          records: SessionRecords(store: store), pins: pins, usage: UsageLedger(store: store),
                                          certificates: certificates, limits: config.limits ?? ControllerLimits())
                 try plane.listen(on: controlListen)
-                plane.reloadLinks(try store.pool.read { try LinkRow.fetchAll($0) })
+                plane.reloadLinks(try store.read { try $0.all(LinkRow.self) })
                 if let metricsAddress {
                     let metrics = try MetricsListener(loop: loop, address: metricsAddress, logger: ControllerLog.logger)
                     metrics.onScrape = { [unowned plane] in plane.updateMetrics() }

@@ -1,5 +1,4 @@
 import Crypto
-import GRDB
 import XCTest
 @testable import Controller
 
@@ -33,15 +32,16 @@ final class AuditLogTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: path) }
         log.record(.policyChanged, detail: "x")
         _ = try log.events(limit: 1)
-        XCTAssertThrowsError(try log.store.pool.write { try $0.execute(sql: "UPDATE audit SET detail = 'forged'") })
-        XCTAssertThrowsError(try log.store.pool.write { try $0.execute(sql: "DELETE FROM audit") })
+        XCTAssertThrowsError(try log.store.write { try $0.execute("UPDATE audit SET detail = 'forged'") })
+        XCTAssertThrowsError(try log.store.write { try $0.execute("DELETE FROM audit") })
     }
 
     /// What someone who can write the database (but not read the controller's key) can try.
     private func tamper(_ log: AuditLog, _ sql: String) throws {
-        try log.store.pool.write { db in
-            try db.execute(sql: "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete")
-            try db.execute(sql: sql)
+        try log.store.write { db in
+            try db.execute("DROP TRIGGER IF EXISTS audit_no_update")
+            try db.execute("DROP TRIGGER IF EXISTS audit_no_delete")
+            try db.execute(sql)
         }
     }
 
@@ -53,7 +53,7 @@ final class AuditLogTests: XCTestCase {
         try tamper(log, "UPDATE audit SET detail = 'nothing happened' WHERE seq = 4")
         XCTAssertEqual(try log.verifyChain().brokenAt, 4)
         // Recompute the row's hash as an unkeyed chain would let anyone do: it still does not hold.
-        let row = try log.store.pool.read { try AuditRow.fetchOne($0, key: 4) }
+        let row = try log.store.read { try $0.one(AuditRow.self, key: 4) }
         let canonical = [row?.prevHash ?? "", "mcp.request", String(Int64(((row?.at.timeIntervalSince1970 ?? 0) * 1000).rounded())),
                          "agent", "", "", "nothing happened"].joined(separator: "\u{1F}")
         let plain = SHA256.hash(data: Data(canonical.utf8)).map { String(format: "%02x", $0) }.joined()

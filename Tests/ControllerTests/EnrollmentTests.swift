@@ -1,6 +1,5 @@
 import Crypto
 import X509
-import GRDB
 import XCTest
 @testable import Controller
 @testable import Shared
@@ -17,7 +16,7 @@ final class EnrollmentTests: XCTestCase {
                                       controlAddress: SocketAddress(host: "127.0.0.1", port: 2))
         _ = try ControllerSecrets.initialize(files: files, config: config)
         let store = try Store(path: files.database)
-        try store.pool.write { try IdentityRow(name: "alice", roles: [], enrolled: false, createdAt: Date()).insert($0) }
+        try store.write { try $0.insert(IdentityRow(name: "alice", roles: [], enrolled: false, createdAt: Date())) }
         let secrets = try ControllerSecrets(files: files)
         certificates = try CertificateRegistry(store: store)
         enrollment = Enrollment(store: store, secrets: secrets, config: config, audit: AuditLog(store: store, key: secrets.auditKey),

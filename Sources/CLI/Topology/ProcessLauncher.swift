@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,39 +26,9 @@ enum ProcessLauncher {
     }
 
     static func spawn(_ argv: [String], log: String) throws -> Int32 {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        // Nothing else is inherited: a pipe our own caller reads must not stay open in a daemon.
-        for fd in Self.openDescriptors() where fd > 2 {
-            posix_spawn_file_actions_addclose(&actions, fd)
+        do { return try Spawn.start(argv, output: log) } catch let error as Spawn.Failure {
+            throw LaunchError.failed(argv[0], error.reason)
         }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // The child starts clean: its own session (POSIX_SPAWN_SETSID, glibc 0x80), no blocked signal
-        // and default dispositions (SETSIGMASK 0x08, SETSIGDEF 0x04). posix_spawn otherwise copies the
-        // calling thread's mask, and our threads block most signals: SIGTERM would not stop the child.
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(0x80 | 0x08 | 0x04))
-        var pid: pid_t = 0
-        let cArgs = argv.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
-        let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs, environ)
-        guard rc == 0 else { throw LaunchError.failed(argv[0], String(nulTerminated: Array(String(cString: strerror(rc)).utf8CString))) }
-        return pid
-    }
-
-    private static func openDescriptors() -> [Int32] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-        return names.compactMap { Int32($0) }.filter { fcntl($0, F_GETFD) >= 0 }
     }
 
     /// Runs to completion and returns the exit status and combined output.

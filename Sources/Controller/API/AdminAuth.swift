@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import Hummingbird
 import Shared
 
@@ -14,12 +13,14 @@ final class AdminSessions: Sendable {
     init(store: Store) {
         self.store = store
         let now = Date()
-        let saved = (try? store.pool.write { db -> [Row] in
-            try db.execute(sql: "DELETE FROM adminSession WHERE expiresAt <= ?", arguments: [now])
-            return try Row.fetchAll(db, sql: "SELECT tokenHash, expiresAt FROM adminSession")
+        let saved = (try? store.write { db -> [SQLRow] in
+            try db.execute("DELETE FROM adminSession WHERE expiresAt <= ?", [now])
+            return try db.rows("SELECT tokenHash, expiresAt FROM adminSession", [])
         }) ?? []
         tokens.withLock { tokens in
-            for row in saved { tokens[row["tokenHash"]] = row["expiresAt"] }
+            for row in saved {
+                if let hash = try? row.string("tokenHash"), let expires = try? row.date("expiresAt") { tokens[hash] = expires }
+            }
         }
     }
 
@@ -28,7 +29,7 @@ final class AdminSessions: Sendable {
     }
 
     func login(_ request: LoginRequest) throws -> LoginResponse {
-        let row = try store.pool.read { try AdminRow.fetchOne($0, key: request.username) }
+        let row = try store.read { try $0.one(AdminRow.self, key: request.username) }
         guard let row, passwordHash(request.password, salt: row.salt) == row.passwordHash else {
             throw HTTPError(.unauthorized, message: "wrong username or password")
         }
@@ -37,18 +38,25 @@ final class AdminSessions: Sendable {
         let hash = Self.digest(token)
         tokens.withLock { $0[hash] = expires }
         store.writeInBackground("admin session") { db in
-            try db.execute(sql: "INSERT INTO adminSession (tokenHash, expiresAt) VALUES (?, ?)", arguments: [hash, expires])
+            try db.execute("INSERT INTO adminSession (tokenHash, expiresAt) VALUES (?, ?)", [hash, expires])
         }
         return LoginResponse(token: token, expiresAt: expires)
     }
 
     func isValid(_ token: String) -> Bool {
         let hash = Self.digest(token)
-        return tokens.withLock { tokens in
-            guard let expires = tokens[hash] else { return false }
+        let known: Bool? = tokens.withLock { tokens in
+            guard let expires = tokens[hash] else { return nil }
             if expires < Date() { tokens.removeValue(forKey: hash); return false }
             return true
         }
+        if let known { return known }
+        // Controllers sharing PostgreSQL: a login made through another one is in the database.
+        guard store.dialect == .postgres,
+              let expires = try? store.read({ try $0.row("SELECT expiresAt FROM adminSession WHERE tokenHash = ?", [hash])?.date("expiresAt") }),
+              expires > Date() else { return false }
+        tokens.withLock { $0[hash] = expires }
+        return true
     }
 }
 

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import Shared
 
 /// One-time enrollment tokens: issued for an identity or router, redeemed once for a certificate.
@@ -25,8 +24,8 @@ struct Enrollment: Sendable {
         let claims = EnrollmentClaims(jti: UUID().uuidString, sub: subject, kind: kind, iss: config.apiURL,
                                       ctrl: config.controlAddress.description, caSHA256: secrets.caSHA256,
                                       sessionKeySHA256: secrets.sessionKeySHA256, exp: Date().addingTimeInterval(lifetime))
-        try store.pool.write { db in
-            try EnrollmentRow(jti: claims.jti, subject: subject, kind: kind, expiresAt: claims.exp, usedAt: nil).insert(db)
+        try store.write { db in
+            try db.insert(EnrollmentRow(jti: claims.jti, subject: subject, kind: kind, expiresAt: claims.exp, usedAt: nil))
         }
         return try SignedToken.sign(claims, type: EnrollmentClaims.tokenType, key: secrets.signingKey)
     }
@@ -39,25 +38,24 @@ struct Enrollment: Sendable {
                                             key: secrets.signingKey.publicKey)
         guard claims.exp > now else { throw TokenError.expired(at: claims.exp) }
         let publicKey = try CertificateAuthority.verifiedKey(ofCSR: request.csr)
-        try store.pool.write { db in
-            guard let row = try EnrollmentRow.fetchOne(db, key: claims.jti), row.subject == claims.sub, row.kind == claims.kind else {
+        try store.write { db in
+            guard let row = try db.one(EnrollmentRow.self, key: claims.jti), row.subject == claims.sub, row.kind == claims.kind else {
                 throw TokenError.unknown
             }
             guard row.usedAt == nil else { throw TokenError.alreadyUsed }
-            try db.execute(sql: "UPDATE enrollment SET usedAt = ? WHERE jti = ? AND usedAt IS NULL", arguments: [now, claims.jti])
-            guard db.changesCount == 1 else { throw TokenError.alreadyUsed }
-            switch claims.kind {
-            case .identity:
-                try db.execute(sql: "UPDATE identity SET enrolled = 1 WHERE name = ?", arguments: [claims.sub])
-            case .router:
-                try db.execute(sql: "UPDATE router SET enrolled = 1 WHERE name = ?", arguments: [claims.sub])
-            case .controller, .unknown:
-                throw TokenError.unknown
+            guard try db.execute("UPDATE enrollment SET usedAt = ? WHERE jti = ? AND usedAt IS NULL", [now, claims.jti]) == 1 else {
+                throw TokenError.alreadyUsed
             }
-            guard db.changesCount == 1 else { throw TokenError.unknown }
+            let enrolled: Int
+            switch claims.kind {
+            case .identity: enrolled = try db.execute("UPDATE identity SET enrolled = ? WHERE name = ?", [true, claims.sub])
+            case .router: enrolled = try db.execute("UPDATE router SET enrolled = ? WHERE name = ?", [true, claims.sub])
+            case .controller, .unknown: throw TokenError.unknown
+            }
+            guard enrolled == 1 else { throw TokenError.unknown }
         }
         let certificate = try secrets.authority.issue(publicKey: publicKey, name: claims.sub, kind: claims.kind, now: now)
-        let replaced = try store.pool.write { db in try certificates.issued(certificate, to: claims.sub, kind: claims.kind, db: db) }
+        let replaced = try store.write { db in try certificates.issued(certificate, to: claims.sub, kind: claims.kind, db: db) }
         audit.record(.enrollment, identity: claims.sub, detail: "\(claims.kind.rawValue) enrolled" + (replaced.isEmpty ? "" : "; \(replaced.count) earlier certificate(s) revoked"))
         let response = EnrollmentResponse(certificate: try certificate.serializeAsPEM().pemString, ca: secrets.caPEM,
                                           sessionKey: secrets.signingKey.publicKey.rawRepresentation.base64EncodedString(),

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Hummingbird
 import Shared
 
@@ -109,10 +108,10 @@ struct ManagementAPI: Sendable {
             let name = try context.parameters.require("name")
             let spec = try await request.decode(as: IdentitySpec.self, context: context)
             try Validation.attributes(spec.roles)
-            let row = try await store.pool.write { db -> IdentityRow? in
-                guard var row = try IdentityRow.fetchOne(db, key: name) else { return nil }
+            let row = try store.write { db -> IdentityRow? in
+                guard var row = try db.one(IdentityRow.self, key: name) else { return nil }
                 row.roles = spec.roles
-                try row.update(db)
+                try db.update(row)
                 return row
             }
             guard let row else { throw HTTPError(.notFound, message: "no identity named '\(name)'") }
@@ -120,7 +119,7 @@ struct ManagementAPI: Sendable {
             return row.record(token: nil)
         }
         group.get("identities") { _, _ in
-            try store.pool.read { try IdentityRow.order(Column("name")).fetchAll($0) }.map { $0.record(token: nil) }
+            try store.read { try $0.all(IdentityRow.self, orderBy: "name") }.map { $0.record(token: nil) }
         }
         group.delete("identities/:name") { _, context in
             let name = try context.parameters.require("name")
@@ -131,7 +130,7 @@ struct ManagementAPI: Sendable {
         }
         group.post("identities/:name/revoke") { _, context in
             let name = try context.parameters.require("name")
-            guard try store.pool.read({ try IdentityRow.fetchOne($0, key: name) }) != nil else {
+            guard try store.read({ try $0.one(IdentityRow.self, key: name) }) != nil else {
                 throw HTTPError(.notFound, message: "no identity named '\(name)'")
             }
             let revoked = try revoke(name, kind: .identity, reason: "identity '\(name)' revoked by an operator")
@@ -139,7 +138,7 @@ struct ManagementAPI: Sendable {
         }
         group.post("identities/:name/enrollment-token") { _, context in
             let name = try context.parameters.require("name")
-            guard var row = try store.pool.read({ try IdentityRow.fetchOne($0, key: name) }) else {
+            guard var row = try store.read({ try $0.one(IdentityRow.self, key: name) }) else {
                 throw HTTPError(.notFound, message: "no identity named '\(name)'")
             }
             row.enrolled = false
@@ -162,10 +161,10 @@ struct ManagementAPI: Sendable {
             let name = try context.parameters.require("name")
             let spec = try await request.decode(as: RouterSpec.self, context: context)
             try Validation.attributes(spec.roles)
-            let row = try await store.pool.write { db -> RouterRow? in
-                guard var row = try RouterRow.fetchOne(db, key: name) else { return nil }
+            let row = try store.write { db -> RouterRow? in
+                guard var row = try db.one(RouterRow.self, key: name) else { return nil }
                 row.roles = spec.roles
-                try row.update(db)
+                try db.update(row)
                 return row
             }
             guard let row else { throw HTTPError(.notFound, message: "no router named '\(name)'") }
@@ -173,7 +172,7 @@ struct ManagementAPI: Sendable {
             return row.record(token: nil, status: nil)
         }
         group.get("routers") { _, _ in
-            let rows = try await store.pool.read { try RouterRow.order(Column("name")).fetchAll($0) }
+            let rows = try store.read { try $0.all(RouterRow.self, orderBy: "name") }
             let status = try await networkStatus()
             let plane = self.plane
             let addresses = try await plane.loop.submit { Dictionary(uniqueKeysWithValues: rows.map { ($0.name, plane.value.edgeAddress(of: $0.name)) }) }
@@ -192,7 +191,7 @@ struct ManagementAPI: Sendable {
         }
         group.post("routers/:name/revoke") { _, context in
             let name = try context.parameters.require("name")
-            guard try store.pool.read({ try RouterRow.fetchOne($0, key: name) }) != nil else {
+            guard try store.read({ try $0.one(RouterRow.self, key: name) }) != nil else {
                 throw HTTPError(.notFound, message: "no router named '\(name)'")
             }
             let revoked = try revoke(name, kind: .router, reason: "router '\(name)' revoked by an operator")
@@ -200,7 +199,7 @@ struct ManagementAPI: Sendable {
         }
         group.post("routers/:name/enrollment-token") { _, context in
             let name = try context.parameters.require("name")
-            guard let row = try store.pool.read({ try RouterRow.fetchOne($0, key: name) }) else {
+            guard let row = try store.read({ try $0.one(RouterRow.self, key: name) }) else {
                 throw HTTPError(.notFound, message: "no router named '\(name)'")
             }
             return row.record(token: try enrollment.issueToken(for: name, kind: .router), status: nil)
@@ -212,7 +211,7 @@ struct ManagementAPI: Sendable {
             let spec = try await request.decode(as: ServiceSpec.self, context: context)
             try Validation.name(spec.name, kind: "service")
             try Validation.attributes(spec.roles)
-            let rows = try await store.pool.read { db in try spec.configs.map { ($0, try ConfigRow.fetchOne(db, key: $0)) } }
+            let rows = try store.read { db in try spec.configs.map { ($0, try db.one(ConfigRow.self, key: $0)) } }
             let missing = rows.filter { $0.1 == nil }.map(\.0)
             guard missing.isEmpty else { throw HTTPError(.badRequest, message: "unknown config(s): \(missing.joined(separator: ", "))") }
             let llmPolicies = rows.compactMap(\.1).filter { $0.type == LLMPolicy.configType }.map(\.name)
@@ -224,7 +223,7 @@ struct ManagementAPI: Sendable {
             return EditedResponse(status: .created, response: spec)
         }
         group.get("services") { _, _ in
-            try store.pool.read { try ServiceRow.order(Column("name")).fetchAll($0) }
+            try store.read { try $0.all(ServiceRow.self, orderBy: "name") }
                 .map { ServiceSpec(name: $0.name, roles: $0.roles, configs: $0.configs) }
         }
         group.delete("services/:name") { _, context in
@@ -247,11 +246,11 @@ struct ManagementAPI: Sendable {
             decoded.name = name
             let spec = decoded
             try Validation.config(spec)
-            let updated = try await store.pool.write { db -> Bool in
-                guard var row = try ConfigRow.fetchOne(db, key: name) else { return false }
+            let updated = try store.write { db -> Bool in
+                guard var row = try db.one(ConfigRow.self, key: name) else { return false }
                 row.type = spec.type
                 row.data = spec.data
-                try row.update(db)
+                try db.update(row)
                 return true
             }
             guard updated else { throw HTTPError(.notFound, message: "no config named '\(name)'") }
@@ -259,7 +258,7 @@ struct ManagementAPI: Sendable {
             return spec
         }
         group.get("configs") { _, _ in
-            try store.pool.read { try ConfigRow.order(Column("name")).fetchAll($0) }
+            try store.read { try $0.all(ConfigRow.self, orderBy: "name") }
                 .map { ConfigSpec(name: $0.name, type: $0.type, data: $0.data) }
         }
         group.delete("configs/:name") { _, context in
@@ -282,7 +281,7 @@ struct ManagementAPI: Sendable {
             return EditedResponse(status: .created, response: spec)
         }
         group.get("service-policies") { _, _ in
-            try store.pool.read { try ServicePolicyRow.order(Column("name")).fetchAll($0) }
+            try store.read { try $0.all(ServicePolicyRow.self, orderBy: "name") }
                 .map { ServicePolicySpec(name: $0.name, type: $0.type, identityRoles: $0.identityRoles, serviceRoles: $0.serviceRoles) }
         }
         group.delete("service-policies/:name") { _, context in
@@ -302,7 +301,7 @@ struct ManagementAPI: Sendable {
             return EditedResponse(status: .created, response: spec)
         }
         group.get("edge-router-policies") { _, _ in
-            try store.pool.read { try EdgeRouterPolicyRow.order(Column("name")).fetchAll($0) }
+            try store.read { try $0.all(EdgeRouterPolicyRow.self, orderBy: "name") }
                 .map { EdgeRouterPolicySpec(name: $0.name, identityRoles: $0.identityRoles, routerRoles: $0.routerRoles) }
         }
         group.delete("edge-router-policies/:name") { _, context in
@@ -322,7 +321,7 @@ struct ManagementAPI: Sendable {
             return EditedResponse(status: .created, response: spec)
         }
         group.get("service-edge-router-policies") { _, _ in
-            try store.pool.read { try ServiceEdgeRouterPolicyRow.order(Column("name")).fetchAll($0) }
+            try store.read { try $0.all(ServiceEdgeRouterPolicyRow.self, orderBy: "name") }
                 .map { ServiceEdgeRouterPolicySpec(name: $0.name, serviceRoles: $0.serviceRoles, routerRoles: $0.routerRoles) }
         }
         group.delete("service-edge-router-policies/:name") { _, context in
@@ -339,14 +338,14 @@ struct ManagementAPI: Sendable {
             try Validation.name(spec.name, kind: "link")
             guard spec.a != spec.b else { throw HTTPError(.badRequest, message: "a link joins two different routers") }
             guard (spec.cost ?? 0) >= 0 else { throw HTTPError(.badRequest, message: "link cost must not be negative") }
-            let known = try await store.pool.read { db in try [spec.a, spec.b].filter { try RouterRow.fetchOne(db, key: $0) == nil } }
+            let known = try store.read { db in try [spec.a, spec.b].filter { try db.one(RouterRow.self, key: $0) == nil } }
             guard known.isEmpty else { throw HTTPError(.badRequest, message: "unknown router(s): \(known.joined(separator: ", "))") }
             try insert(LinkRow(name: spec.name, a: spec.a, b: spec.b, cost: spec.cost ?? 0), kind: "link", name: spec.name)
             try await linksChanged()
             return EditedResponse(status: .created, response: spec)
         }
         group.get("links") { _, _ in
-            try store.pool.read { try LinkRow.order(Column("name")).fetchAll($0) }.map { LinkSpec(name: $0.name, a: $0.a, b: $0.b, cost: $0.cost) }
+            try store.read { try $0.all(LinkRow.self, orderBy: "name") }.map { LinkSpec(name: $0.name, a: $0.a, b: $0.b, cost: $0.cost) }
         }
         group.delete("links/:name") { _, context in
             let name = try context.parameters.require("name")
@@ -361,14 +360,14 @@ struct ManagementAPI: Sendable {
             let spec = try await request.decode(as: ExternalJWTSignerSpec.self, context: context)
             try Validation.name(spec.name, kind: "external JWT signer")
             if let problem = spec.problem() { throw HTTPError(.badRequest, message: "external JWT signer '\(spec.name)': \(problem)") }
-            let clash = try await store.pool.read { try ExternalJWTSignerRow.filter(Column("issuer") == spec.issuer).fetchOne($0) }
+            let clash = try store.read { try $0.one(ExternalJWTSignerRow.self, where: "issuer = ?", [spec.issuer]) }
             if let clash { throw HTTPError(.conflict, message: "signer '\(clash.name)' already trusts issuer '\(spec.issuer)': one signer per issuer") }
             try insert(ExternalJWTSignerRow(spec), kind: "external JWT signer", name: spec.name)
             try changed("external JWT signer '\(spec.name)' created (issuer \(spec.issuer))")
             return EditedResponse(status: .created, response: spec)
         }
         group.get("external-jwt-signers") { _, _ in
-            try store.pool.read { try ExternalJWTSignerRow.order(Column("name")).fetchAll($0) }.map(\.spec)
+            try store.read { try $0.all(ExternalJWTSignerRow.self, orderBy: "name") }.map(\.spec)
         }
         group.delete("external-jwt-signers/:name") { _, context in
             let name = try context.parameters.require("name")
@@ -387,7 +386,7 @@ struct ManagementAPI: Sendable {
             return EditedResponse(status: .created, response: spec)
         }
         group.get("delegation-policies") { _, _ in
-            try store.pool.read { try DelegationPolicyRow.order(Column("name")).fetchAll($0) }.map(\.spec)
+            try store.read { try $0.all(DelegationPolicyRow.self, orderBy: "name") }.map(\.spec)
         }
         group.delete("delegation-policies/:name") { _, context in
             let name = try context.parameters.require("name")
@@ -398,23 +397,23 @@ struct ManagementAPI: Sendable {
     }
 
     private func linksChanged() async throws {
-        let rows = try await store.pool.read { try LinkRow.fetchAll($0) }
+        let rows = try store.read { try $0.all(LinkRow.self) }
         let plane = self.plane
         plane.loop.execute { plane.value.reloadLinks(rows) }
     }
 
     // MARK: helpers
 
-    private func insert<Row: PersistableRecord>(_ row: Row, kind: String, name: String) throws {
+    private func insert<Row: StoreRecord>(_ row: Row, kind: String, name: String) throws {
         do {
-            try store.pool.write { try row.insert($0) }
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            try store.write { try $0.insert(row) }
+        } catch is StoreConflict {
             throw HTTPError(.conflict, message: "\(kind) '\(name)' already exists")
         }
     }
 
-    private func delete<Row: TableRecord>(_ type: Row.Type, name: String, kind: String) throws {
-        let deleted = try store.pool.write { try Row.deleteOne($0, key: name) }
+    private func delete<Row: StoreRecord>(_ type: Row.Type, name: String, kind: String) throws {
+        let deleted = try store.write { try $0.delete(Row.self, key: name) }
         guard deleted else { throw HTTPError(.notFound, message: "no \(kind) named '\(name)'") }
     }
 
@@ -423,13 +422,13 @@ struct ManagementAPI: Sendable {
     /// again to connect. Its live connections close, here and at every router.
     @discardableResult
     private func revoke(_ name: String, kind: PeerKind, reason: String) throws -> [String] {
-        let revoked = try store.pool.write { db in
-            try db.execute(sql: "DELETE FROM enrollment WHERE subject = ? AND kind = ? AND usedAt IS NULL", arguments: [name, kind.rawValue])
+        let revoked = try store.write { db in
+            try db.execute("DELETE FROM enrollment WHERE subject = ? AND kind = ? AND usedAt IS NULL", [name, kind.rawValue])
             if kind == .identity {
-                try db.execute(sql: "UPDATE identity SET enrolled = 0 WHERE name = ?", arguments: [name])
-                try db.execute(sql: "DELETE FROM assertionKey WHERE identity = ?", arguments: [name])
+                try db.execute("UPDATE identity SET enrolled = ? WHERE name = ?", [false, name])
+                try db.execute("DELETE FROM assertionKey WHERE identity = ?", [name])
             }
-            if kind == .router { try db.execute(sql: "UPDATE router SET enrolled = 0 WHERE name = ?", arguments: [name]) }
+            if kind == .router { try db.execute("UPDATE router SET enrolled = ? WHERE name = ?", [false, name]) }
             return try certificates.revokeAll(name, kind: kind, reason: reason, db: db)
         }
         audit.record(.certificateRevoked, identity: name, detail: "\(reason): \(revoked.count) certificate(s)")

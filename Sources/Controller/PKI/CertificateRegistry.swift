@@ -1,10 +1,10 @@
 import Foundation
-import GRDB
 import Shared
 import X509
 
-struct CertificateRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "certificate"
+struct CertificateRow: Codable, StoreRecord {
+    static let table = "certificate"
+    static let primaryKey = ["fingerprint"]
     var fingerprint: String
     var entity: String
     var kind: String
@@ -30,7 +30,7 @@ final class CertificateRegistry: Sendable {
 
     init(store: Store) throws {
         self.store = store
-        let rows = try store.pool.read { try CertificateRow.filter(Column("expiresAt") > Date()).fetchAll($0) }
+        let rows = try store.read { try $0.all(CertificateRow.self, where: "expiresAt > ?", [Date()]) }
         state.withLock { state in
             for row in rows {
                 if row.revokedAt != nil { state.revoked[row.fingerprint] = row.expiresAt }
@@ -41,24 +41,24 @@ final class CertificateRegistry: Sendable {
 
     /// Records a certificate just issued to `entity`, revoking the ones it held before; returns those.
     @discardableResult
-    func issued(_ certificate: Certificate, to entity: String, kind: PeerKind, db: Database) throws -> [String] {
+    func issued(_ certificate: Certificate, to entity: String, kind: PeerKind, db: any StoreConnection) throws -> [String] {
         let fingerprint = try Fingerprint.certificate(certificate)
         let before = try revokeAll(entity, kind: kind, reason: "replaced by a new enrollment", db: db)
-        try CertificateRow(fingerprint: fingerprint, entity: entity, kind: kind.rawValue, serial: certificate.serialNumber.description,
-                           issuedAt: certificate.notValidBefore, expiresAt: certificate.notValidAfter, revokedAt: nil, reason: nil).insert(db)
+        try db.insert(CertificateRow(fingerprint: fingerprint, entity: entity, kind: kind.rawValue, serial: certificate.serialNumber.description,
+                                     issuedAt: certificate.notValidBefore, expiresAt: certificate.notValidAfter, revokedAt: nil, reason: nil))
         if kind == .router { state.withLock { $0.routers[entity] = fingerprint } }
         return before
     }
 
     /// Revokes every live certificate of `entity`; returns their fingerprints.
     @discardableResult
-    func revokeAll(_ entity: String, kind: PeerKind, reason: String, db: Database) throws -> [String] {
+    func revokeAll(_ entity: String, kind: PeerKind, reason: String, db: any StoreConnection) throws -> [String] {
         let now = Date()
-        let live = try CertificateRow.filter(Column("entity") == entity && Column("kind") == kind.rawValue && Column("revokedAt") == nil).fetchAll(db)
+        let live = try db.all(CertificateRow.self, where: "entity = ? AND kind = ? AND revokedAt IS NULL", [entity, kind.rawValue])
         for var row in live {
             row.revokedAt = now
             row.reason = reason
-            try row.update(db)
+            try db.update(row)
         }
         state.withLock { state in
             for row in live { state.revoked[row.fingerprint] = row.expiresAt }
@@ -82,10 +82,8 @@ final class CertificateRegistry: Sendable {
     var routers: [String: String] { state.withLock { $0.routers } }
 
     func list(entity: String?) throws -> [CertificateRow] {
-        try store.pool.read { db in
-            var query = CertificateRow.order(Column("issuedAt").desc)
-            if let entity { query = query.filter(Column("entity") == entity) }
-            return try query.fetchAll(db)
+        try store.read { db in
+            try db.all(CertificateRow.self, where: entity == nil ? nil : "entity = ?", entity.map { [$0] } ?? [], orderBy: "issuedAt DESC")
         }
     }
 }

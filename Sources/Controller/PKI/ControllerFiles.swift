@@ -95,8 +95,8 @@ struct ControllerSecrets: Sendable {
         let store = try Store(path: files.database)
         let password = randomToken(bytes: 18)
         let salt = randomToken(bytes: 12)
-        try store.pool.write { db in
-            try AdminRow(username: "admin", salt: salt, passwordHash: passwordHash(password, salt: salt)).insert(db)
+        try store.write { db in
+            try db.insert(AdminRow(username: "admin", salt: salt, passwordHash: passwordHash(password, salt: salt)))
         }
         let credential = AdminCredential(username: "admin", password: password, ca: try authority.certificatePEM)
         try Files.writeJSON(credential, to: files.adminCredential, privateFile: true)

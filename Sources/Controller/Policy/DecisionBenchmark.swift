@@ -21,10 +21,10 @@ struct DecisionBenchmark: ParsableCommand {
         let store = try Store(path: directory + "/controller.sqlite")
         let network = Self.network(identities: identities, services: services, policies: policies)
         let loadStart = ContinuousClock.now
-        try store.pool.write { db in
-            for row in network.identities { try row.insert(db) }
-            for row in network.services { try row.insert(db) }
-            for row in network.policies { try row.insert(db) }
+        try store.write { db in
+            for row in network.identities { try db.insert(row) }
+            for row in network.services { try db.insert(row) }
+            for row in network.policies { try db.insert(row) }
         }
         let loaded = ContinuousClock.now - loadStart
         let buildStart = ContinuousClock.now

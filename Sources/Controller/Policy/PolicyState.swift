@@ -1,4 +1,3 @@
-import GRDB
 import Shared
 
 /// The current permission snapshot, rebuilt from the store after every change.
@@ -15,17 +14,17 @@ final class PolicyState: Sendable {
 
     @discardableResult
     func rebuild() throws -> PermissionSnapshot {
-        let snapshot = try store.pool.read { db in
+        let snapshot = try store.read { db in
             PermissionSnapshot(
-                identities: try IdentityRow.fetchAll(db),
-                routers: try RouterRow.fetchAll(db),
-                services: try ServiceRow.fetchAll(db),
-                configs: try ConfigRow.fetchAll(db),
-                servicePolicies: try ServicePolicyRow.fetchAll(db),
-                edgeRouterPolicies: try EdgeRouterPolicyRow.fetchAll(db),
-                serviceEdgeRouterPolicies: try ServiceEdgeRouterPolicyRow.fetchAll(db),
-                signers: try ExternalJWTSignerRow.fetchAll(db),
-                delegations: try DelegationPolicyRow.fetchAll(db))
+                identities: try db.all(IdentityRow.self),
+                routers: try db.all(RouterRow.self),
+                services: try db.all(ServiceRow.self),
+                configs: try db.all(ConfigRow.self),
+                servicePolicies: try db.all(ServicePolicyRow.self),
+                edgeRouterPolicies: try db.all(EdgeRouterPolicyRow.self),
+                serviceEdgeRouterPolicies: try db.all(ServiceEdgeRouterPolicyRow.self),
+                signers: try db.all(ExternalJWTSignerRow.self),
+                delegations: try db.all(DelegationPolicyRow.self))
         }
         current.withLock { $0 = snapshot }
         return snapshot

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Shared
 
 /// The public keys hosting tunnelers' gateways sign their statements to upstreams with (the
@@ -36,25 +35,24 @@ struct AssertionKeys: Sendable {
         guard let kid = jwk["kid"]?.stringValue else { return }
         let public_ = JSONValue.object(["kty": .string("EC"), "crv": .string("P-256"), "x": jwk["x"] ?? .null, "y": jwk["y"] ?? .null,
                                         "kid": .string(kid), "alg": .string("ES256"), "use": .string("sig")])
-        try store.pool.write { db in
-            if let existing = try AssertionKeyRow.fetchOne(db, key: kid), existing.identity != identity {
+        try store.write { db in
+            if let existing = try db.one(AssertionKeyRow.self, key: kid), existing.identity != identity {
                 throw KeyError.invalid("key id '\(kid)' belongs to another identity")
             }
-            try AssertionKeyRow(kid: kid, identity: identity, jwk: public_, publishedAt: Date()).save(db)
-            let stale = try AssertionKeyRow.filter(Column("identity") == identity).order(Column("publishedAt").desc)
-                .fetchAll(db).dropFirst(Self.maxPerIdentity)
-            for row in stale { try row.delete(db) }
+            try db.save(AssertionKeyRow(kid: kid, identity: identity, jwk: public_, publishedAt: Date()))
+            let stale = try db.all(AssertionKeyRow.self, where: "identity = ?", [identity], orderBy: "publishedAt DESC").dropFirst(Self.maxPerIdentity)
+            for row in stale { try db.delete(AssertionKeyRow.self, key: row.kid) }
         }
     }
 
     func withdraw(identity: String) throws {
-        _ = try store.pool.write { try AssertionKeyRow.filter(Column("identity") == identity).deleteAll($0) }
+        _ = try store.write { try $0.delete(AssertionKeyRow.self, where: "identity = ?", [identity]) }
     }
 
     /// The JWK set: every published key of an identity that still exists.
     func keySet() throws -> JSONValue {
-        let rows = try store.pool.read { db in
-            try AssertionKeyRow.filter(sql: "identity IN (SELECT name FROM identity)").order(Column("kid")).fetchAll(db)
+        let rows = try store.read { db in
+            try db.all(AssertionKeyRow.self, where: "identity IN (SELECT name FROM identity)", orderBy: "kid")
         }
         return .object(["keys": .array(rows.map(\.jwk))])
     }

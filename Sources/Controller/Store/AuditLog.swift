@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import Shared
 
 /// The append-only, chained audit trail. Each row's hash is an HMAC, under a key the controller
@@ -45,19 +44,23 @@ struct AuditLog: Sendable {
 
     func record(_ type: EventType, identity: String? = nil, user: String? = nil, service: String? = nil, circuit: UInt64? = nil, detail: String = "") {
         ControllerMetrics.recorded(type.rawValue)
-        let at = Date()
+        // Whole milliseconds: what both backends keep exactly, so the hash verifies after a read.
+        let at = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
         store.writeInBackground("audit \(type.rawValue)") { db in
-            let previous = try String.fetchOne(db, sql: "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") ?? ""
+            // Several controllers may append to one trail: each append sees the one before it.
+            try db.lockAuditTrail()
+            let previous = try db.row("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")?.string("hash") ?? ""
             let hash = Self.hash(previous: previous, type: type.rawValue, at: at, identity: identity, user: user, service: service,
                                  circuit: circuit, detail: detail, key: key)
-            let row = AuditRow(seq: nil, at: at, type: type.rawValue, identity: identity, user: user, service: service,
-                               circuit: circuit.map { Int64(bitPattern: $0) }, detail: detail, prevHash: previous, hash: hash)
-            try row.insert(db)
-            let seq = db.lastInsertedRowID
-            try db.execute(sql: """
+            guard let seq = try db.row("""
+                INSERT INTO audit (at, type, identity, "user", service, circuit, detail, prevHash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                RETURNING seq
+                """, [at, type.rawValue, identity, user, service, circuit.map { Int64(bitPattern: $0) }, detail, previous, hash])?.int64("seq")
+            else { throw StoreConflict(message: "the audit row got no sequence number") }
+            try db.execute("""
                 INSERT INTO auditHead (id, seq, hash, mac) VALUES (1, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac
-                """, arguments: [seq, hash, Self.headMAC(seq: seq, hash: hash, key: key)])
+                """, [seq, hash, Self.headMAC(seq: seq, hash: hash, key: key)])
         }
     }
 
@@ -83,20 +86,20 @@ struct AuditLog: Sendable {
     func events(limit: Int, type: String? = nil, identity: String? = nil, user: String? = nil, service: String? = nil,
                 circuit: UInt64? = nil, since: Date? = nil, until: Date? = nil) throws -> [AuditEvent] {
         store.waitForBackgroundWrites()
-        return try store.pool.read { db in
-            var request = AuditRow.order(Column("seq").desc).limit(limit)
-            if let type { request = request.filter(Column("type") == type) }
-            if let identity { request = request.filter(Column("identity") == identity) }
-            if let user {
-                request = request.filter(literal: """
-                    (user = \(user) OR (user IS NULL AND circuit IN (SELECT circuit FROM audit WHERE user = \(user) AND circuit IS NOT NULL)))
-                    """)
-            }
-            if let service { request = request.filter(Column("service") == service) }
-            if let circuit { request = request.filter(Column("circuit") == Int64(bitPattern: circuit)) }
-            if let since { request = request.filter(Column("at") >= since) }
-            if let until { request = request.filter(Column("at") <= until) }
-            return try request.fetchAll(db).reversed().map {
+        var conditions: [String] = [], arguments: [any SQLArgument] = []
+        func match(_ condition: String, _ values: any SQLArgument...) { conditions.append(condition); arguments += values }
+        if let type { match("type = ?", type) }
+        if let identity { match("identity = ?", identity) }
+        if let user {
+            match(#"("user" = ? OR ("user" IS NULL AND circuit IN (SELECT circuit FROM audit WHERE "user" = ? AND circuit IS NOT NULL)))"#, user, user)
+        }
+        if let service { match("service = ?", service) }
+        if let circuit { match("circuit = ?", Int64(bitPattern: circuit)) }
+        if let since { match("at >= ?", since) }
+        if let until { match("at <= ?", until) }
+        return try store.read { db in
+            try db.all(AuditRow.self, where: conditions.isEmpty ? nil : conditions.joined(separator: " AND "), arguments,
+                       orderBy: "seq DESC", limit: limit).reversed().map {
                 AuditEvent(seq: $0.seq ?? 0, at: $0.at, type: $0.type, identity: $0.identity, user: $0.user, service: $0.service,
                            circuit: $0.circuit.map { UInt64(bitPattern: $0) }, detail: $0.detail, hash: $0.hash)
             }
@@ -108,11 +111,11 @@ struct AuditLog: Sendable {
     /// first row that does not hold (for a cut tail: the row after the last one left).
     func verifyChain() throws -> (rows: Int, brokenAt: Int64?) {
         store.waitForBackgroundWrites()
-        return try store.pool.read { db in
+        return try store.read { db in
             var previous = ""
             var count = 0
             var last: (seq: Int64, hash: String)?
-            for row in try AuditRow.order(Column("seq")).fetchAll(db) {
+            for row in try db.all(AuditRow.self, orderBy: "seq") {
                 count += 1
                 let hash = Self.hash(previous: previous, type: row.type, at: row.at, identity: row.identity, user: row.user, service: row.service,
                                      circuit: row.circuit.map { UInt64(bitPattern: $0) }, detail: row.detail, key: key)
@@ -120,9 +123,9 @@ struct AuditLog: Sendable {
                 previous = row.hash
                 last = (row.seq ?? 0, row.hash)
             }
-            let head = try Row.fetchOne(db, sql: "SELECT seq, hash, mac FROM auditHead WHERE id = 1")
+            let head = try db.row("SELECT seq, hash, mac FROM auditHead WHERE id = 1")
             guard let head else { return (count, last == nil ? nil : 1) }  // rows but no head: it was removed
-            let seq: Int64 = head["seq"], hash: String = head["hash"], mac: String = head["mac"]
+            let seq = try head.int64("seq"), hash = try head.string("hash"), mac = try head.string("mac")
             guard mac == Self.headMAC(seq: seq, hash: hash, key: key) else { return (count, seq) }
             guard let last, last.seq == seq, last.hash == hash else { return (count, (last?.seq ?? 0) + 1) }
             return (count, nil)

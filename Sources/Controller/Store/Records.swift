@@ -1,64 +1,63 @@
 import Foundation
-import GRDB
 import Shared
 
-// Rows of the controller's SQLite store. Role lists are stored as JSON text by GRDB's Codable
-// support; names are primary keys because operators address everything by name.
+// Rows of the controller's store. Role lists are stored as JSON text (StoreRecord's coding);
+// names are primary keys because operators address everything by name.
 
-struct IdentityRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "identity"
+struct IdentityRow: Codable, StoreRecord {
+    static let table = "identity"
     var name: String
     var roles: [String]
     var enrolled: Bool
     var createdAt: Date
 }
 
-struct RouterRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "router"
+struct RouterRow: Codable, StoreRecord {
+    static let table = "router"
     var name: String
     var roles: [String]
     var enrolled: Bool
     var createdAt: Date
 }
 
-struct ServiceRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "service"
+struct ServiceRow: Codable, StoreRecord {
+    static let table = "service"
     var name: String
     var roles: [String]
     var configs: [String]
 }
 
-struct ConfigRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "config"
+struct ConfigRow: Codable, StoreRecord {
+    static let table = "config"
     var name: String
     var type: String
     var data: JSONValue
 }
 
-struct ServicePolicyRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "servicePolicy"
+struct ServicePolicyRow: Codable, StoreRecord {
+    static let table = "servicePolicy"
     var name: String
     var type: SessionType
     var identityRoles: [String]
     var serviceRoles: [String]
 }
 
-struct EdgeRouterPolicyRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "edgeRouterPolicy"
+struct EdgeRouterPolicyRow: Codable, StoreRecord {
+    static let table = "edgeRouterPolicy"
     var name: String
     var identityRoles: [String]
     var routerRoles: [String]
 }
 
-struct ServiceEdgeRouterPolicyRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "serviceEdgeRouterPolicy"
+struct ServiceEdgeRouterPolicyRow: Codable, StoreRecord {
+    static let table = "serviceEdgeRouterPolicy"
     var name: String
     var serviceRoles: [String]
     var routerRoles: [String]
 }
 
-struct LinkRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "link"
+struct LinkRow: Codable, StoreRecord {
+    static let table = "link"
     var name: String
     /// `a` dials `b`.
     var a: String
@@ -66,8 +65,9 @@ struct LinkRow: Codable, FetchableRecord, PersistableRecord {
     var cost: Double
 }
 
-struct EnrollmentRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "enrollment"
+struct EnrollmentRow: Codable, StoreRecord {
+    static let table = "enrollment"
+    static let primaryKey = ["jti"]
     var jti: String
     var subject: String
     var kind: PeerKind
@@ -75,15 +75,17 @@ struct EnrollmentRow: Codable, FetchableRecord, PersistableRecord {
     var usedAt: Date?
 }
 
-struct AdminRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "admin"
+struct AdminRow: Codable, StoreRecord {
+    static let table = "admin"
+    static let primaryKey = ["username"]
     var username: String
     var salt: String
     var passwordHash: String
 }
 
-struct AuditRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "audit"
+struct AuditRow: Codable, StoreRecord {
+    static let table = "audit"
+    static let primaryKey = ["seq"]
     var seq: Int64?
     var at: Date
     var type: String
@@ -96,8 +98,8 @@ struct AuditRow: Codable, FetchableRecord, PersistableRecord {
     var hash: String
 }
 
-struct ExternalJWTSignerRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "externalJWTSigner"
+struct ExternalJWTSignerRow: Codable, StoreRecord {
+    static let table = "externalJWTSigner"
     var name: String
     var issuer: String
     var audience: String
@@ -117,8 +119,8 @@ struct ExternalJWTSignerRow: Codable, FetchableRecord, PersistableRecord {
     }
 }
 
-struct DelegationPolicyRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "delegationPolicy"
+struct DelegationPolicyRow: Codable, StoreRecord {
+    static let table = "delegationPolicy"
     var name: String
     var agentRoles: [String]
     var userRoles: [String]
@@ -126,8 +128,9 @@ struct DelegationPolicyRow: Codable, FetchableRecord, PersistableRecord {
     var spec: DelegationPolicySpec { DelegationPolicySpec(name: name, agentRoles: agentRoles, userRoles: userRoles) }
 }
 
-struct AssertionKeyRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "assertionKey"
+struct AssertionKeyRow: Codable, StoreRecord {
+    static let table = "assertionKey"
+    static let primaryKey = ["kid"]
     var kid: String
     var identity: String
     var jwk: JSONValue

@@ -1,9 +1,9 @@
 import Foundation
-import GRDB
 import Shared
 
-struct SessionRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "session"
+struct SessionRow: Codable, StoreRecord {
+    static let table = "session"
+    static let primaryKey = ["sid"]
     var sid: String
     var identity: String
     var service: String
@@ -29,21 +29,23 @@ struct SessionRecords: Sendable {
     let store: Store
 
     func issued(_ claims: SessionClaims) {
-        store.writeInBackground("session \(claims.sid)") { db in try SessionRow(claims).insert(db) }
+        store.writeInBackground("session \(claims.sid)") { db in try db.insert(SessionRow(claims)) }
     }
 
     func revoked(_ sids: [String], at date: Date = Date()) {
         guard !sids.isEmpty else { return }
         store.writeInBackground("revoke \(sids.count) sessions") { db in
-            try SessionRow.filter(sids.contains(Column("sid"))).updateAll(db, Column("revokedAt").set(to: date))
+            for batch in stride(from: 0, to: sids.count, by: 500).map({ Array(sids[$0..<min($0 + 500, sids.count)]) }) {
+                try db.execute("UPDATE session SET revokedAt = ? WHERE sid IN (\(batch.map { _ in "?" }.joined(separator: ", ")))", [date] + batch)
+            }
         }
     }
 
     /// Unexpired sessions, and which of them are revoked; expired rows are dropped.
     func load(now: Date = Date()) throws -> (live: [SessionClaims], revoked: [String: Date]) {
-        try store.pool.write { db in
-            try SessionRow.filter(Column("exp") <= now).deleteAll(db)
-            let rows = try SessionRow.fetchAll(db)
+        try store.write { db in
+            try db.delete(SessionRow.self, where: "exp <= ?", [now])
+            let rows = try db.all(SessionRow.self)
             var revoked: [String: Date] = [:]
             for row in rows where row.revokedAt != nil { revoked[row.sid] = row.exp }
             return (rows.filter { $0.revokedAt == nil }.map(\.claims), revoked)

@@ -1,9 +1,9 @@
 import Foundation
-import GRDB
 import Shared
 
-struct ToolPinRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "toolPin"
+struct ToolPinRow: Codable, StoreRecord {
+    static let table = "toolPin"
+    static let primaryKey = ["service", "tool"]
     var service: String
     var tool: String
     var approvedHash: String
@@ -24,7 +24,7 @@ final class ToolPins: Sendable {
     init(store: Store, audit: AuditLog) throws {
         self.store = store
         self.audit = audit
-        let rows = try store.pool.read { try ToolPinRow.fetchAll($0) }
+        let rows = try store.read { try $0.all(ToolPinRow.self) }
         pins = Locked(Dictionary(grouping: rows, by: \.service).mapValues { Dictionary(uniqueKeysWithValues: $0.map { ($0.tool, $0) }) })
     }
 
@@ -66,7 +66,7 @@ final class ToolPins: Sendable {
             return changes
         }
         guard !changes.isEmpty else { return false }
-        try store.pool.write { db in for (row, _) in changes { try row.save(db) } }
+        try store.write { db in for (row, _) in changes { try db.save(row) } }
         for (row, type) in changes {
             let detail: String
             switch type {
@@ -97,7 +97,7 @@ final class ToolPins: Sendable {
             all[service] = current
             return approved
         }
-        try store.pool.write { db in for row in approved { try row.save(db) } }
+        try store.write { db in for row in approved { try db.save(row) } }
         for row in approved {
             audit.record(.mcpToolApproved, identity: operatorName, service: service, detail: "tool '\(row.tool)' approved at \(row.approvedHash)")
         }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Shared
 
 /// LLM usage, summed per UTC day, identity, person, project, model and provider. Budgets read today's
@@ -36,19 +35,21 @@ struct UsageLedger: Sendable {
     }
 
     func add(_ records: [LLMUsageRecord]) throws {
-        try store.pool.write { db in
+        try store.write { db in
             for record in records {
-                try db.execute(sql: """
-                    INSERT INTO llmUsage (day, identity, user, project, model, provider, requests, inputTokens, outputTokens, costUSD,
+                try db.execute("""
+                    INSERT INTO llmUsage (day, identity, "user", project, model, provider, requests, inputTokens, outputTokens, costUSD,
                                           cachedInputTokens, cacheWriteTokens, reasoningTokens, estimatedRequests, unpricedRequests)
                     VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(day, identity, user, project, model, provider) DO UPDATE SET
-                      requests = requests + 1, inputTokens = inputTokens + excluded.inputTokens,
-                      outputTokens = outputTokens + excluded.outputTokens, costUSD = costUSD + excluded.costUSD,
-                      cachedInputTokens = cachedInputTokens + excluded.cachedInputTokens, cacheWriteTokens = cacheWriteTokens + excluded.cacheWriteTokens,
-                      reasoningTokens = reasoningTokens + excluded.reasoningTokens, estimatedRequests = estimatedRequests + excluded.estimatedRequests,
-                      unpricedRequests = unpricedRequests + excluded.unpricedRequests
-                    """, arguments: [Self.day(record.at), record.identity, record.user ?? "", record.project ?? "", record.model, record.provider,
+                    ON CONFLICT(day, identity, "user", project, model, provider) DO UPDATE SET
+                      requests = llmUsage.requests + 1, inputTokens = llmUsage.inputTokens + excluded.inputTokens,
+                      outputTokens = llmUsage.outputTokens + excluded.outputTokens, costUSD = llmUsage.costUSD + excluded.costUSD,
+                      cachedInputTokens = llmUsage.cachedInputTokens + excluded.cachedInputTokens,
+                      cacheWriteTokens = llmUsage.cacheWriteTokens + excluded.cacheWriteTokens,
+                      reasoningTokens = llmUsage.reasoningTokens + excluded.reasoningTokens,
+                      estimatedRequests = llmUsage.estimatedRequests + excluded.estimatedRequests,
+                      unpricedRequests = llmUsage.unpricedRequests + excluded.unpricedRequests
+                    """, [Self.day(record.at), record.identity, record.user ?? "", record.project ?? "", record.model, record.provider,
                                      record.inputTokens, record.outputTokens, record.costUSD, record.cachedInputTokens ?? 0, record.cacheWriteTokens ?? 0,
                                      record.reasoningTokens ?? 0, record.estimated == true ? 1 : 0, record.unpriced == true ? 1 : 0])
             }
@@ -59,15 +60,15 @@ struct UsageLedger: Sendable {
     func spend(now: Date = Date(), roles: [String: [String]]) throws -> LLMSpend {
         let today = Self.day(now)
         let month = String(today.prefix(7))
-        let rows = try store.pool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT day, identity, user, project, SUM(costUSD) AS cost FROM llmUsage WHERE day LIKE ? GROUP BY day, identity, user, project
-                """, arguments: [month + "-%"])
+        let rows = try store.read { db in
+            try db.rows("""
+                SELECT day, identity, "user", project, SUM(costUSD) AS cost FROM llmUsage WHERE day LIKE ? GROUP BY day, identity, "user", project
+                """, [month + "-%"])
         }
         var daily: [String: Double] = [:], monthly: [String: Double] = [:]
         for row in rows {
-            let day: String = row["day"], identity: String = row["identity"], user: String = row["user"]
-            let project: String = row["project"], cost: Double = row["cost"]
+            let day = try row.string("day"), identity = try row.string("identity"), user = try row.string("user")
+            let project = try row.string("project"), cost = try row.double("cost")
             var keys = ["identity:\(identity)"] + (roles[identity] ?? []).map { "team:\($0)" }
             if !project.isEmpty { keys.append("project:\(project)") }
             if !user.isEmpty { keys.append("user:\(user)") }
@@ -82,38 +83,40 @@ struct UsageLedger: Sendable {
     /// Totals grouped by identity, team (role attribute), person (`user`), project, model or provider,
     /// from `since` (a day).
     func report(by key: String, since: String?, roles: [String: [String]]) throws -> [LLMUsageRow] {
-        let rows = try store.pool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT identity, user, project, model, provider, TOTAL(requests) AS requests, TOTAL(inputTokens) AS input,
-                       TOTAL(outputTokens) AS output, TOTAL(costUSD) AS cost, TOTAL(cachedInputTokens) AS cached,
-                       TOTAL(reasoningTokens) AS reasoning, TOTAL(estimatedRequests) AS estimated, TOTAL(unpricedRequests) AS unpriced
+        // Sums over doubles: they never overflow (SQLite's integer SUM would throw), on either backend.
+        func total(_ column: String) -> String { "SUM(CAST(\(column) AS DOUBLE PRECISION))" }
+        let rows = try store.read { db in
+            try db.rows("""
+                SELECT identity, "user", project, model, provider, \(total("requests")) AS requests, \(total("inputTokens")) AS input,
+                       \(total("outputTokens")) AS output, \(total("costUSD")) AS cost, \(total("cachedInputTokens")) AS cached,
+                       \(total("reasoningTokens")) AS reasoning, \(total("estimatedRequests")) AS estimated, \(total("unpricedRequests")) AS unpriced
                 FROM llmUsage WHERE day >= ?
-                GROUP BY identity, user, project, model, provider
-                """, arguments: [since ?? "0000-00-00"])
+                GROUP BY identity, "user", project, model, provider
+                """, [since ?? "0000-00-00"])
         }
         var totals: [String: LLMUsageRow] = [:]
         for row in rows {
-            let identity: String = row["identity"]
+            let identity = try row.string("identity"), project = try row.string("project"), user = try row.string("user")
             let keys: [String]
             switch key {
             case "team": keys = roles[identity] ?? ["(none)"]
-            case "project": keys = [(row["project"] as String).isEmpty ? "(none)" : row["project"]]
-            case "model": keys = [row["model"]]
-            case "provider": keys = [row["provider"]]
-            case "user": keys = [(row["user"] as String).isEmpty ? "(no person)" : row["user"]]
+            case "project": keys = [project.isEmpty ? "(none)" : project]
+            case "model": keys = [try row.string("model")]
+            case "provider": keys = [try row.string("provider")]
+            case "user": keys = [user.isEmpty ? "(no person)" : user]
             default: keys = [identity]
             }
             for name in keys {
                 var total = totals[name] ?? LLMUsageRow(key: name, requests: 0, inputTokens: 0, outputTokens: 0, costUSD: 0)
                 // Sums are read as doubles (TOTAL never overflows) and added saturating: a report never traps.
-                total.requests = Self.saturatingSum(total.requests, row["requests"] as Double)
-                total.inputTokens = Self.saturatingSum(total.inputTokens, row["input"] as Double)
-                total.outputTokens = Self.saturatingSum(total.outputTokens, row["output"] as Double)
-                total.costUSD += row["cost"] as Double
-                total.cachedInputTokens = Self.saturatingSum(total.cachedInputTokens ?? 0, row["cached"] as Double)
-                total.reasoningTokens = Self.saturatingSum(total.reasoningTokens ?? 0, row["reasoning"] as Double)
-                total.estimatedRequests = Self.saturatingSum(total.estimatedRequests ?? 0, row["estimated"] as Double)
-                total.unpricedRequests = Self.saturatingSum(total.unpricedRequests ?? 0, row["unpriced"] as Double)
+                total.requests = Self.saturatingSum(total.requests, try row.double("requests"))
+                total.inputTokens = Self.saturatingSum(total.inputTokens, try row.double("input"))
+                total.outputTokens = Self.saturatingSum(total.outputTokens, try row.double("output"))
+                total.costUSD += try row.double("cost")
+                total.cachedInputTokens = Self.saturatingSum(total.cachedInputTokens ?? 0, try row.double("cached"))
+                total.reasoningTokens = Self.saturatingSum(total.reasoningTokens ?? 0, try row.double("reasoning"))
+                total.estimatedRequests = Self.saturatingSum(total.estimatedRequests ?? 0, try row.double("estimated"))
+                total.unpricedRequests = Self.saturatingSum(total.unpricedRequests ?? 0, try row.double("unpriced"))
                 totals[name] = total
             }
         }
