@@ -32,6 +32,21 @@ final class TopologyFileTests: XCTestCase {
         XCTAssertEqual(error(base + "        kind: llm\n        upstreams: []\n")?.key, "tunnelers[0].hosts[0].kind")
     }
 
+    func test_controllersAndDatabase_mistakesAreLocated() throws {
+        let routers = "routers:\n  - name: r1\n"
+        XCTAssertEqual(error(routers + "database: postgress\n")?.key, "database")
+        XCTAssertEqual(error(routers + "controllers:\n  - name: a\n  - name: b\n")?.key, "controllers", "several controllers need PostgreSQL")
+        XCTAssertTrue(error(routers + "controllers:\n  - name: a\n  - name: b\n")?.description.contains("database: postgres") ?? false)
+        XCTAssertEqual(error(routers + "database: postgres\ncontrollers:\n  - name: a\n  - host: h\n")?.key, "controllers[1]")
+        XCTAssertEqual(error(routers + "database: postgres\ncontrollers:\n  - name: a\n  - name: a\n")?.key, "controllers[1].name")
+        XCTAssertEqual(error(routers + "database: postgres\ncontroller: {}\ncontrollers:\n  - name: a\n")?.key, "controllers")
+        XCTAssertEqual(error(routers + "database: postgres\ncontrollers:\n  - name: a\n    hots: x\n")?.key, "controllers[0].hots")
+        let two = try load(routers + "database: postgres\ncontrollers:\n  - name: a\n  - name: b\n")
+        XCTAssertEqual(two.allControllers.map(\.name), ["a", "b"])
+        XCTAssertTrue(two.usesPostgres)
+        XCTAssertEqual(try load(routers).allControllers.map(\.name), ["controller"])
+    }
+
     func test_unknownKey_isReportedWithLineAndKey() {
         let found = error("routers:\n  - name: r1\nservices:\n  - name: s\n    rolez: [x]\n")
         XCTAssertEqual(found?.line, 5)

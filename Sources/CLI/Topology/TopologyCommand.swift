@@ -94,6 +94,9 @@ struct TopologyCommand: AsyncParsableCommand {
             }
             let status = try Files.readJSON(TopologyState.self, from: TopologyState.path(state))
             ProcessLauncher.stop(status.processes.map(\.pid).reversed())
+            if let postgres = status.postgres {
+                do { try LocalPostgres(directory: postgres).stop() } catch { print("warning: the network's PostgreSQL did not stop: \(error)") }
+            }
             status.netns?.destroy()
             try FileManager.default.removeItem(atPath: TopologyState.path(state))
             print("Stopped \(status.processes.count) processes")

@@ -33,6 +33,7 @@ struct TopologyDeployer {
             return (record, changes)
         } catch {
             ProcessLauncher.stop(startedNow.reversed())
+            if let postgres = record.postgres { try? LocalPostgres(directory: postgres).stop() }
             record.netns?.destroy()
             try? FileManager.default.removeItem(atPath: TopologyState.path(state))
             throw DeployError.failed("\(error)", logs: state + "/logs")
@@ -49,27 +50,44 @@ struct TopologyDeployer {
         return (record, changes)
     }
 
+    /// Starts the controllers: the first one creates the network, the others join it on the same
+    /// PostgreSQL database (which `database: postgres` has `up` start first).
     private mutating func startController() async throws -> ManagementClient {
-        let api: SocketAddress
-        let control: SocketAddress
-        if let netns = record.netns {
-            let ip = netns.address(host(of: topology.controller?.host))
-            api = SocketAddress(host: ip, port: topology.controller?.api?.port ?? 1280)
-            control = SocketAddress(host: ip, port: topology.controller?.control?.port ?? 6262)
-        } else {
-            api = try FreePort.resolve(topology.controller?.api)
-            control = try FreePort.resolve(topology.controller?.control)
+        var store: [String] = []
+        if topology.usesPostgres {
+            let postgres = LocalPostgres(directory: state + "/postgres")
+            record.postgres = postgres.directory
+            try? Files.writeJSON(record, to: TopologyState.path(state))
+            try postgres.start()
+            store = ["--store", postgres.url]
         }
-        let controllerDir = state + "/controller"
-        try runTool("portless-controller", ["init", "--state", controllerDir, "--network", topology.network ?? "portless",
-                                            "--api", api.description, "--control", control.description]
-                        + (topology.controller?.max_circuits_per_identity.map { ["--max-circuits-per-identity", String($0)] } ?? []))
-        try launch("controller", kind: "controller", ["portless-controller", "run", "--state", controllerDir] + metricsFlag(for: "controller"),
-                   host: topology.controller?.host)
-        let url = "https://\(api)"
-        record.controller = url
-        try await waitFor("the controller API at \(url)", timeout: 30) { FreePort.accepts(api) }
-        return try await login(url)
+        var urls: [String] = []
+        for (index, entry) in topology.allControllers.enumerated() {
+            let name = entry.name ?? "controller"
+            let api: SocketAddress
+            let control: SocketAddress
+            if let netns = record.netns {
+                let ip = netns.address(host(of: entry.host))
+                api = SocketAddress(host: ip, port: entry.api?.port ?? 1280 + 10 * index)
+                control = SocketAddress(host: ip, port: entry.control?.port ?? 6262 + 10 * index)
+            } else {
+                api = try FreePort.resolve(entry.api)
+                control = try FreePort.resolve(entry.control)
+            }
+            let directory = index == 0 ? state + "/controller" : state + "/controllers/" + name
+            try runTool("portless-controller", ["init", "--state", directory, "--network", topology.network ?? "portless",
+                                                "--api", api.description, "--control", control.description, "--name", name] + store
+                            + (index == 0 ? [] : ["--join", state + "/controller"])
+                            + (entry.max_circuits_per_identity.map { ["--max-circuits-per-identity", String($0)] } ?? []))
+            let process = index == 0 ? "controller" : name
+            try launch(process, kind: "controller", ["portless-controller", "run", "--state", directory] + metricsFlag(for: process), host: entry.host)
+            let url = "https://\(api)"
+            urls.append(url)
+            try await waitFor("the controller API at \(url)", timeout: 30) { FreePort.accepts(api) }
+        }
+        record.controller = urls.first
+        record.controllers = urls
+        return try await login(urls.first ?? "")
     }
 
     private func login(_ url: String) async throws -> ManagementClient {
@@ -88,7 +106,7 @@ struct TopologyDeployer {
         let outcome = try await ResourceReconciler(topology: topology, client: client, appAddress: { appPorts[$0] }).reconcile()
         var changes = outcome.changes
 
-        var wanted: Set<String> = ["controller"]
+        var wanted: Set<String> = Set(topology.allControllers.dropFirst().map { $0.name ?? "" }).union(["controller"])
         for router in topology.routers {
             wanted.insert(router.name)
             let dir = state + "/routers/" + router.name

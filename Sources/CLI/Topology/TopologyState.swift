@@ -26,6 +26,10 @@ struct TopologyState: Codable {
     var launched: [String: [String]]?
     /// Present when the network was started with `--netns`.
     var netns: NetworkNamespaces?
+    /// The PostgreSQL cluster `up` started for `database: postgres` (its directory).
+    var postgres: String?
+    /// Every controller's management API, the first one's first.
+    var controllers: [String]?
 
     static func path(_ state: String) -> String { state + "/topology.json" }
 

@@ -15,6 +15,8 @@ struct ManagementAPI: Sendable {
     let pins: ToolPins
     let usage: UsageLedger
     let certificates: CertificateRegistry
+    /// Tells the other controllers on the same database what changed here.
+    let changes: StoreChanges
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/health") { _, _ in ["status": "ok"] }
@@ -62,6 +64,7 @@ struct ManagementAPI: Sendable {
                 throw HTTPError(.notFound, message: "no service named '\(body.service)'")
             }
             let approved = try pins.approve(service: body.service, tools: body.tools ?? [], by: "operator")
+            if !approved.isEmpty { changes.announce("pins") }
             guard !approved.isEmpty || (body.tools ?? []).isEmpty else {
                 throw HTTPError(.notFound, message: "none of \(body.tools ?? []) has a changed definition waiting for approval on '\(body.service)'; see GET /v1/mcp/pins")
             }
@@ -398,6 +401,7 @@ struct ManagementAPI: Sendable {
 
     private func linksChanged() async throws {
         let rows = try store.read { try $0.all(LinkRow.self) }
+        changes.announce("links")
         let plane = self.plane
         plane.loop.execute { plane.value.reloadLinks(rows) }
     }
@@ -437,6 +441,7 @@ struct ManagementAPI: Sendable {
     }
 
     private func certificatesChanged(identities: [String], reason: String) {
+        changes.announce("certificates")
         let plane = self.plane
         plane.loop.execute { plane.value.certificatesChanged(identities: identities, reason: reason) }
     }
@@ -444,6 +449,7 @@ struct ManagementAPI: Sendable {
     private func changed(_ reason: String) throws {
         try policies.rebuild()
         audit.record(.policyChanged, detail: reason)
+        changes.announce("policies")
         let plane = self.plane
         plane.loop.execute { plane.value.enforcePolicies(reason: reason) }
     }

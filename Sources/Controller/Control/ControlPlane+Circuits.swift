@@ -42,7 +42,7 @@ extension ControlPlane {
             let hosts = Set(candidates.map(\.router)).sorted().joined(separator: ", ")
             return reply(.failure(message: "no path from router '\(router)' to the routers hosting '\(service)' (\(hosts)): links are down"))
         }
-        nextCircuit += 1
+        nextCircuit += Self.circuitIDStride
         let grant: String
         do {
             grant = try SignedToken.sign(CircuitGrant(circuit: nextCircuit, service: service, dialer: dialer, host: terminator.identity,

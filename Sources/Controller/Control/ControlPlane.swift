@@ -55,15 +55,21 @@ final class ControlPlane {
     var revoked: [String: Date] = [:]
     private var apiSessions: [String: APISession] = [:]
     /// Every authenticated control connection, so a revoked certificate's connections can be closed.
-    private var connected: [ObjectIdentifier: (peer: PeerIdentity, control: ControlPeer)] = [:]
+    var connected: [ObjectIdentifier: (peer: PeerIdentity, control: ControlPeer)] = [:]
     var nextCircuit: UInt64
+    /// Controllers sharing one database allocate circuit ids in interleaved sequences.
+    static let circuitIDStride: UInt64 = 16
+    /// Every controller of the network, as routers and tunnelers are told (this one included).
+    var controllerAddresses: [String] = []
     let mesh = Mesh()
     var rerouting: Set<UInt64> = []
+    /// Tells the other controllers on the same database what changed here (nil: alone).
+    var changes: StoreChanges?
     /// Serves /metrics on this loop when the operator asked for it.
     var metricsListener: MetricsListener?
 
     init(loop: EventLoop, policies: PolicyState, secrets: ControllerSecrets, audit: AuditLog, records: SessionRecords, pins: ToolPins,
-         usage: UsageLedger, certificates: CertificateRegistry, limits: ControllerLimits = ControllerLimits()) {
+         usage: UsageLedger, certificates: CertificateRegistry, limits: ControllerLimits = ControllerLimits(), circuitSlot: UInt64 = 0) {
         self.pins = pins
         self.assertionKeys = AssertionKeys(store: records.store)
         self.limits = limits
@@ -81,8 +87,9 @@ final class ControlPlane {
         } catch {
             ControllerLog.logger.error("could not load sessions; revocation covers new sessions only", metadata: ["error": "\(error)"])
         }
-        // Circuit ids stay unique across restarts: seconds since 2020 in the high bits.
-        nextCircuit = UInt64(max(0, Date().timeIntervalSince1970 - 1_577_836_800)) << 20
+        // Circuit ids stay unique across restarts (seconds since 2020 in the high bits) and
+        // across controllers (each its own residue modulo the stride).
+        nextCircuit = UInt64(max(0, Date().timeIntervalSince1970 - 1_577_836_800)) << 20 + circuitSlot % Self.circuitIDStride
     }
 
     func listen(on address: SocketAddress) throws {
@@ -121,8 +128,8 @@ final class ControlPlane {
                 self.routerDisconnected(peer.name, control: control, error: error)
             }
         } else {
-            control.onMessage = { [unowned self] message, reply in
-                self.clientMessage(message, from: peer.name, reply: reply)
+            control.onMessage = { [unowned self, unowned control] message, reply in
+                self.clientMessage(message, from: peer.name, control: control, reply: reply)
             }
             control.onClose = { [unowned self] _ in self.connected.removeValue(forKey: key) }
         }
@@ -180,6 +187,7 @@ final class ControlPlane {
             logger.info("router online", metadata: ["router": "\(router)", "edge": "\(edgeAddress)", "circuits": "\(live.count)"])
             pruneRevocations()
             reply?(.routerWelcome(revokedSessions: Array(revoked.keys), roster: roster(for: router)))
+            if controllerAddresses.count > 1 { peer.notify(.controllers(addresses: controllerAddresses)) }
             pushLinkAssignments()
             // Policies may have changed while this router was away.
             enforcePolicies(reason: "policy changed while router '\(router)' was disconnected")
@@ -244,7 +252,7 @@ final class ControlPlane {
 
     // MARK: tunnelers (client API)
 
-    private func clientMessage(_ message: ControlMessage, from identity: String, reply: ControlPeer.Reply?) {
+    private func clientMessage(_ message: ControlMessage, from identity: String, control: ControlPeer, reply: ControlPeer.Reply?) {
         switch message {
         case .authenticate:
             // Expired sessions go; an identity holds at most `maxAPISessionsPerIdentity` (its oldest go first).
@@ -256,6 +264,7 @@ final class ControlPlane {
             let expires = now.addingTimeInterval(Self.apiSessionLifetime)
             apiSessions[token] = APISession(identity: identity, expires: expires)
             reply?(.apiSession(token: token, identity: identity, expiresAt: expires))
+            if controllerAddresses.count > 1 { control.notify(.controllers(addresses: controllerAddresses)) }
         case .listServices(let token):
             guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
             let snapshot = policies.snapshot
@@ -279,7 +288,7 @@ final class ControlPlane {
                 reply?(.failure(message: "identity '\(identity)' may not host '\(service)'")); return
             }
             do {
-                try pins.report(service: service, hashes: hashes, reporter: identity)
+                if try pins.report(service: service, hashes: hashes, reporter: identity) { changes?.announce("pins") }
                 reply?(.ok)
             } catch {
                 reply?(.failure(message: "could not store tool pins: \(error)"))
@@ -460,7 +469,8 @@ final class ControlPlane {
                 .sorted { $0.id < $1.id },
             circuits: circuits.values.map { .init(id: $0.id, service: $0.service, dialer: $0.dialer, host: $0.host, router: $0.router, path: $0.path) }
                 .sorted { $0.id < $1.id },
-            links: mesh.status)
+            links: mesh.status,
+            clients: Set(connected.values.filter { $0.peer.kind == .identity }.map(\.peer.name)).sorted())
     }
 
     /// Sets the gauges that mirror live state; runs on the loop before each scrape.

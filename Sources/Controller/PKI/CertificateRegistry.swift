@@ -30,13 +30,18 @@ final class CertificateRegistry: Sendable {
 
     init(store: Store) throws {
         self.store = store
+        try reload()
+    }
+
+    /// Reads the registry again (another controller sharing the database issued or revoked some).
+    func reload() throws {
         let rows = try store.read { try $0.all(CertificateRow.self, where: "expiresAt > ?", [Date()]) }
-        state.withLock { state in
-            for row in rows {
-                if row.revokedAt != nil { state.revoked[row.fingerprint] = row.expiresAt }
-                else if row.kind == PeerKind.router.rawValue { state.routers[row.entity] = row.fingerprint }
-            }
+        var fresh = State()
+        for row in rows {
+            if row.revokedAt != nil { fresh.revoked[row.fingerprint] = row.expiresAt }
+            else if row.kind == PeerKind.router.rawValue { fresh.routers[row.entity] = row.fingerprint }
         }
+        state.withLock { $0 = fresh }
     }
 
     /// Records a certificate just issued to `entity`, revoking the ones it held before; returns those.

@@ -15,6 +15,15 @@ struct ControllerConfig: Codable {
     var controlAddress: SocketAddress
     /// Limits an operator may tune (controller.json, "limits"); defaults otherwise.
     var limits: ControllerLimits?
+    /// This controller's name among the network's controllers ("controller" when alone).
+    var name: String?
+    /// Where the state is kept: nil or "sqlite" for the file in the state directory, a
+    /// `postgres://` URL, or `@FILE` holding one (see StoreLocation).
+    var store: String?
+
+    func storeLocation(files: ControllerFiles, override: String? = nil) throws -> StoreLocation {
+        try StoreLocation(override ?? store ?? "sqlite", stateDatabase: files.database)
+    }
 
     /// The management API and enrollment are served over TLS only (the controller certificate).
     var apiURL: String { "https://\(apiAddress)" }
@@ -92,7 +101,11 @@ struct ControllerSecrets: Sendable {
         try Files.write(try serverCertificate.serializeAsPEM().pemString, to: files.serverCertificate)
         try Files.write(serverKey.pem, to: files.serverKey, privateFile: true)
 
-        let store = try Store(path: files.database)
+        let store = try Store(try config.storeLocation(files: files))
+        defer { store.close() }
+        guard try store.read({ try $0.all(AdminRow.self) }).isEmpty else {
+            throw InitError.databaseInUse("the store already holds a network: add this controller to it with 'init --join'")
+        }
         let password = randomToken(bytes: 18)
         let salt = randomToken(bytes: 12)
         try store.write { db in
@@ -102,6 +115,35 @@ struct ControllerSecrets: Sendable {
         try Files.writeJSON(credential, to: files.adminCredential, privateFile: true)
         try Files.writeJSON(config, to: files.config)
         return credential
+    }
+
+    /// Adds a controller to the network of the controller at `existing` (its state directory,
+    /// or a copy of its secrets): the same CA, session-signing and audit keys and admin
+    /// credential, its own control certificate, and the same PostgreSQL store.
+    static func join(files: ControllerFiles, config: ControllerConfig, existing: ControllerFiles) throws {
+        if FileManager.default.fileExists(atPath: files.config) {
+            throw InitError.alreadyInitialized(files.directory)
+        }
+        let location = try config.storeLocation(files: files)
+        guard case .postgres = location else {
+            throw InitError.databaseInUse("controllers of one network share a PostgreSQL store: give --store postgres://…")
+        }
+        try Files.createDirectory(files.directory)
+        for (from, to) in [(existing.caCertificate, files.caCertificate), (existing.caKey, files.caKey), (existing.signingKey, files.signingKey),
+                           (existing.auditKey, files.auditKey), (existing.adminCredential, files.adminCredential)] {
+            try Files.write(try Files.read(from), to: to, privateFile: to != files.caCertificate)
+        }
+        let authority = try CertificateAuthority(certificatePEM: Files.read(files.caCertificate), privateKeyPEM: Files.read(files.caKey))
+        let serverKey = IdentityKey()
+        let serverCertificate = try authority.issue(publicKey: .init(serverKey.privateKey.publicKey), name: config.name ?? "controller", kind: .controller)
+        try Files.write(try serverCertificate.serializeAsPEM().pemString, to: files.serverCertificate)
+        try Files.write(serverKey.pem, to: files.serverKey, privateFile: true)
+        let store = try Store(location)
+        defer { store.close() }
+        guard try !store.read({ try $0.all(AdminRow.self) }).isEmpty else {
+            throw InitError.databaseInUse("the store holds no network yet: initialize the first controller without --join")
+        }
+        try Files.writeJSON(config, to: files.config)
     }
 }
 
@@ -118,9 +160,11 @@ func randomToken(bytes: Int = 24) -> String {
 
 enum InitError: Error, CustomStringConvertible {
     case alreadyInitialized(String)
+    case databaseInUse(String)
     var description: String {
         switch self {
         case .alreadyInitialized(let dir): return "\(dir) already holds a controller; refusing to overwrite its CA"
+        case .databaseInUse(let why): return why
         }
     }
 }

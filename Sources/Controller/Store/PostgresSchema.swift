@@ -44,6 +44,9 @@ enum PostgresSchema {
             estimatedRequests BIGINT NOT NULL DEFAULT 0, unpricedRequests BIGINT NOT NULL DEFAULT 0,
             PRIMARY KEY (day, identity, "user", project, model, provider));
         """),
+        ("v10", """
+        CREATE TABLE controller (name TEXT PRIMARY KEY, controlAddress TEXT NOT NULL, apiAddress TEXT NOT NULL, startedAt TIMESTAMPTZ NOT NULL);
+        """),
     ]
 
     static func migrate(_ db: any StoreConnection) throws {

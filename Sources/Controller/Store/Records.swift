@@ -136,3 +136,11 @@ struct AssertionKeyRow: Codable, StoreRecord {
     var jwk: JSONValue
     var publishedAt: Date
 }
+
+struct ControllerRow: StoreRecord {
+    static let table = "controller"
+    var name: String
+    var controlAddress: String
+    var apiAddress: String
+    var startedAt: Date
+}

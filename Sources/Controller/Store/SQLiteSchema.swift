@@ -207,6 +207,15 @@ enum SQLiteSchema {
                 t.add(column: "unpricedRequests", .integer).notNull().defaults(to: 0)
             }
         }
+        migrator.registerMigration("v10-controllers") { db in
+            // The controllers of the network: routers and tunnelers are told every one of them.
+            try db.create(table: "controller") { t in
+                t.primaryKey("name", .text)
+                t.column("controlAddress", .text).notNull()
+                t.column("apiAddress", .text).notNull()
+                t.column("startedAt", .datetime).notNull()
+            }
+        }
         return migrator
     }
 }

@@ -24,8 +24,15 @@ final class ToolPins: Sendable {
     init(store: Store, audit: AuditLog) throws {
         self.store = store
         self.audit = audit
+        pins = Locked([:])
+        try reload()
+    }
+
+    /// Reads the pins again (another controller sharing the database pinned or approved some).
+    func reload() throws {
         let rows = try store.read { try $0.all(ToolPinRow.self) }
-        pins = Locked(Dictionary(grouping: rows, by: \.service).mapValues { Dictionary(uniqueKeysWithValues: $0.map { ($0.tool, $0) }) })
+        let fresh = Dictionary(grouping: rows, by: \.service).mapValues { Dictionary(uniqueKeysWithValues: $0.map { ($0.tool, $0) }) }
+        pins.withLock { $0 = fresh }
     }
 
     /// `tool` → approved hash.

@@ -14,15 +14,20 @@ final class ControllerLink {
     private var peer: ControlPeer?
     private var backoffMs: UInt64 = 250
     private static let maxBackoffMs: UInt64 = 2_000
+    private var stopped = false
+    let addressText: String
 
     /// Messages the controller pushes (revocations, links, routes); `reply` when it awaits one.
     var onPush: ((ControlMessage, ControlPeer.Reply?) -> Void)?
     /// After each successful hello.
     var onConnected: ((ControlMessage) -> Void)?
+    /// When the channel closes (it is redialed).
+    var onDisconnected: (() -> Void)?
 
     init(loop: EventLoop, address: SocketAddress, context: TLSContext, hello: @escaping () -> ControlMessage, logger: Logger) {
         self.loop = loop
         self.address = address
+        self.addressText = address.description
         self.context = context
         self.hello = hello
         self.logger = logger
@@ -31,6 +36,13 @@ final class ControllerLink {
     var isConnected: Bool { peer != nil }
 
     func start() { dial() }
+
+    /// Closes the channel and stops redialing (the controller left the network).
+    func stop() {
+        stopped = true
+        peer?.channel.close(error: ControlError.refused("controller removed"))
+        peer = nil
+    }
 
     func request(_ message: ControlMessage, completion: @escaping (Result<ControlMessage, Error>) -> Void) {
         guard let peer else {
@@ -43,8 +55,12 @@ final class ControllerLink {
     func notify(_ message: ControlMessage) { peer?.notify(message) }
 
     private func dial() {
+        guard !stopped else { return }
         FramedChannel.connect(loop: loop, to: address, context: context) { [weak self] result in
-            guard let self else { return }
+            guard let self, !self.stopped else {
+                if case .success(let channel) = result { channel.close(error: nil) }
+                return
+            }
             switch result {
             case .failure(let error):
                 self.retry(after: error)
@@ -72,7 +88,11 @@ final class ControllerLink {
                 control.onMessage = { [weak self] message, reply in self?.onPush?(message, reply) }
                 control.onClose = { [weak self] error in
                     guard let self else { return }
-                    if self.peer === control { self.peer = nil }
+                    if self.peer === control {
+                        self.peer = nil
+                        self.onDisconnected?()
+                    }
+                    guard !self.stopped else { return }
                     self.retry(after: error ?? ControlError.connectionClosed)
                 }
             }
@@ -80,7 +100,8 @@ final class ControllerLink {
     }
 
     private func retry(after error: Error) {
-        logger.warning("controller link down; redialing", metadata: ["error": "\(error)", "in_ms": "\(backoffMs)"])
+        guard !stopped else { return }
+        logger.warning("controller link down; redialing", metadata: ["address": "\(address)", "error": "\(error)", "in_ms": "\(backoffMs)"])
         let delay = backoffMs
         backoffMs = min(backoffMs * 2, Self.maxBackoffMs)
         LoopTimer.once(on: loop, after: delay) { [weak self] in self?.dial() }

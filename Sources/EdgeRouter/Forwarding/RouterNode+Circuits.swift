@@ -10,7 +10,7 @@ extension RouterNode {
             return reply(.failure(message: "bind refused: \(error)"))
         }
         let id = UUID().uuidString
-        controller.request(.addTerminator(id: id, service: claims.service, identity: connection.identity, sessionID: claims.sid,
+        controller.requestAndTellAll(.addTerminator(id: id, service: claims.service, identity: connection.identity, sessionID: claims.sid,
                                           precedence: precedence, cost: cost)) { [weak self, weak connection] result in
             guard let self, let connection, !connection.channel.isClosed else { return }
             switch result {

@@ -11,7 +11,7 @@ public final class RouterNode {
     let name: String
     let loop: EventLoop
     let logger: Logger
-    let controller: ControllerLink
+    let controller: ControllerLinks
     let linkManager: LinkManager
     var verifier: SessionVerifier
     private var listener: FramedListener?
@@ -36,8 +36,9 @@ public final class RouterNode {
         verifier = SessionVerifier(routerName: identity.name, key: identity.sessionKey)
         let clientContext = try TLSContext(server: false, credentials: identity.tlsCredentials)
         let serverContext = try TLSContext(server: true, credentials: identity.tlsCredentials)
-        controller = ControllerLink(loop: loop, address: identity.controlAddress, context: clientContext,
-                                    hello: { .routerHello(edgeAddress: edgeAddress.description, linkAddress: nil, circuits: []) }, logger: logger)
+        controller = ControllerLinks(loop: loop, addresses: [identity.controlAddress], context: clientContext,
+                                     hello: { .routerHello(edgeAddress: edgeAddress.description, linkAddress: nil, circuits: []) }, logger: logger,
+                                     stateDirectory: stateDirectory)
         linkManager = try LinkManager(loop: loop, listenAddress: linkAddress, serverContext: serverContext,
                                       clientContext: clientContext, logger: logger)
         listener = try FramedListener(loop: loop, address: edgeAddress, context: serverContext, logger: logger) { [unowned self] channel in
@@ -55,18 +56,20 @@ public final class RouterNode {
             guard let roster = self.roster else { return false }
             return roster.linkPeers[peer.name] == peer.certificateSHA256 && !roster.revokedCertificates.contains(peer.certificateSHA256)
         }
-        controller.onConnected = { [unowned self] welcome in
+        controller.onConnected = { [unowned self] controllerLink, welcome in
             if case .routerWelcome(let revokedSessions, let roster) = welcome {
                 self.revoke(revokedSessions, circuits: [], reason: "revoked")
                 self.apply(roster)
             }
-            // Terminators bound and links made while the controller was away are announced again.
+            // Terminators bound and links made while this controller was away are announced to it again.
             for terminator in self.terminators.values {
-                self.controller.request(.addTerminator(id: terminator.id, service: terminator.service,
-                                                       identity: terminator.connection.identity, sessionID: terminator.sessionID,
-                                                       precedence: terminator.precedence, cost: terminator.cost)) { _ in }
+                controllerLink.request(.addTerminator(id: terminator.id, service: terminator.service,
+                                                      identity: terminator.connection.identity, sessionID: terminator.sessionID,
+                                                      precedence: terminator.precedence, cost: terminator.cost)) { _ in }
             }
-            for link in self.linkManager.links.values { self.reportLink(link, up: true) }
+            for link in self.linkManager.links.values {
+                controllerLink.notify(.linkState(peer: link.peer, up: true, latencyMs: link.latencyMs))
+            }
         }
         controller.onPush = { [unowned self] message, reply in self.pushed(message, reply: reply) }
         linkManager.onLinkUp = { [unowned self] link in
@@ -110,6 +113,8 @@ public final class RouterNode {
             reroute(circuitID, dialerSide: dialerSide, via: via, reply: reply ?? { _ in })
         case .resumeCircuit(let circuitID):
             resume(circuitID)
+        case .controllers(let addresses):
+            controller.update(addresses)
         case .installRoute(let circuitID, let service, let dialer, let dialSessionID, let previous, let next, let terminatorID, let grant):
             installRoute(circuitID: circuitID, service: service, dialer: dialer, dialSessionID: dialSessionID,
                          previous: previous, next: next, terminatorID: terminatorID, grant: grant, reply: reply ?? { _ in })

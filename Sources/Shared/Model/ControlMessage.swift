@@ -144,6 +144,11 @@ public enum ControlMessage: Codable, Sendable {
     /// The new path is complete: tell the tunneler to resend what is unacknowledged.
     case resumeCircuit(circuitID: UInt64)
 
+    // controller → router and tunneler (pushed)
+    /// Every controller of the network (control addresses): routers hold a channel to each,
+    /// tunnelers fail over among them.
+    case controllers(addresses: [String])
+
     // tunneler → router
     case bind(session: String, precedence: TerminatorPrecedence?, cost: Double?)
     case bound(terminatorID: String)

@@ -185,6 +185,8 @@ public struct NetworkStatus: Codable, Sendable {
     public var circuits: [Circuit]
     /// Links that are up, with measured latency in milliseconds.
     public var links: [LinkStatus]
+    /// Tunnelers (identities) with a control connection to this controller.
+    public var clients: [String]?
 
     public struct LinkStatus: Codable, Sendable {
         public var a: String
@@ -193,7 +195,8 @@ public struct NetworkStatus: Codable, Sendable {
         public init(a: String, b: String, latencyMs: Double) { self.a = a; self.b = b; self.latencyMs = latencyMs }
     }
 
-    public init(routers: [String], terminators: [Terminator], circuits: [Circuit], links: [LinkStatus]) {
+    public init(routers: [String], terminators: [Terminator], circuits: [Circuit], links: [LinkStatus], clients: [String]? = nil) {
+        self.clients = clients
         self.links = links
         self.routers = routers
         self.terminators = terminators

@@ -53,6 +53,7 @@ public struct LocalPostgres: Sendable {
         try FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
         if let user {
             // The server user must reach its directories; the socket directory stays its own.
+            try Self.letOthersTraverse(ancestorsOf: directory)
             chmod(directory, 0o711)
             for path in [directory, socketDirectory] { chown(path, user.uid, user.gid) }
         }
@@ -66,6 +67,27 @@ public struct LocalPostgres: Sendable {
         let databases = try run("psql", ["-h", socketDirectory, "-U", Self.database, "-d", "postgres", "-Atc",
                                          "SELECT 1 FROM pg_database WHERE datname = '\(Self.database)'"], as: user)
         if !databases.contains("1") { try createDatabase(Self.database) }
+    }
+
+    /// The server's user must be able to pass through every directory above its own: ours get the
+    /// search bit for others (never the read bit: their contents stay unlisted); anyone else's
+    /// that lacks it is an error naming it.
+    static func letOthersTraverse(ancestorsOf path: String) throws {
+        var ancestors: [String] = []
+        var current = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent()
+        while current.path != "/" && !current.path.isEmpty {
+            ancestors.append(current.path)
+            current = current.deletingLastPathComponent()
+        }
+        for ancestor in ancestors {
+            var info = stat()
+            guard stat(ancestor, &info) == 0 else { continue }
+            guard info.st_mode & 0o001 == 0 else { continue }
+            guard info.st_uid == geteuid() else {
+                throw Failure(description: "PostgreSQL's user cannot enter \(ancestor) (not ours to open): choose a state directory it can reach")
+            }
+            chmod(ancestor, (info.st_mode & 0o7777) | 0o001)
+        }
     }
 
     /// Stops the server if it runs (fast shutdown: sessions end, data is kept).

@@ -12,6 +12,8 @@ public struct TopologyFile: Codable, Sendable {
         public var address: String?
     }
     public struct Controller: Codable, Sendable {
+        /// Under `controllers:` each has a name (the first is the one routers and tunnelers enroll with).
+        public var name: String?
         public var api: SocketAddress?
         public var control: SocketAddress?
         public var host: String?
@@ -124,7 +126,21 @@ public struct TopologyFile: Codable, Sendable {
     public var network: String?
     public var hosts: [NetworkHost]?
     public var controller: Controller?
+    /// Several controllers, all active, sharing one PostgreSQL database (`database: postgres`).
+    public var controllers: [Controller]?
+    /// `sqlite` (default: a file beside the controller) or `postgres` (a server `up` starts for the network).
+    public var database: String?
     public var routers: [Router]
+
+    /// `controllers:` or the one `controller:` (named "controller"), or a default one.
+    public var allControllers: [Controller] {
+        if let controllers, !controllers.isEmpty { return controllers }
+        var single = controller ?? Controller()
+        single.name = single.name ?? "controller"
+        return [single]
+    }
+
+    public var usesPostgres: Bool { database == "postgres" }
     public var links: [Link]?
     public var identities: [Identity]?
     public var services: [Service]?
@@ -139,12 +155,13 @@ public struct TopologyFile: Codable, Sendable {
 
     /// The keys each mapping may hold, by path; anything else is a typo to report.
     static let allowedKeys: [String: Set<String>] = [
-        "": ["network", "hosts", "controller", "routers", "links", "identities", "services", "configs", "service_policies",
+        "": ["network", "hosts", "controller", "controllers", "database", "routers", "links", "identities", "services", "configs", "service_policies",
              "edge_router_policies", "service_edge_router_policies", "external_jwt_signers", "delegation_policies", "tunnelers", "apps"],
         "external_jwt_signers[]": ["name", "issuer", "audience", "jwks_url", "app", "path", "keys", "user_claim", "attribute_claims"],
         "delegation_policies[]": ["name", "agents", "users"],
         "hosts[]": ["name", "enterprise", "address"],
         "controller": ["api", "control", "host", "max_circuits_per_identity"],
+        "controllers[]": ["name", "api", "control", "host", "max_circuits_per_identity"],
         "routers[]": ["name", "roles", "edge", "link", "host"],
         "links[]": ["name", "a", "b", "cost"],
         "identities[]": ["name", "roles"],
@@ -227,6 +244,22 @@ public struct TopologyFile: Codable, Sendable {
             if let host, !hostNames.contains(host) { throw fail(key, "host '\(host)' is not declared under hosts") }
         }
         try checkHost(controller?.host, "controller.host")
+        if let database, !["sqlite", "postgres"].contains(database) {
+            throw fail("database", "database must be 'sqlite' or 'postgres', not '\(database)'")
+        }
+        if let controllers {
+            guard controller == nil else { throw fail("controllers", "declare either 'controller:' or 'controllers:', not both") }
+            guard !controllers.isEmpty else { throw fail("controllers", "'controllers:' lists at least one controller") }
+            var names = Set<String>()
+            for (i, entry) in controllers.enumerated() {
+                guard let name = entry.name, !name.isEmpty else { throw fail("controllers[\(i)]", "each of several controllers needs a name") }
+                guard names.insert(name).inserted else { throw fail("controllers[\(i)].name", "controller '\(name)' is declared twice") }
+                try checkHost(entry.host, "controllers[\(i)].host")
+            }
+            if controllers.count > 1 && !usesPostgres {
+                throw fail("controllers", "several controllers share one PostgreSQL database: add 'database: postgres'")
+            }
+        }
         for (i, router) in routers.enumerated() { try checkHost(router.host, "routers[\(i)].host") }
         for (i, tunneler) in (tunnelers ?? []).enumerated() { try checkHost(tunneler.host, "tunnelers[\(i)].host") }
         for (i, app) in (apps ?? []).enumerated() { try checkHost(app.host, "apps[\(i)].host") }

@@ -2,11 +2,16 @@ import Foundation
 import Logging
 import Shared
 
-/// The tunneler's client-API connection to the controller: mTLS, an API session, then service
-/// listings and service sessions. Redials with backoff. Loop-confined.
+/// The tunneler's client-API connection to a controller: mTLS, an API session, then service
+/// listings and service sessions. It holds one connection; when that controller goes away it
+/// fails over to the next one of the network's controllers (their list comes with enrollment
+/// and from the controllers, and is kept beside the identity), with backoff. Loop-confined.
 final class ControllerClient {
     private let loop: EventLoop
-    private let address: SocketAddress
+    private var addresses: [SocketAddress]
+    private var current = 0
+    private var address: SocketAddress { addresses[current % addresses.count] }
+    private let file: String?
     private let context: TLSContext
     private let logger: Logger
     private var control: ControlPeer?
@@ -17,11 +22,28 @@ final class ControllerClient {
     /// After each (re)connection with a fresh API session.
     var onReady: (() -> Void)?
 
-    init(loop: EventLoop, address: SocketAddress, context: TLSContext, logger: Logger) {
+    init(loop: EventLoop, address: SocketAddress, context: TLSContext, logger: Logger, stateDirectory: String? = nil) {
         self.loop = loop
-        self.address = address
+        file = stateDirectory.map { $0 + "/controllers.json" }
+        let remembered = (file.flatMap { try? Files.readJSON([String].self, from: $0) } ?? []).compactMap { try? SocketAddress(parsing: $0) }
+        var seen = Set<String>()
+        addresses = ([address] + remembered).filter { seen.insert($0.description).inserted }
         self.context = context
         self.logger = logger
+    }
+
+    /// The controller this client is connected to (or tries next).
+    var controllerAddress: String { address.description }
+
+    /// The network's controllers as one of them says; the current one stays first while it is listed.
+    private func update(_ list: [String]) {
+        let parsed = list.compactMap { try? SocketAddress(parsing: $0) }
+        guard !parsed.isEmpty, parsed.map(\.description) != addresses.map(\.description) else { return }
+        let now = address.description
+        addresses = parsed
+        current = parsed.firstIndex { $0.description == now } ?? 0
+        if let file { try? Files.writeJSON(parsed.map(\.description), to: file) }
+        logger.info("controllers of the network", metadata: ["addresses": "\(parsed.map(\.description).joined(separator: ", "))"])
     }
 
     func start() { dial() }
@@ -144,6 +166,10 @@ final class ControllerClient {
                         self.onReady?()
                     }
                 }
+                control.onMessage = { [weak self] message, reply in
+                    guard let self else { return }
+                    if case .controllers(let list) = message { self.update(list) } else { reply?(.failure(message: "unexpected message from the controller")) }
+                }
                 control.onClose = { [weak self] error in
                     guard let self else { return }
                     if self.control === control {
@@ -156,10 +182,13 @@ final class ControllerClient {
         }
     }
 
+    /// The next controller of the list; the delay grows only once every one of them failed.
     private func retry(after error: Error) {
-        logger.warning("controller unreachable; redialing", metadata: ["error": "\(error)", "in_ms": "\(backoffMs)"])
-        let delay = backoffMs
-        backoffMs = min(backoffMs * 2, 2_000)
+        let failed = address
+        current = (current + 1) % addresses.count
+        let delay: UInt64 = current == 0 || addresses.count == 1 ? backoffMs : 50
+        if current == 0 || addresses.count == 1 { backoffMs = min(backoffMs * 2, 2_000) }
+        logger.warning("controller unreachable; trying the next", metadata: ["failed": "\(failed)", "next": "\(address)", "error": "\(error)", "in_ms": "\(delay)"])
         LoopTimer.once(on: loop, after: delay) { [weak self] in self?.dial() }
     }
 }

@@ -41,7 +41,7 @@ final class Tunnel {
         self.identity = identity
         self.logger = logger
         context = try TLSContext(server: false, credentials: identity.tlsCredentials)
-        controller = ControllerClient(loop: loop, address: identity.controlAddress, context: context, logger: logger)
+        controller = ControllerClient(loop: loop, address: identity.controlAddress, context: context, logger: logger, stateDirectory: config.identity)
         for intercept in config.intercepts ?? [] {
             listeners.append(try TCPListener(loop: loop, address: intercept.listen) { [unowned self] local in
                 self.accepted(local, for: intercept.service)
