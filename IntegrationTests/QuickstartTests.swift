@@ -67,7 +67,7 @@ final class QuickstartTests: XCTestCase {
         _ = try Portless.cli(["identity", "create", "outsider", "--roles", "strangers", "--jwt", dir + "/enroll.jwt"] + profile)
         let enrolled = try Portless.run("portless-tunnel", ["enroll", "--token", "@" + dir + "/enroll.jwt", "--state", dir + "/identity"])
         XCTAssertEqual(enrolled.status, 0, enrolled.output)
-        let port = try freePort()
+        let port = try Portless.freePort()
         try "{\"identity\": \"\(dir)/identity\", \"intercepts\": [{\"service\": \"hello\", \"listen\": \"127.0.0.1:\(port)\"}]}"
             .write(toFile: dir + "/tunnel.json", atomically: true, encoding: .utf8)
         let tunnel = Process()
@@ -205,19 +205,6 @@ final class QuickstartTests: XCTestCase {
         XCTAssertTrue(laptop.contains("host=enterprise"), laptop)
         XCTAssertFalse(laptop.contains("\"identity\" : \"enterprise\""), "the identity filter let another identity through")
         XCTAssertTrue(try Portless.cli(["audit", "--verify"] + profile).contains("intact"))
-    }
-
-    private func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { ptr in
-            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa -> Int32 in bind(fd, sa, length); return getsockname(fd, sa, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// Local addresses of the listening TCP sockets a process holds (from /proc).

@@ -55,6 +55,20 @@ enum Portless {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// A loopback port free at the moment of asking.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { ptr in
+            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa -> Int32 in bind(fd, sa, length); return getsockname(fd, sa, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     static func cli(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
         let result = try run("portless", arguments, environment: environment)
         guard result.status == 0 else { throw TestFailure("portless \(arguments.joined(separator: " ")) failed: \(result.output)") }

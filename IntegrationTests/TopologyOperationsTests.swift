@@ -107,6 +107,65 @@ final class TopologyOperationsTests: XCTestCase {
                        "bundle must refuse to overwrite")
     }
 
+    /// A bundle of topology/ha.yaml: the provisioned network is a SQL dump the operator loads into
+    /// their own PostgreSQL, and each controller's unit reads the database URL as a credential.
+    /// Loaded into a fresh database, both bundled controllers run from it and share it.
+    func test_bundle_onPostgres_isADumpTheOperatorLoads_andBothControllersRunFromIt() throws {
+        let ha = try String(contentsOfFile: Portless.repoRoot + "/topology/ha.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "database: postgres\n", with: "database: postgres\nhosts:\n  - name: dc1\n    address: 192.0.2.1\n  - name: dc2\n    address: 192.0.2.2\n")
+            .replacingOccurrences(of: "  - name: ctl-a\n", with: "  - name: ctl-a\n    host: dc1\n")
+            .replacingOccurrences(of: "  - name: ctl-b\n", with: "  - name: ctl-b\n    host: dc2\n")
+        let dir = NSTemporaryDirectory() + "portless-habundle-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let operatorDatabase = LocalPostgres(directory: dir + "/operator-pg")
+        var controllers: [Int32] = []
+        defer {
+            for pid in controllers { kill(pid, SIGKILL) }
+            try? operatorDatabase.stop()
+            try? FileManager.default.removeItem(atPath: operatorDatabase.socketDirectory)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        try ha.write(toFile: dir + "/ha.yaml", atomically: true, encoding: .utf8)
+        _ = try Portless.cli(["topology", "bundle", dir + "/ha.yaml", "--out", dir + "/out"])
+        let out = dir + "/out"
+        for (unit, state) in [("dc1/portless-controller.service", "controller"), ("dc2/portless-controller-ctl-b.service", "controllers/ctl-b")] {
+            let text = try String(contentsOfFile: "\(out)/\(unit)", encoding: .utf8)
+            XCTAssertTrue(text.contains("LoadCredential=store.url:/etc/portless/store.url"), text)
+            XCTAssertTrue(text.contains("run --state /var/lib/portless/\(state) ") && text.contains("--store @%d/store.url"), text)
+            let config = try String(contentsOfFile: "\(out)/\(unit.prefix(4))\(state)/controller.json", encoding: .utf8)
+            XCTAssertFalse(config.contains("\"store\""), "the bundle's provisioning database stays out of the config: \(config)")
+        }
+        XCTAssertTrue(try String(contentsOfFile: out + "/dc1/README.md", encoding: .utf8).contains("psql"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/.provisioning-postgres"), "the provisioning cluster is removed")
+        let dump = out + "/dc1/portless.sql"
+        XCTAssertEqual((try FileManager.default.attributesOfItem(atPath: dump)[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+
+        // The operator's database: a fresh one, loaded from the dump.
+        try operatorDatabase.start()
+        try operatorDatabase.createDatabase("network")
+        try operatorDatabase.load(dump, into: "network")
+        try operatorDatabase.url(database: "network").write(toFile: dir + "/store.url", atomically: true, encoding: .utf8)
+        var profiles: [[String]] = []
+        for (index, state) in ["dc1/controller", "dc2/controllers/ctl-b"].enumerated() {
+            let api = try Portless.freePort(), control = try Portless.freePort()
+            controllers.append(try Spawn.start([Portless.binDir + "/portless-controller", "run", "--state", "\(out)/\(state)", "--store", "@" + dir + "/store.url",
+                                                "--bind-api", "127.0.0.1:\(api)", "--bind-control", "127.0.0.1:\(control)"], output: dir + "/controller-\(index).log"))
+            let profile = ["--profile", dir + "/profile-\(index).json"]
+            var loggedIn = false
+            for _ in 0..<100 where !loggedIn {
+                loggedIn = (try? Portless.run("portless", ["login", "--controller", "https://127.0.0.1:\(api)", "--credential", "\(out)/\(state)/admin.json"] + profile))?.status == 0
+                if !loggedIn { usleep(100_000) }
+            }
+            XCTAssertTrue(loggedIn, "bundled controller \(state) did not come up: \((try? String(contentsOfFile: dir + "/controller-\(index).log", encoding: .utf8)) ?? "")")
+            profiles.append(profile)
+        }
+        guard profiles.count == 2 else { return }
+        let provisioned = try Portless.cli(["identity", "list"] + profiles[1])
+        XCTAssertTrue(provisioned.contains("laptop") && provisioned.contains("enterprise"), "ctl-b does not see the provisioned network: \(provisioned)")
+        _ = try Portless.cli(["identity", "create", "auditor"] + profiles[1])
+        XCTAssertTrue(try Portless.cli(["identity", "list"] + profiles[0]).contains("auditor"), "ctl-a does not see what ctl-b created")
+    }
+
     func test_serviceOnAUnixSocket_isHostedWithNoTCPPortAtAll() throws {
         let dir = NSTemporaryDirectory() + "portless-unix-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -62,18 +62,6 @@ final class TrustTests: XCTestCase {
         return try condition()
     }
 
-    private func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     private func start(_ program: String, _ arguments: [String], log name: String) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : Portless.binDir + "/" + program)
@@ -134,7 +122,7 @@ final class TrustTests: XCTestCase {
         XCTAssertTrue(wrongCA.output.contains("certificate rejected"), wrongCA.output)
 
         // A TLS server holding a router's certificate from this very CA is not the controller.
-        let port = try freePort()
+        let port = try Portless.freePort()
         let router = net.state + "/routers/edge-1"
         let impostor = try start("/usr/bin/openssl", ["s_server", "-quiet", "-accept", "127.0.0.1:\(port)", "-cert", router + "/identity.pem",
                                                       "-key", router + "/identity.key", "-www"], log: "openssl-impostor")
@@ -151,8 +139,8 @@ final class TrustTests: XCTestCase {
         let token = try Files.read(net.state + "/newcomer.jwt").trimmingCharacters(in: .whitespacesAndNewlines)
         // An impostor controller (another network) where the token's controller should be.
         let impostorState = net.state + "/impostor"
-        let port = try freePort()
-        _ = try Portless.run("portless-controller", ["init", "--state", impostorState, "--api", "127.0.0.1:\(port)", "--control", "127.0.0.1:\(try freePort())"])
+        let port = try Portless.freePort()
+        _ = try Portless.run("portless-controller", ["init", "--state", impostorState, "--api", "127.0.0.1:\(port)", "--control", "127.0.0.1:\(try Portless.freePort())"])
         _ = try start("portless-controller", ["run", "--state", impostorState], log: "impostor-controller")
         XCTAssertTrue(eventually(15) { (try? TCPClient("127.0.0.1:\(port)", timeoutSeconds: 1)) != nil })
         // Point the token at it (an attacker on the path achieves the same by answering for the real address).
@@ -208,7 +196,7 @@ final class TrustTests: XCTestCase {
         XCTAssertTrue(eventually(10) { self.log("edge-1").contains("identity=traveler") && (self.log("edge-1") + self.log("edge-2")).contains("revoked") })
         XCTAssertTrue(eventually(10) { (try? self.request("/", via: "traveler"))?.text.contains("HTTP/1.1 200") != true })
         // The new certificate works.
-        let port = try freePort()
+        let port = try Portless.freePort()
         let config: [String: Any] = ["identity": fresh, "intercepts": [["service": "hello", "listen": "127.0.0.1:\(port)"]]]
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: net.state + "/traveler-again.json"))
         _ = try start("portless-tunnel", ["run", "--config", net.state + "/traveler-again.json"], log: "traveler-again")

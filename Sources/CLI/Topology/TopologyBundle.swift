@@ -40,19 +40,54 @@ struct TopologyBundle {
             try Files.write(text, to: path, privateFile: privateFile)
         }
 
-        // The controller, provisioned with every resource of the file.
-        let controllerHost = hostOf(topology.controller?.host)
-        let api = "\(addresses[controllerHost] ?? ""):\(topology.controller?.api?.port ?? 1280)"
-        let control = "\(addresses[controllerHost] ?? ""):\(topology.controller?.control?.port ?? 6262)"
-        let controllerState = "\(out)/\(controllerHost)/controller"
-        try Files.createDirectory("\(out)/\(controllerHost)")
-        try run("portless-controller", ["init", "--state", controllerState, "--network", topology.network ?? "portless",
-                                        "--api", api, "--control", control])
-        let outcome = try await provision(controllerState)
-        try add(controllerHost, "portless-controller.service", unit("Portless controller", state: "\(Self.stateRoot)/controller",
-            exec: "\(Self.binRoot)/portless-controller run --state \(Self.stateRoot)/controller --metrics 127.0.0.1:\(Self.metricsPort)",
-            bindsPrivilegedPort: (topology.controller?.api?.port ?? 1280) < 1024 || (topology.controller?.control?.port ?? 6262) < 1024))
-        units[controllerHost, default: []].append("portless-controller.service (copy controller/ to \(Self.stateRoot)/controller)")
+        // The controllers; the first is provisioned with every resource of the file. On
+        // PostgreSQL that happens in a cluster of the bundle's own, dumped for the operator's.
+        let controllers = topology.allControllers
+        let controllerHost = hostOf(controllers[0].host)
+        let api = "\(addresses[controllerHost] ?? ""):\(controllers[0].api?.port ?? 1280)"
+        var provisioningPostgres: LocalPostgres?
+        var store: [String] = []
+        if topology.usesPostgres {
+            let postgres = LocalPostgres(directory: out + "/.provisioning-postgres")
+            try postgres.start()
+            provisioningPostgres = postgres
+            store = ["--store", postgres.url]
+        }
+        defer {
+            if let provisioningPostgres {
+                try? provisioningPostgres.stop()
+                try? FileManager.default.removeItem(atPath: provisioningPostgres.directory)
+                try? FileManager.default.removeItem(atPath: provisioningPostgres.socketDirectory)
+            }
+        }
+        var controllerStates: [String] = []
+        for (index, entry) in controllers.enumerated() {
+            let name = entry.name ?? "controller"
+            let host = hostOf(entry.host)
+            let ip = addresses[host] ?? ""
+            let directory = index == 0 ? "controller" : "controllers/\(name)"
+            let state = "\(out)/\(host)/\(directory)"
+            let ports = [entry.api?.port ?? 1280 + 10 * index, entry.control?.port ?? 6262 + 10 * index]
+            try Files.createDirectory("\(out)/\(host)")
+            try run("portless-controller", ["init", "--state", state, "--network", topology.network ?? "portless", "--name", name,
+                                            "--api", "\(ip):\(ports[0])", "--control", "\(ip):\(ports[1])"] + store
+                                            + (index == 0 ? [] : ["--join", controllerStates[0]]))
+            controllerStates.append(state)
+            let unitName = index == 0 ? "portless-controller" : "portless-controller-\(name)"
+            let credentials = topology.usesPostgres ? [("store.url", "\(Self.configRoot)/store.url")] : []
+            try add(host, "\(unitName).service", unit("Portless controller \(name)", state: "\(Self.stateRoot)/\(directory)",
+                credentials: credentials,
+                exec: "\(Self.binRoot)/portless-controller run --state \(Self.stateRoot)/\(directory) --metrics 127.0.0.1:\(Self.metricsPort + index)"
+                    + (topology.usesPostgres ? " --store @%d/store.url" : ""),
+                bindsPrivilegedPort: ports.contains { $0 < 1024 }))
+            units[host, default: []].append("\(unitName).service (copy \(directory)/ to \(Self.stateRoot)/\(directory))")
+        }
+        let outcome = try await provision(controllerStates[0])
+        if let provisioningPostgres {
+            try provisioningPostgres.dump(to: "\(out)/\(controllerHost)/portless.sql")
+            // The URL comes from the operator's credential file on each host, not from the bundle.
+            for state in controllerStates { try Self.forgetStore(in: state + "/controller.json") }
+        }
 
         for (index, router) in topology.routers.enumerated() {
             let host = hostOf(router.host)
@@ -162,6 +197,13 @@ struct TopologyBundle {
         return try await ResourceReconciler(topology: topology, client: ManagementClient(baseURL: "https://\(api)", token: session.token, caPEM: caPEM)).reconcile()
     }
 
+    /// Drops the provisioning database's URL from a controller's config.
+    private static func forgetStore(in path: String) throws {
+        guard var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] else { return }
+        config.removeValue(forKey: "store")
+        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
+    }
+
     private func run(_ program: String, _ arguments: [String]) throws {
         let result = try ProcessLauncher.run([binaries + "/" + program] + arguments)
         guard result.status == 0 else { throw DeployError.step(program, result.output) }
@@ -172,7 +214,7 @@ struct TopologyBundle {
     /// (a router binding a port below 1024 keeps `CAP_NET_BIND_SERVICE` alone), and reaches its
     /// one-time enrollment token, a root-only file, as a systemd credential (`%d`).
     private func unit(_ description: String, state: String, token: String? = nil, enroll: String? = nil, enrolledFile: String? = nil,
-                      exec: String, bindsPrivilegedPort: Bool = false) -> String {
+                      credentials: [(name: String, path: String)] = [], exec: String, bindsPrivilegedPort: Bool = false) -> String {
         precondition(state.hasPrefix(Self.stateRoot + "/"), "units keep their state under \(Self.stateRoot)")
         var lines = ["[Unit]", "Description=\(description)", "After=network-online.target", "Wants=network-online.target", "",
                      "[Service]",
@@ -181,6 +223,8 @@ struct TopologyBundle {
                      "StateDirectoryMode=0700",
                      "WorkingDirectory=\(state)",
                      "UMask=0077"]
+        // Secrets the process reads as systemd credentials (root-only files on the host).
+        for credential in credentials { lines.append("LoadCredential=\(credential.name):\(credential.path)") }
         if let token, let enroll, let enrolledFile {
             // Enrolls once, on first start: the key is made on this machine and never leaves it.
             lines.append("LoadCredential=enroll.jwt:\(token)")
@@ -206,7 +250,16 @@ struct TopologyBundle {
     }
 
     private func readme(_ host: TopologyFile.NetworkHost, units: [String], controllerHost: String, api: String) -> String {
+        let controllersHere = topology.usesPostgres && topology.allControllers.contains { ($0.host ?? topology.hosts?.first?.name) == host.name }
+        let database = !controllersHere ? "" : """
+
+        The controllers keep their state in PostgreSQL (version 13 or later), which you run. Put the database's URL —
+        `postgres://USER:PASSWORD@HOST:5432/DATABASE?sslmode=require` — in \(Self.configRoot)/store.url, readable by root
+        alone (`chmod 600`): each controller unit reads it as a systemd credential, so it is never in a unit file or a
+        process list. \(host.name == controllerHost ? "Once, before the first start, load the provisioned network into that database: `psql \"$(cat \(Self.configRoot)/store.url)\" -f portless.sql`." : "Load `portless.sql` (in the bundle of `\(controllerHost)`) into it first.")
+
         """
+        return """
         # Portless bundle for host `\(host.name)`\(host.enterprise == true ? " (enterprise: allow no inbound connections)" : "")
 
         Install the binaries (`portless-controller`, `portless-router`, `portless-tunnel`, `portless`) in \(Self.binRoot),
@@ -222,7 +275,7 @@ struct TopologyBundle {
         there before the first start); check one with `systemd-analyze security <unit>`. Each Portless process serves
         Prometheus metrics on this host's loopback (the port is in its unit's `--metrics`). The controller (on `\(controllerHost)`, API \(api)) must
         be running first. Tunnelers only dial out: \(host.enterprise == true ? "this host needs no inbound port at all." : "open no port for them.")
-
+        \(database)
         """
     }
 }

@@ -90,6 +90,26 @@ public struct LocalPostgres: Sendable {
         }
     }
 
+    /// Runs a SQL file (a dump) in `database`, stopping at the first error.
+    public func load(_ file: String, into database: String) throws {
+        let inside = directory + "/.load.sql"
+        try? FileManager.default.removeItem(atPath: inside)
+        try FileManager.default.copyItem(atPath: file, toPath: inside)
+        if let user = Self.serverUser() { chown(inside, user.uid, user.gid) }
+        defer { try? FileManager.default.removeItem(atPath: inside) }
+        try run("psql", ["-h", socketDirectory, "-U", Self.database, "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-f", inside], as: Self.serverUser())
+    }
+
+    /// A plain-SQL dump of `database` (no owners, no grants: it loads into any database), written to `path`.
+    public func dump(_ database: String = Self.database, to path: String) throws {
+        let inside = directory + "/.dump.sql"
+        try run("pg_dump", ["-h", socketDirectory, "-U", Self.database, "--no-owner", "--no-privileges", "-f", inside, database], as: Self.serverUser())
+        try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.moveItem(atPath: inside, toPath: path)
+        chown(path, geteuid(), getegid())
+        chmod(path, 0o600)
+    }
+
     /// Stops the server if it runs (fast shutdown: sessions end, data is kept).
     public func stop() throws {
         guard isRunning else { return }
