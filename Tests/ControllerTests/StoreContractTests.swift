@@ -83,6 +83,17 @@ final class StoreContractTests: XCTestCase {
         }
     }
 
+    func test_batchInsert_keepsEveryRow() throws {
+        try eachBackend { name, store in
+            let rows = (0..<1_234).map { IdentityRow(name: "agent-\($0)", roles: ["team-\($0 % 7)"], enrolled: $0 % 2 == 0, createdAt: Date()) }
+            try store.write { try $0.insert(contentsOf: rows, batch: 500) }
+            let read = try store.read { try $0.all(IdentityRow.self) }
+            XCTAssertEqual(read.count, 1_234, name)
+            XCTAssertEqual(Set(read.map(\.name)), Set(rows.map(\.name)), name)
+            XCTAssertEqual(read.first { $0.name == "agent-13" }?.roles, ["team-6"], name)
+        }
+    }
+
     func test_aDuplicate_isAConflict_andAFailedWriteKeepsNothing() throws {
         try eachBackend { name, store in
             let row = IdentityRow(name: "alice", roles: [], enrolled: false, createdAt: Date())

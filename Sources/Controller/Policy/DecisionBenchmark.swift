@@ -3,7 +3,7 @@ import Foundation
 import Shared
 
 /// `portless-controller bench-decisions` (hidden; Benchmarks/run uses it): loads a network of
-/// the given size into a fresh SQLite store, then times dial decisions against the permission
+/// the given size into a fresh store (SQLite, or PostgreSQL in a cluster of its own), then times dial decisions against the permission
 /// snapshot the controller builds from it, beside plain hash-set lookups of the same pairs — the
 /// floor any O(1) decision can reach.
 struct DecisionBenchmark: ParsableCommand {
@@ -13,18 +13,33 @@ struct DecisionBenchmark: ParsableCommand {
     @Option(help: "Services to load.") var services = 10_000
     @Option(help: "Service policies to load (dial and bind, half each).") var policies = 1_000
     @Option(help: "Decisions to time.") var decisions = 1_000_000
+    @Option(help: "sqlite, or postgres (a cluster started for the run).") var store = "sqlite"
 
     func run() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portless-decisions-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try Store(path: directory + "/controller.sqlite")
+        let postgres = LocalPostgres(directory: directory + "/postgres")
+        let store: Store
+        switch self.store {
+        case "sqlite": store = try Store(path: directory + "/controller.sqlite")
+        case "postgres":
+            try postgres.start()
+            store = try Store(.postgres(try PostgresLocation(url: postgres.url)))
+        default: throw ValidationError("--store is sqlite or postgres")
+        }
+        defer {
+            store.close()
+            try? postgres.stop()
+            try? FileManager.default.removeItem(atPath: postgres.socketDirectory)
+        }
+        let backend = self.store == "postgres" ? "PostgreSQL" : "SQLite"
         let network = Self.network(identities: identities, services: services, policies: policies)
         let loadStart = ContinuousClock.now
         try store.write { db in
-            for row in network.identities { try db.insert(row) }
-            for row in network.services { try db.insert(row) }
-            for row in network.policies { try db.insert(row) }
+            try db.insert(contentsOf: network.identities)
+            try db.insert(contentsOf: network.services)
+            try db.insert(contentsOf: network.policies)
         }
         let loaded = ContinuousClock.now - loadStart
         let buildStart = ContinuousClock.now
@@ -49,8 +64,8 @@ struct DecisionBenchmark: ParsableCommand {
         let looked = ContinuousClock.now - lookupStart
 
         let rate = Double(decisions) / decided.seconds, floor = Double(decisions) / looked.seconds
-        print("network: \(identities) identities, \(services) services, \(policies) policies (SQLite)")
-        print(String(format: "  loaded into SQLite in %.1f s; permission snapshot built in %.2f s", loaded.seconds, built.seconds))
+        print("network: \(identities) identities, \(services) services, \(policies) policies (\(backend))")
+        print(String(format: "  loaded into %@ in %.1f s; permission snapshot built in %.2f s", backend, loaded.seconds, built.seconds))
         print(String(format: "  dial decisions: %.2f M/s (%.0f ns each, %d granted of %d)", rate / 1e6, 1e9 / rate, granted, decisions))
         print(String(format: "  reference, a hash-set lookup of the same pairs: %.2f M/s (%.0f ns each, %d found); ratio %.2f",
                      floor / 1e6, 1e9 / floor, found, rate / floor))

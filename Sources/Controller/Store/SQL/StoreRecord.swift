@@ -42,6 +42,21 @@ extension StoreConnection {
                     columns.map(\.value))
     }
 
+    /// Inserts many records in multi-row statements (one round trip per batch, not per row).
+    func insert<R: StoreRecord>(contentsOf records: [R], batch: Int = 500) throws {
+        var start = 0
+        while start < records.count {
+            let slice = records[start..<min(start + batch, records.count)]
+            let rows = try slice.map { try RecordEncoder.columns(of: $0) }
+            guard let first = rows.first else { break }
+            let names = first.map { quoted($0.name) }.joined(separator: ", ")
+            let tuple = "(" + placeholders(first.count) + ")"
+            try execute("INSERT INTO \(quoted(R.table)) (\(names)) VALUES " + Array(repeating: tuple, count: rows.count).joined(separator: ", "),
+                        rows.flatMap { $0.map(\.value) })
+            start += batch
+        }
+    }
+
     /// Inserts the record, or replaces every column of the row with its primary key.
     func save<R: StoreRecord>(_ record: R) throws {
         let columns = try RecordEncoder.columns(of: record)
