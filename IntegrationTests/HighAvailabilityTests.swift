@@ -59,6 +59,11 @@ final class HighAvailabilityTests: XCTestCase {
         network = net
         let a = net.profile, b = try profile(of: net, controller: 1)
         XCTAssertTrue(dials(net), "the network does not carry a first request:\n\(net.logTails())")
+        // Enrollment told every router and tunneler both controllers.
+        for directory in ["routers/r1", "routers/r2", "tunnelers/laptop/identity", "tunnelers/enterprise/identity"] {
+            let known = try JSONDecoder().decode([String].self, from: Data(contentsOf: URL(fileURLWithPath: "\(net.state)/\(directory)/controllers.json")))
+            XCTAssertEqual(known.count, 2, "\(directory) knows \(known)")
+        }
         // Every router holds a channel to both controllers.
         XCTAssertNotNil(try within(10) { (try network(b)["routers"] as? [String])?.sorted() == ["r1", "r2"] }, "routers never reached ctl-b")
 

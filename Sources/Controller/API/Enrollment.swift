@@ -59,7 +59,8 @@ struct Enrollment: Sendable {
         audit.record(.enrollment, identity: claims.sub, detail: "\(claims.kind.rawValue) enrolled" + (replaced.isEmpty ? "" : "; \(replaced.count) earlier certificate(s) revoked"))
         let response = EnrollmentResponse(certificate: try certificate.serializeAsPEM().pemString, ca: secrets.caPEM,
                                           sessionKey: secrets.signingKey.publicKey.rawRepresentation.base64EncodedString(),
-                                          controlAddress: config.controlAddress.description)
+                                          controlAddress: config.controlAddress.description,
+                                          controlAddresses: (try? store.read { try $0.all(ControllerRow.self, orderBy: "name") })?.map(\.controlAddress))
         return Redeemed(response: response, subject: claims.sub, kind: claims.kind, replaced: replaced)
     }
 }

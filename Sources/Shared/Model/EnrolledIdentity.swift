@@ -96,6 +96,10 @@ public struct EnrolledIdentity {
         try Files.write(response.ca, to: paths.ca)
         try Files.writeJSON(Metadata(name: claims.sub, kind: claims.kind, sessionKey: response.sessionKey,
                                      controlAddress: response.controlAddress), to: paths.meta)
+        // The network's other controllers, to fail over to from the first start (they update it later).
+        if let all = response.controlAddresses, all.count > 1 {
+            try Files.writeJSON(all.filter { (try? SocketAddress(parsing: $0)) != nil }, to: directory + "/controllers.json")
+        }
         return try EnrolledIdentity(directory: directory)
     }
 }

@@ -123,8 +123,11 @@ public struct EnrollmentResponse: Codable, Sendable {
     /// The controller's Ed25519 session-verification key (base64), for routers.
     public var sessionKey: String
     public var controlAddress: String
+    /// Every controller of the network (control addresses), when there are several.
+    public var controlAddresses: [String]?
 
-    public init(certificate: String, ca: String, sessionKey: String, controlAddress: String) {
+    public init(certificate: String, ca: String, sessionKey: String, controlAddress: String, controlAddresses: [String]? = nil) {
+        self.controlAddresses = controlAddresses
         self.certificate = certificate
         self.ca = ca
         self.sessionKey = sessionKey
