@@ -182,6 +182,26 @@ final class StoreContractTests: XCTestCase {
         XCTAssertNil(verified.brokenAt, "interleaved appends from two controllers broke the chain at \(verified.brokenAt ?? 0)")
     }
 
+    /// PostgreSQL restarts under a running controller: what it records meanwhile waits and is
+    /// written once the server is back, in order, on one chain.
+    func test_aPostgreSQLRestart_delaysAuditAppends_butLosesNone() throws {
+        let backends = try XCTUnwrap(Self.backends)
+        let stores = try backends.fresh()
+        defer { stores.forEach { $0.store.close() } }
+        guard let store = stores.last?.store else { return XCTFail("no PostgreSQL store") }
+        let log = AuditLog(store: store, key: SymmetricKey(size: .bits256))
+        log.record(.policyChanged, detail: "before")
+        store.waitForBackgroundWrites()
+        try backends.postgres.stop()
+        for i in 0..<5 { log.record(.mcpRequest, identity: "agent", detail: "during \(i)") }
+        Thread.sleep(forTimeInterval: 0.5)
+        try backends.postgres.start()
+        let verified = try log.verifyChain()
+        XCTAssertEqual(verified.rows, 6, "events recorded while PostgreSQL was down were lost")
+        XCTAssertNil(verified.brokenAt)
+        XCTAssertEqual(try log.events(limit: 10).map(\.detail), ["before"] + (0..<5).map { "during \($0)" })
+    }
+
     func test_anUnreachablePostgreSQL_failsClearly_andQuickly() throws {
         let started = Date()
         let missing = try PostgresLocation(url: "postgres://portless@/portless?host=/nonexistent-\(UUID().uuidString.prefix(6))")

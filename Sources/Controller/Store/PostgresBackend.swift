@@ -121,8 +121,12 @@ final class PostgresBackend: StoreBackend, @unchecked Sendable {
 /// message is what an operator needs).
 struct PostgresStoreError: Error, CustomStringConvertible {
     let description: String
+    /// The server could not be reached or the connection broke (the statement itself was not refused):
+    /// worth trying again.
+    let isTransient: Bool
 
     init(_ error: PSQLError, location: PostgresLocation) {
+        isTransient = error.serverInfo == nil || ["57P01", "57P02", "57P03", "08000", "08003", "08006"].contains(error.serverInfo?[.sqlState] ?? "")
         if let info = error.serverInfo {
             description = "PostgreSQL at \(location.display): \(info[.message] ?? "error") (SQLSTATE \(info[.sqlState] ?? "?"))"
         } else if let underlying = error.underlying {

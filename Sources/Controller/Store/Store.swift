@@ -27,11 +27,29 @@ final class Store: Sendable {
     /// Runs `body` in a transaction: all of it is kept, or none if it throws.
     func write<T>(_ body: (any StoreConnection) throws -> T) throws -> T { try backend.write(body) }
 
-    /// Queues a write; it runs after every write queued before it.
+    /// How long a queued write keeps being retried while PostgreSQL is unreachable.
+    static let backgroundRetryLimit: TimeInterval = 300
+
+    /// Queues a write; it runs after every write queued before it. While the database cannot be
+    /// reached (PostgreSQL restarting, a network blip) it is retried with backoff, and the writes
+    /// behind it wait: the audit trail keeps its order and loses nothing to a short outage.
     func writeInBackground(_ what: String, _ work: @escaping @Sendable (any StoreConnection) throws -> Void) {
         background.async { [backend] in
-            do { try backend.write(work) } catch {
-                ControllerLog.logger.error("background write failed", metadata: ["what": "\(what)", "error": "\(error)"])
+            let started = Date()
+            var delay: TimeInterval = 0.1
+            while true {
+                do {
+                    try backend.write(work)
+                    return
+                } catch let error as PostgresStoreError where error.isTransient && Date().timeIntervalSince(started) < Self.backgroundRetryLimit {
+                    ControllerLog.logger.warning("store unreachable; retrying a queued write", metadata: ["what": "\(what)", "error": "\(error)",
+                                                                                                        "in_s": "\(delay)"])
+                    Thread.sleep(forTimeInterval: delay)
+                    delay = min(delay * 2, 2)
+                } catch {
+                    ControllerLog.logger.error("background write failed", metadata: ["what": "\(what)", "error": "\(error)"])
+                    return
+                }
             }
         }
     }
