@@ -116,4 +116,27 @@ final class HighAvailabilityTests: XCTestCase {
         let verify = try Portless.run("portless", ["audit", "--verify"] + b)
         XCTAssertEqual(verify.status, 0, verify.output)
     }
+
+    /// `controller: {store: postgres}`: one controller on the PostgreSQL server `up` starts;
+    /// `down` stops that server too.
+    func test_oneControllerOnPostgres_servesAndDownStopsItsDatabase() throws {
+        let file = NSTemporaryDirectory() + "portless-pg1-\(UUID().uuidString.prefix(8)).yaml"
+        let ha = try String(contentsOfFile: Portless.repoRoot + "/topology/ha.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "database: postgres\n\ncontrollers:\n  - name: ctl-a\n  - name: ctl-b\n", with: "controller:\n  store: postgres\n")
+        XCTAssertTrue(ha.contains("store: postgres"), "ha.yaml changed shape")
+        try ha.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let net = try RunningTopology(path: file)
+        network = net
+        XCTAssertTrue(dials(net), "one controller on PostgreSQL does not carry a request:\n\(net.logTails())")
+        XCTAssertTrue(try String(contentsOfFile: net.state + "/logs/controller.log", encoding: .utf8).contains("store=postgresql"))
+        let postgres = LocalPostgres(directory: net.state + "/postgres")
+        XCTAssertTrue(postgres.isRunning)
+        let pidFile = try String(contentsOfFile: postgres.dataDirectory + "/postmaster.pid", encoding: .utf8)
+        let server = try XCTUnwrap(pidFile.split(separator: "\n").first.flatMap { Int32($0) })
+        net.down()
+        network = nil
+        let stat = (try? String(contentsOfFile: "/proc/\(server)/stat", encoding: .utf8)) ?? ""
+        XCTAssertTrue(stat.isEmpty || stat.contains(") Z "), "topology down left the network's PostgreSQL running: \(stat)")
+    }
 }

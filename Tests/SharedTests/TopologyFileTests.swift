@@ -45,6 +45,9 @@ final class TopologyFileTests: XCTestCase {
         XCTAssertEqual(two.allControllers.map(\.name), ["a", "b"])
         XCTAssertTrue(two.usesPostgres)
         XCTAssertEqual(try load(routers).allControllers.map(\.name), ["controller"])
+        XCTAssertTrue(try load(routers + "controller:\n  store: postgres\n").usesPostgres)
+        XCTAssertEqual(error(routers + "controller:\n  store: mysql\n")?.key, "controller.store")
+        XCTAssertEqual(error(routers + "database: sqlite\ncontroller:\n  store: postgres\n")?.key, "controller.store")
     }
 
     func test_unknownKey_isReportedWithLineAndKey() {

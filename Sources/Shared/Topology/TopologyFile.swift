@@ -19,6 +19,8 @@ public struct TopologyFile: Codable, Sendable {
         public var host: String?
         /// Circuits one identity may have open at once (the controller's default otherwise).
         public var max_circuits_per_identity: Int?
+        /// `sqlite` or `postgres`: the one controller's store (the same as `database:`).
+        public var store: String?
     }
     public struct Router: Codable, Sendable {
         public var name: String
@@ -140,7 +142,7 @@ public struct TopologyFile: Codable, Sendable {
         return [single]
     }
 
-    public var usesPostgres: Bool { database == "postgres" }
+    public var usesPostgres: Bool { database == "postgres" || controller?.store == "postgres" }
     public var links: [Link]?
     public var identities: [Identity]?
     public var services: [Service]?
@@ -160,7 +162,7 @@ public struct TopologyFile: Codable, Sendable {
         "external_jwt_signers[]": ["name", "issuer", "audience", "jwks_url", "app", "path", "keys", "user_claim", "attribute_claims"],
         "delegation_policies[]": ["name", "agents", "users"],
         "hosts[]": ["name", "enterprise", "address"],
-        "controller": ["api", "control", "host", "max_circuits_per_identity"],
+        "controller": ["api", "control", "host", "max_circuits_per_identity", "store"],
         "controllers[]": ["name", "api", "control", "host", "max_circuits_per_identity"],
         "routers[]": ["name", "roles", "edge", "link", "host"],
         "links[]": ["name", "a", "b", "cost"],
@@ -246,6 +248,12 @@ public struct TopologyFile: Codable, Sendable {
         try checkHost(controller?.host, "controller.host")
         if let database, !["sqlite", "postgres"].contains(database) {
             throw fail("database", "database must be 'sqlite' or 'postgres', not '\(database)'")
+        }
+        if let store = controller?.store, !["sqlite", "postgres"].contains(store) {
+            throw fail("controller.store", "store must be 'sqlite' or 'postgres', not '\(store)'")
+        }
+        if let store = controller?.store, let database, store != database {
+            throw fail("controller.store", "controller.store says '\(store)' but database says '\(database)'")
         }
         if let controllers {
             guard controller == nil else { throw fail("controllers", "declare either 'controller:' or 'controllers:', not both") }
