@@ -115,6 +115,22 @@ final class HighAvailabilityTests: XCTestCase {
         // One audit trail, written by both, still verifies.
         let verify = try Portless.run("portless", ["audit", "--verify"] + b)
         XCTAssertEqual(verify.status, 0, verify.output)
+
+        // A controller taken out of service for good: the routers stop dialing it.
+        let listed = try Portless.cli(["controller", "list"] + b)
+        XCTAssertTrue(listed.contains("ctl-a") && listed.contains("ctl-b"), listed)
+        let own = try Portless.run("portless", ["controller", "remove", "ctl-b"] + b)
+        XCTAssertNotEqual(own.status, 0, "a controller removed itself")
+        XCTAssertTrue(own.output.contains("the controller answering"), own.output)
+        if let restarted { kill(restarted, SIGKILL) }
+        restarted = nil
+        _ = try Portless.cli(["controller", "remove", "ctl-a"] + b)
+        let routersForget = within(10) {
+            let known = try? JSONDecoder().decode([String].self, from: Data(contentsOf: URL(fileURLWithPath: net.state + "/routers/r1/controllers.json")))
+            return known?.count == 1
+        }
+        XCTAssertNotNil(routersForget, "r1 still dials the removed controller")
+        XCTAssertTrue(dials(net), "the network stopped carrying requests after a controller was removed")
     }
 
     /// `controller: {store: postgres}`: one controller on the PostgreSQL server `up` starts;

@@ -123,7 +123,8 @@ struct ControllerCommand: AsyncParsableCommand {
             let api = ManagementAPI(store: store, policies: policies,
                                     enrollment: Enrollment(store: store, secrets: secrets, config: config, audit: audit, certificates: certificates),
                                     audit: audit, admins: AdminSessions(store: store), plane: plane, pins: pins,
-                                    usage: UsageLedger(store: store), certificates: certificates, changes: changes)
+                                    usage: UsageLedger(store: store), certificates: certificates, changes: changes,
+                                    controllerName: name)
             let router = Router()
             api.register(on: router)
             // TLS only, with the controller's certificate: clients pin the network CA and require

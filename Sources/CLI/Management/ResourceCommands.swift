@@ -319,6 +319,21 @@ struct LinkCommand: AsyncParsableCommand {
     }
 }
 
+struct ControllersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "controller", abstract: "List the network's controllers, or remove one for good.",
+                                                    subcommands: [List.self, Remove.self])
+    struct List: AsyncParsableCommand {
+        @OptionGroup var options: ProfileOption
+        func run() async throws { printJSON(try await options.client().get("/v1/controllers", as: [ControllerRecord].self)) }
+    }
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop routers and tunnelers dialing a controller taken out of service (through another controller).")
+        @Argument var name: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws { try await options.client().delete("/v1/controllers/\(name)") }
+    }
+}
+
 struct NetworkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "network", abstract: "Show live routers, links, terminators and circuits.")
     @OptionGroup var options: ProfileOption

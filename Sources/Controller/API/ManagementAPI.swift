@@ -17,6 +17,8 @@ struct ManagementAPI: Sendable {
     let certificates: CertificateRegistry
     /// Tells the other controllers on the same database what changed here.
     let changes: StoreChanges
+    /// This controller's name among the network's controllers.
+    let controllerName: String
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/health") { _, _ in ["status": "ok"] }
@@ -49,6 +51,7 @@ struct ManagementAPI: Sendable {
         registerPolicies(admin)
         registerLinks(admin)
         registerPeople(admin)
+        registerControllers(admin)
         admin.get("llm/usage") { request, _ in
             let query = request.uri.queryParameters
             let by = query.get("by") ?? "identity"
@@ -354,6 +357,27 @@ struct ManagementAPI: Sendable {
             let name = try context.parameters.require("name")
             try delete(LinkRow.self, name: name, kind: "link")
             try await linksChanged()
+            return Response(status: .noContent)
+        }
+    }
+
+    private func registerControllers(_ group: RouterGroup<BasicRequestContext>) {
+        group.get("controllers") { _, _ in
+            try store.read { try $0.all(ControllerRow.self, orderBy: "name") }
+                .map { ControllerRecord(name: $0.name, controlAddress: $0.controlAddress, apiAddress: $0.apiAddress, startedAt: $0.startedAt) }
+        }
+        // A controller taken out of service for good: routers and tunnelers stop dialing it.
+        // (Starting it again registers it again.)
+        group.delete("controllers/:name") { _, context in
+            let name = try context.parameters.require("name")
+            guard name != controllerName else {
+                throw HTTPError(.conflict, message: "'\(name)' is the controller answering: stop it, then remove it through another one")
+            }
+            try delete(ControllerRow.self, name: name, kind: "controller")
+            changes.announce("controllers")
+            let rows = try store.read { try $0.all(ControllerRow.self, orderBy: "name") }
+            let plane = self.plane
+            plane.loop.execute { plane.value.setControllers(rows) }
             return Response(status: .noContent)
         }
     }

@@ -41,9 +41,11 @@ extension ControlPlane {
     /// Tells every connected router and tunneler the controllers there are, when that changed.
     func setControllers(_ rows: [ControllerRow]) {
         let addresses = rows.map(\.controlAddress)
-        guard addresses != controllerAddresses else { return }
+        let previous = controllerAddresses
+        guard addresses != previous else { return }
         controllerAddresses = addresses
-        guard addresses.count > 1 else { return }
+        // Alone from the start, nobody needs telling; down to one, those who knew several do.
+        guard addresses.count > 1 || previous.count > 1 else { return }
         for entry in connected.values { entry.control.notify(.controllers(addresses: addresses)) }
     }
 }

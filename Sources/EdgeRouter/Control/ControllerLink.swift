@@ -15,6 +15,8 @@ final class ControllerLink {
     private var backoffMs: UInt64 = 250
     private static let maxBackoffMs: UInt64 = 2_000
     private var stopped = false
+    /// Failed attempts since the last success: a controller that stays away is logged now and then, not every 2 s.
+    private var failures = 0
     let addressText: String
 
     /// Messages the controller pushes (revocations, links, routes); `reply` when it awaits one.
@@ -78,6 +80,7 @@ final class ControllerLink {
                         case .success(let welcome):
                             self.peer = control
                             self.backoffMs = 250
+                            self.failures = 0
                             self.logger.info("connected to controller", metadata: ["address": "\(self.address)"])
                             self.onConnected?(welcome)
                         case .failure(let error):
@@ -101,7 +104,10 @@ final class ControllerLink {
 
     private func retry(after error: Error) {
         guard !stopped else { return }
-        logger.warning("controller link down; redialing", metadata: ["address": "\(address)", "error": "\(error)", "in_ms": "\(backoffMs)"])
+        failures += 1
+        let level: Logger.Level = failures == 1 || failures % 30 == 0 ? .warning : .debug
+        logger.log(level: level, "controller link down; redialing",
+                   metadata: ["address": "\(address)", "error": "\(error)", "in_ms": "\(backoffMs)", "attempts": "\(failures)"])
         let delay = backoffMs
         backoffMs = min(backoffMs * 2, Self.maxBackoffMs)
         LoopTimer.once(on: loop, after: delay) { [weak self] in self?.dial() }

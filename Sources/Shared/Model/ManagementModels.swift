@@ -243,3 +243,18 @@ public struct RevocationResult: Codable, Sendable, Equatable {
     public var revokedCertificates: [String]
     public init(entity: String, revokedCertificates: [String]) { self.entity = entity; self.revokedCertificates = revokedCertificates }
 }
+
+/// One of the network's controllers, as the controllers register themselves.
+public struct ControllerRecord: Codable, Sendable {
+    public var name: String
+    public var controlAddress: String
+    public var apiAddress: String
+    public var startedAt: Date
+
+    public init(name: String, controlAddress: String, apiAddress: String, startedAt: Date) {
+        self.name = name
+        self.controlAddress = controlAddress
+        self.apiAddress = apiAddress
+        self.startedAt = startedAt
+    }
+}

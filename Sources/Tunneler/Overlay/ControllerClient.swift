@@ -18,6 +18,8 @@ final class ControllerClient {
     private var apiSession: String?
     private var apiSessionExpires = Date.distantPast
     private var backoffMs: UInt64 = 250
+    /// Failed attempts since the last success: logged now and then, not every time.
+    private var failures = 0
 
     /// After each (re)connection with a fresh API session.
     var onReady: (() -> Void)?
@@ -162,6 +164,7 @@ final class ControllerClient {
                         self.apiSession = token
                         self.apiSessionExpires = expires
                         self.backoffMs = 250
+                        self.failures = 0
                         self.logger.info("connected to controller", metadata: ["address": "\(self.address)"])
                         self.onReady?()
                     }
@@ -188,7 +191,8 @@ final class ControllerClient {
         current = (current + 1) % addresses.count
         let delay: UInt64 = current == 0 || addresses.count == 1 ? backoffMs : 50
         if current == 0 || addresses.count == 1 { backoffMs = min(backoffMs * 2, 2_000) }
-        logger.warning("controller unreachable; trying the next", metadata: ["failed": "\(failed)", "next": "\(address)", "error": "\(error)", "in_ms": "\(delay)"])
+        failures += 1
+        logger.log(level: failures <= addresses.count || failures % 30 == 0 ? .warning : .debug, "controller unreachable; trying the next", metadata: ["failed": "\(failed)", "next": "\(address)", "error": "\(error)", "in_ms": "\(delay)"])
         LoopTimer.once(on: loop, after: delay) { [weak self] in self?.dial() }
     }
 }
