@@ -107,10 +107,14 @@ struct ControllerCommand: AsyncParsableCommand {
                 return LoopBound(plane, loop: loop)
             }
             // Another controller changed the shared state: read it again off the loop, apply it on the loop.
+            // Announcements that arrive while one read is waiting are served by that read.
             let resync = DispatchQueue(label: "portless.controller.resync")
             let records = SessionRecords(store: store)
+            let queued = Locked(false)
             changes.listen { topic in
+                guard queued.withLock({ (already: inout Bool) -> Bool in defer { already = true }; return !already }) else { return }
                 resync.async {
+                    queued.withLock { $0 = false }
                     do {
                         let shared = try ControlPlane.readSharedState(store: store, policies: policies, certificates: certificates,
                                                                       pins: pins, records: records)
