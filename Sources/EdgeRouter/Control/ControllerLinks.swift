@@ -47,6 +47,23 @@ final class ControllerLinks {
         link.request(message, completion: completion)
     }
 
+    /// A request about something one controller knows (a circuit it made): asked of each
+    /// connected controller in turn until one answers other than with a failure.
+    func requestFromAny(_ message: ControlMessage, completion: @escaping (Result<ControlMessage, Error>) -> Void) {
+        let connected = links.filter { $0.isConnected }
+        guard !connected.isEmpty else {
+            return completion(.failure(ControlError.refused("no controller reachable (\(addresses.joined(separator: ", ")))")))
+        }
+        func ask(_ index: Int) {
+            connected[index].request(message) { result in
+                if case .success(.failure) = result, index + 1 < connected.count { return ask(index + 1) }
+                if case .failure = result, index + 1 < connected.count { return ask(index + 1) }
+                completion(result)
+            }
+        }
+        ask(0)
+    }
+
     /// A request answered by the first connected controller and told to every other one.
     func requestAndTellAll(_ message: ControlMessage, completion: @escaping (Result<ControlMessage, Error>) -> Void) {
         let connected = links.filter { $0.isConnected }

@@ -82,7 +82,7 @@ extension RouterNode {
     /// A tunneler that lost its own router brings a circuit here. The controller checks the
     /// tunneler is that circuit's end, repairs the path, and names this router's neighbour on it.
     func reattach(_ circuitID: UInt64, dialerSide: Bool, from connection: EdgeConnection, reply: @escaping ControlPeer.Reply) {
-        controller.request(.reattachCircuit(circuitID: circuitID, identity: connection.identity, dialerSide: dialerSide)) { [weak self, weak connection] result in
+        controller.requestFromAny(.reattachCircuit(circuitID: circuitID, identity: connection.identity, dialerSide: dialerSide)) { [weak self, weak connection] result in
             guard let self, let connection, !connection.channel.isClosed else { return }
             guard case .success(.reattached(let report, let via)) = result else {
                 let reason: String
