@@ -43,6 +43,13 @@ final class AdminSessions: Sendable {
         return LoginResponse(token: token, expiresAt: expires)
     }
 
+    /// Ends a login (the console's sign-out), here and in the store.
+    func logout(_ token: String) {
+        let hash = Self.digest(token)
+        tokens.withLock { _ = $0.removeValue(forKey: hash) }
+        store.writeInBackground("admin logout") { db in try db.execute("DELETE FROM adminSession WHERE tokenHash = ?", [hash]) }
+    }
+
     func isValid(_ token: String) -> Bool {
         let hash = Self.digest(token)
         let known: Bool? = tokens.withLock { tokens in

@@ -44,6 +44,7 @@ struct ManagementAPI: Sendable {
             }
         }
 
+        registerConsole(on: router)
         let admin = router.group("v1").add(middleware: AdminAuthMiddleware(sessions: admins))
         registerIdentities(admin)
         registerRouters(admin)
@@ -66,8 +67,7 @@ struct ManagementAPI: Sendable {
             guard policies.snapshot.services[body.service] != nil else {
                 throw HTTPError(.notFound, message: "no service named '\(body.service)'")
             }
-            let approved = try pins.approve(service: body.service, tools: body.tools ?? [], by: "operator")
-            if !approved.isEmpty { changes.announce("pins") }
+            let approved = try approveTools(service: body.service, tools: body.tools ?? [])
             guard !approved.isEmpty || (body.tools ?? []).isEmpty else {
                 throw HTTPError(.notFound, message: "none of \(body.tools ?? []) has a changed definition waiting for approval on '\(body.service)'; see GET /v1/mcp/pins")
             }
@@ -94,21 +94,52 @@ struct ManagementAPI: Sendable {
         }
     }
 
-    private func networkStatus() async throws -> NetworkStatus {
+    // MARK: operations the console performs too
+
+    func createIdentity(_ spec: IdentitySpec) throws -> IdentityRecord {
+        try Validation.name(spec.name, kind: "identity")
+        try Validation.attributes(spec.roles)
+        let row = IdentityRow(name: spec.name, roles: spec.roles, enrolled: false, createdAt: Date())
+        try insert(row, kind: "identity", name: spec.name)
+        let token = try enrollment.issueToken(for: spec.name, kind: .identity)
+        try changed("identity '\(spec.name)' created")
+        return row.record(token: token)
+    }
+
+    func deleteIdentity(_ name: String) throws {
+        try delete(IdentityRow.self, name: name, kind: "identity")
+        try revoke(name, kind: .identity, reason: "identity '\(name)' deleted")
+        try changed("identity '\(name)' deleted")
+    }
+
+    func createServicePolicy(_ spec: ServicePolicySpec) throws {
+        try Validation.name(spec.name, kind: "service policy")
+        try Validation.roles(spec.identityRoles, field: "identityRoles")
+        try Validation.roles(spec.serviceRoles, field: "serviceRoles")
+        try insert(ServicePolicyRow(name: spec.name, type: spec.type, identityRoles: spec.identityRoles, serviceRoles: spec.serviceRoles),
+                   kind: "service policy", name: spec.name)
+        try changed("service policy '\(spec.name)' created")
+    }
+
+    func deleteServicePolicy(_ name: String) throws {
+        try delete(ServicePolicyRow.self, name: name, kind: "service policy")
+        try changed("service policy '\(name)' deleted")
+    }
+
+    func approveTools(service: String, tools: [String]) throws -> [String] {
+        let approved = try pins.approve(service: service, tools: tools, by: "operator")
+        if !approved.isEmpty { changes.announce("pins") }
+        return approved
+    }
+
+    func networkStatus() async throws -> NetworkStatus {
         let plane = self.plane
         return try await plane.loop.submit { plane.value.status() }
     }
 
     private func registerIdentities(_ group: RouterGroup<BasicRequestContext>) {
         group.post("identities") { request, context in
-            let spec = try await request.decode(as: IdentitySpec.self, context: context)
-            try Validation.name(spec.name, kind: "identity")
-            try Validation.attributes(spec.roles)
-            let row = IdentityRow(name: spec.name, roles: spec.roles, enrolled: false, createdAt: Date())
-            try insert(row, kind: "identity", name: spec.name)
-            let token = try enrollment.issueToken(for: spec.name, kind: .identity)
-            try changed("identity '\(spec.name)' created")
-            return EditedResponse(status: .created, response: row.record(token: token))
+            EditedResponse(status: .created, response: try createIdentity(try await request.decode(as: IdentitySpec.self, context: context)))
         }
         group.put("identities/:name") { request, context in
             let name = try context.parameters.require("name")
@@ -128,10 +159,7 @@ struct ManagementAPI: Sendable {
             try store.read { try $0.all(IdentityRow.self, orderBy: "name") }.map { $0.record(token: nil) }
         }
         group.delete("identities/:name") { _, context in
-            let name = try context.parameters.require("name")
-            try delete(IdentityRow.self, name: name, kind: "identity")
-            try revoke(name, kind: .identity, reason: "identity '\(name)' deleted")
-            try changed("identity '\(name)' deleted")
+            try deleteIdentity(try context.parameters.require("name"))
             return Response(status: .noContent)
         }
         group.post("identities/:name/revoke") { _, context in
@@ -278,12 +306,7 @@ struct ManagementAPI: Sendable {
     private func registerPolicies(_ group: RouterGroup<BasicRequestContext>) {
         group.post("service-policies") { request, context in
             let spec = try await request.decode(as: ServicePolicySpec.self, context: context)
-            try Validation.name(spec.name, kind: "service policy")
-            try Validation.roles(spec.identityRoles, field: "identityRoles")
-            try Validation.roles(spec.serviceRoles, field: "serviceRoles")
-            try insert(ServicePolicyRow(name: spec.name, type: spec.type, identityRoles: spec.identityRoles, serviceRoles: spec.serviceRoles),
-                       kind: "service policy", name: spec.name)
-            try changed("service policy '\(spec.name)' created")
+            try createServicePolicy(spec)
             return EditedResponse(status: .created, response: spec)
         }
         group.get("service-policies") { _, _ in
@@ -291,9 +314,7 @@ struct ManagementAPI: Sendable {
                 .map { ServicePolicySpec(name: $0.name, type: $0.type, identityRoles: $0.identityRoles, serviceRoles: $0.serviceRoles) }
         }
         group.delete("service-policies/:name") { _, context in
-            let name = try context.parameters.require("name")
-            try delete(ServicePolicyRow.self, name: name, kind: "service policy")
-            try changed("service policy '\(name)' deleted")
+            try deleteServicePolicy(try context.parameters.require("name"))
             return Response(status: .noContent)
         }
         group.post("edge-router-policies") { request, context in

@@ -1,0 +1,84 @@
+import Foundation
+
+/// Server-rendered pages: every value that came from outside goes through `escape`; there is no
+/// script, so the Content-Security-Policy can forbid all of it.
+enum ConsoleHTML {
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for character in text.unicodeScalars {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.unicodeScalars.append(character)
+            }
+        }
+        return out
+    }
+
+    static let sections: [(path: String, title: String)] = [
+        ("mesh", "Mesh"), ("access", "Access"), ("audit", "Audit"), ("spend", "Spend"), ("approvals", "Approvals"),
+    ]
+
+    /// A page of the console: navigation, the sign-out form (with its CSRF token), the body.
+    static func page(_ title: String, section: String, csrf: String, refreshSeconds: Int? = nil, body: String) -> String {
+        let nav = sections.map { item in
+            item.path == section ? "<a href=\"/console/\(item.path)\" aria-current=\"page\">\(item.title)</a>"
+                                 : "<a href=\"/console/\(item.path)\">\(item.title)</a>"
+        }.joined()
+        return """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        \(refreshSeconds.map { "<meta http-equiv=\"refresh\" content=\"\($0)\">" } ?? "")
+        <title>\(escape(title)) · Portless</title><link rel="stylesheet" href="/console/console.css"></head>
+        <body><header><strong>Portless</strong><nav aria-label="sections">\(nav)</nav>
+        <form method="post" action="/console/logout"><input type="hidden" name="csrf" value="\(escape(csrf))"><button>Sign out</button></form></header>
+        <main><h1>\(escape(title))</h1>
+        \(body)
+        </main></body></html>
+        """
+    }
+
+    static func signIn(error: String? = nil) -> String {
+        """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>Sign in · Portless</title><link rel="stylesheet" href="/console/console.css"></head>
+        <body><main class="narrow"><h1>Portless console</h1>
+        \(error.map { "<p role=\"alert\" class=\"error\">\(escape($0))</p>" } ?? "")
+        <form method="post" action="/console/login">
+        <label>Username <input name="username" autocomplete="username" value="admin" required></label>
+        <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+        <button>Sign in</button></form>
+        <p>The admin credential is in the controller's state directory (<code>admin.json</code>).</p></main></body></html>
+        """
+    }
+
+    static func table(_ headers: [String], _ rows: [[String]], caption: String? = nil) -> String {
+        let head = headers.map { "<th scope=\"col\">\(escape($0))</th>" }.joined()
+        let body = rows.map { "<tr>" + $0.map { "<td>\($0)</td>" }.joined() + "</tr>" }.joined(separator: "\n")
+        return "<table>\(caption.map { "<caption>\(escape($0))</caption>" } ?? "")<thead><tr>\(head)</tr></thead><tbody>\(body)</tbody></table>"
+    }
+
+    static func hidden(_ name: String, _ value: String) -> String {
+        "<input type=\"hidden\" name=\"\(escape(name))\" value=\"\(escape(value))\">"
+    }
+
+    static let style = """
+    :root { font-family: system-ui, sans-serif; color: #1b1f24; background: #fafbfc; }
+    header { display: flex; gap: 1.5rem; align-items: center; padding: .6rem 1.2rem; background: #1b2733; color: #fff; }
+    header nav { display: flex; gap: 1rem; flex: 1; }
+    header a { color: #c9d7e3; text-decoration: none; } header a[aria-current] { color: #fff; font-weight: 600; }
+    main { padding: 1rem 1.5rem; max-width: 80rem; } main.narrow { max-width: 26rem; margin: 4rem auto; }
+    table { border-collapse: collapse; margin: .5rem 0 1.5rem; width: 100%; }
+    th, td { border-bottom: 1px solid #dde3e9; padding: .3rem .5rem; text-align: left; vertical-align: top; font-size: .92rem; }
+    caption { text-align: left; font-weight: 600; padding: .3rem 0; }
+    form.inline { display: inline; } label { display: block; margin: .4rem 0; }
+    fieldset { border: 1px solid #dde3e9; margin: .5rem 0 1rem; } .error { color: #a4001b; font-weight: 600; }
+    .ok { color: #116329; font-weight: 600; } svg text { font-size: 12px; } code { font-size: .85rem; }
+    .bar { fill: #3b7dd8; } .link { stroke: #8796a5; stroke-width: 2; } .path { stroke: #d2691e; stroke-width: 5; }
+    .router { fill: #1b2733; } .router-label { fill: #1b2733; font-weight: 600; }
+    """
+}
