@@ -1,12 +1,12 @@
 # Portless: `make demo` and `make test` are all a newcomer needs (Debian, Swift 6.3 toolchain).
 SHELL := /bin/bash
-APT_PACKAGES := libuv1-dev libssl-dev libsqlite3-dev openssh-server openssh-client curl iproute2 nftables python3 python3-venv valgrind binutils systemd postgresql
+APT_PACKAGES := libuv1-dev libssl-dev libsqlite3-dev openssh-server openssh-client curl iproute2 nftables python3 python3-venv valgrind binutils systemd postgresql chromium chromium-driver
 BIN_DIR = $(shell swift build --show-bin-path)
 DEMO_STATE := .state/demo
 # The official MCP, OpenAI and Anthropic Python clients (and fastmcp for the demo's MCP servers, PyJWT for the
-# test identity provider, prometheus-client for its exposition-format parser), from PyPI.
+# test identity provider, prometheus-client for its exposition-format parser, selenium to drive Chromium), from PyPI.
 VENV := .build/venv
-PYTHON_PACKAGES := mcp==2.3.0 fastmcp==4.2.3 openai==3.57.0 anthropic==2.15.0 pyjwt==2.15.1 prometheus-client==0.26.0
+PYTHON_PACKAGES := mcp==2.3.0 fastmcp==4.2.3 openai==3.57.0 anthropic==2.15.0 pyjwt==2.15.1 prometheus-client==0.26.0 selenium==4.27.1
 export PORTLESS_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
 .PHONY: setup venv build release demo test fuzz bench clean

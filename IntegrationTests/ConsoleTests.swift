@@ -2,7 +2,8 @@ import Foundation
 import XCTest
 @testable import Shared
 
-/// The operator console on topology/quickstart.yaml, over HTTPS as a browser speaks it: sign-in
+/// The operator console on topology/quickstart.yaml, over HTTPS as a browser speaks it and in a
+/// real headless Chromium (IntegrationTests/Support/console_browser.py): sign-in
 /// and its cookie, the CSRF token every change needs, the Content-Security-Policy, and pages that
 /// show what this test did (a router, an MCP call, an LLM request's cost) and change what the CLI
 /// then sees. (IntegrationTests/Support/console_check.py plays the browser and the attacker.)
@@ -49,11 +50,24 @@ final class ConsoleTests: XCTestCase {
         let result = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
         XCTAssertEqual(result?["ok"] as? Bool, true, "console checks failed: \(result?["failures"] ?? output)")
 
+        // The same in a real headless Chromium, through its forms.
+        let browser = Process()
+        browser.executableURL = URL(fileURLWithPath: Portless.python)
+        browser.arguments = [Portless.repoRoot + "/IntegrationTests/Support/console_browser.py", controller, credential?["password"] as? String ?? "", "edge-1"]
+        let browserOut = Pipe()
+        browser.standardOutput = browserOut
+        try browser.run()
+        let browserOutput = String(decoding: browserOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        browser.waitUntilExit()
+        let browserResult = try? JSONSerialization.jsonObject(with: Data(browserOutput.utf8)) as? [String: Any]
+        XCTAssertEqual(browserResult?["ok"] as? Bool, true, "Chromium checks failed: \(browserResult?["failures"] ?? browserOutput)")
+
         // What the forms changed, the CLI sees; what the forged forms tried, it does not.
         let identities = try Portless.cli(["identity", "list"] + net.profile)
-        XCTAssertTrue(identities.contains("console-made"), identities)
+        XCTAssertTrue(identities.contains("console-made") && identities.contains("browser-made"), identities)
         XCTAssertFalse(identities.contains("forged"), "a change without the CSRF token went through")
         XCTAssertFalse(identities.contains("nosession"), "a change without a session went through")
-        XCTAssertTrue(try Portless.cli(["policy", "list", "service"] + net.profile).contains("auditors-dial-demo"))
+        let policies = try Portless.cli(["policy", "list", "service"] + net.profile)
+        XCTAssertTrue(policies.contains("auditors-dial-demo") && policies.contains("browser-dial-demo"), policies)
     }
 }

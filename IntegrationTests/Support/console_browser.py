@@ -1,0 +1,101 @@
+"""The console in a real headless Chromium (Debian's chromium and chromedriver, driven by Selenium).
+
+  console_browser.py BASE_URL PASSWORD ROUTER
+Prints one JSON object: {"ok": true} or {"ok": false, "failures": [...]}.
+"""
+import json
+import sys
+import traceback
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.support.ui import WebDriverWait
+
+base, password, router = sys.argv[1:4]
+failures = []
+
+
+def check(condition, what):
+    if not condition:
+        failures.append(what)
+
+
+def submit(form):
+    """Submits a form the way a person does, and waits for the page it leads to."""
+    button = form.find_element(By.TAG_NAME, "button")
+    button.click()
+
+    def left(_):
+        # chromedriver says "stale" or "does not belong to the document" once the page is replaced.
+        try:
+            button.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+
+    WebDriverWait(driver, 20).until(left)
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+options = webdriver.ChromeOptions()
+options.binary_location = "/usr/bin/chromium"
+for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1000"]:
+    options.add_argument(argument)
+# The controller's certificate is issued by the network's own CA, which this browser does not know.
+options.accept_insecure_certs = True
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver.set_page_load_timeout(30)
+try:
+    # Without a session every page leads to sign-in.
+    driver.get(base + "/console/audit")
+    check(driver.current_url.endswith("/console/login"), f"no session, but the audit page opened: {driver.current_url}")
+
+    driver.find_element(By.NAME, "password").send_keys(password)
+    submit(driver.find_element(By.TAG_NAME, "form"))
+    check(driver.current_url.endswith("/console/mesh"), f"sign-in did not lead to the mesh page: {driver.current_url}")
+    labels = [element.text for element in driver.find_elements(By.CSS_SELECTOR, "svg text.router-label")]
+    check(any(label.startswith(router) for label in labels), f"the mesh graph does not show {router}: {labels}")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "svg circle.router")) >= 1, "no router drawn")
+
+    # Create an identity and a policy through the forms.
+    driver.get(base + "/console/access")
+    form = driver.find_element(By.XPATH, "//form[.//input[@value='create-identity']]")
+    form.find_element(By.NAME, "name").send_keys("browser-made")
+    form.find_element(By.NAME, "roles").send_keys("clients")
+    submit(form)
+    status = driver.find_elements(By.CSS_SELECTOR, "[role=status]")
+    check(status and "browser-made" in status[0].text, f"no confirmation for the new identity: {[s.text for s in status]}")
+    form = driver.find_element(By.XPATH, "//form[.//input[@value='create-service-policy']]")
+    form.find_element(By.NAME, "name").send_keys("browser-dial-demo")
+    form.find_element(By.NAME, "identities").send_keys("@browser-made")
+    form.find_element(By.NAME, "services").send_keys("#demo")
+    submit(form)
+    check("browser-dial-demo" in driver.page_source, "the new policy is not listed")
+
+    # The same form without its CSRF token (as a forged cross-site post would come): refused.
+    form = driver.find_element(By.XPATH, "//form[.//input[@value='create-identity']]")
+    driver.execute_script("arguments[0].querySelector('input[name=csrf]').remove()", form)
+    form.find_element(By.NAME, "name").send_keys("browser-forged")
+    submit(form)
+    check("CSRF token is missing or wrong" in driver.page_source, "a form without its CSRF token was not refused")
+
+    # What this test did shows up: the MCP call in the audit trail, the LLM request's cost.
+    driver.get(base + "/console/audit?type=mcp.request")
+    rows = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    check(any("support-agent" in row and "mcp.request" in row for row in rows), f"the audit page lacks the MCP call: {rows[:3]}")
+    check("hash chain verified" in driver.page_source, "no chain verification on the audit page")
+    driver.get(base + "/console/spend?by=model")
+    rows = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    check(any(row.startswith("mock-small") for row in rows), f"the spend page lacks the request's model: {rows}")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "svg rect.bar")) >= 1, "no bar in the spend chart")
+
+    # No script ran on any page: the policy forbids them and the pages have none.
+    check(not driver.find_elements(By.TAG_NAME, "script"), "a page carries a script")
+except Exception:
+    failures.append(traceback.format_exc(limit=3))
+finally:
+    driver.quit()
+
+print(json.dumps({"ok": not failures, "failures": failures}))
