@@ -41,7 +41,9 @@ final class ConsoleTests: XCTestCase {
         let checker = Process()
         checker.executableURL = URL(fileURLWithPath: Portless.python)
         checker.arguments = [Portless.repoRoot + "/IntegrationTests/Support/console_check.py", controller, net.state + "/controller/ca.pem",
-                             credential?["password"] as? String ?? "", "edge-1"]
+                             credential?["password"] as? String ?? "", "edge-1",
+                             String(decoding: try JSONSerialization.data(withJSONObject: ["support-agent": MCPGatewayTests.supportTools,
+                                                                                          "analyst-agent": MCPGatewayTests.analystTools]), as: UTF8.self)]
         let out = Pipe()
         checker.standardOutput = out
         try checker.run()

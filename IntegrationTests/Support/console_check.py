@@ -1,6 +1,7 @@
 """Plays an operator's browser, and an attacker's, against the console over HTTPS.
 
-  console_check.py BASE_URL CA_FILE PASSWORD ROUTER
+  console_check.py BASE_URL CA_FILE PASSWORD ROUTER TOOLS_JSON
+TOOLS_JSON: {"agent": ["tool", ...]}, the MCP tools each agent sees through the gateway of service "mcp".
 Prints one JSON object: {"ok": true, "identity": ..., "policy": ...} or {"ok": false, "failures": [...]}.
 """
 import html
@@ -11,7 +12,7 @@ import ssl
 import sys
 import urllib.parse
 
-base, ca_file, password, router = sys.argv[1:5]
+base, ca_file, password, router, tools_json = sys.argv[1:6]
 url = urllib.parse.urlsplit(base)
 context = ssl.create_default_context(cafile=ca_file)
 context.check_hostname = False  # the controller's certificate names the controller, not 127.0.0.1; the CA is pinned
@@ -88,6 +89,14 @@ status, _, text = request("POST", "/console/access", {"action": "create-identity
 check(status == 400 and "<img src=x>" not in text, "a hostile name is refused and shown escaped")
 status, _, text = request("GET", "/console/access?identity=console-made", cookie=cookie)
 check("What &#39;console-made&#39; can reach" in text and ">hello<" in text, "console-made should reach 'hello' through #clients")
+
+# "Who can reach what": exactly the tools each agent sees through the MCP gateway.
+for agent, expected in json.loads(tools_json).items():
+    status, _, text = request("GET", "/console/access?identity=" + urllib.parse.quote(agent), cookie=cookie)
+    row = re.search(r"<tr><td>mcp</td>.*?</tr>", text)
+    shown = re.search(r'<span class="tools">([^<]*)</span>', row.group(0)) if row else None
+    tools = sorted(html.unescape(shown.group(1)).split(", ")) if shown and shown.group(1) else []
+    check(tools == sorted(expected), f"{agent} sees {sorted(expected)} through the gateway, the console says {tools}")
 
 status, _, text = request("GET", "/console/audit?type=mcp.request", cookie=cookie)
 check(status == 200 and "mcp.request" in text and "hash chain verified" in text, f"audit page: {status}")

@@ -167,10 +167,10 @@ extension ManagementAPI {
         """
         if let identity = request.uri.queryParameters.get("identity") {
             let grants = snapshot.grants(for: identity)
-            body += ConsoleHTML.table(["service", "dial", "bind", "tools pinned for it (MCP gateways)"], grants.map { grant in
-                let tools = pins.list(service: grant.name).map(\.tool)
+            body += ConsoleHTML.table(["service", "dial", "bind", "MCP tools it sees"], grants.map { grant in
+                let tools = grant.canDial ? visibleTools(of: grant.name, to: identity) : nil
                 return [ConsoleHTML.escape(grant.name), grant.canDial ? "yes" : "", grant.canBind ? "yes" : "",
-                        ConsoleHTML.escape(tools.joined(separator: ", "))]
+                        tools.map { "<span class=\"tools\">\(ConsoleHTML.escape($0.joined(separator: ", ")))</span>" } ?? ""]
             }, caption: "What '\(identity)' can reach")
         }
         body += ConsoleHTML.table(["service policy", "type", "identities", "services", ""], servicePolicies.map {
@@ -189,6 +189,27 @@ extension ManagementAPI {
              ConsoleHTML.escape(snapshot.callers(of: $0.name).keys.sorted().joined(separator: ", "))]
         }, caption: "Services (\(services.count))")
         return ConsoleHTML.page("Access", section: "access", csrf: token, body: body)
+    }
+
+    /// The tools an MCP gateway hosting `service` shows `identity`: the tools it reported (and
+    /// that are not waiting for re-approval), filtered by the service's `mcp-tools.v1` rules as the
+    /// gateway applies them. Nil when the service has no such rules (it is no MCP gateway, or one
+    /// that shows nothing). Tool names are the gateway's `server__tool`; a gateway configured with
+    /// another separator or prefixes is matched on its names as they are.
+    func visibleTools(of service: String, to identity: String) -> [String]? {
+        let snapshot = policies.snapshot
+        let configs = (snapshot.services[service]?.configs ?? []).compactMap { snapshot.configs[$0] }.filter { $0.type == MCPToolPolicy.configType }
+        guard !configs.isEmpty else { return nil }
+        var rules: [MCPToolPolicy.Rule] = []
+        for config in configs {
+            guard let policy = try? config.data.decode(MCPToolPolicy.self) else { return [] }  // unreadable: the gateway shows nothing
+            rules += policy.rules
+        }
+        let grant = MCPToolPolicy(rules: rules).grant(for: identity, attributes: snapshot.allIdentityRoles[identity] ?? [])
+        return pins.list(service: service).filter { $0.pendingHash == nil }.map(\.tool).filter { name in
+            guard let split = name.range(of: "__") else { return grant.permits(.tool, server: "", item: name) }
+            return grant.permits(.tool, server: String(name[..<split.lowerBound]), item: String(name[split.upperBound...]))
+        }.sorted()
     }
 
     // MARK: audit
