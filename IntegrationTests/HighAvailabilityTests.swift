@@ -148,6 +148,13 @@ final class HighAvailabilityTests: XCTestCase {
         XCTAssertTrue(try String(contentsOfFile: net.state + "/logs/controller.log", encoding: .utf8).contains("store=postgresql"))
         let postgres = LocalPostgres(directory: net.state + "/postgres")
         XCTAssertTrue(postgres.isRunning)
+        // PostgreSQL away: the API says so (503, the reason), the controller stays up, and serves again once it is back.
+        try postgres.stop()
+        let away = try Portless.run("portless", ["identity", "list"] + net.profile)
+        XCTAssertNotEqual(away.status, 0)
+        XCTAssertTrue(away.output.contains("503") && away.output.contains("PostgreSQL"), away.output)
+        try postgres.start()
+        XCTAssertTrue(try Portless.cli(["identity", "list"] + net.profile).contains("laptop"), "the controller did not recover from PostgreSQL's restart")
         let pidFile = try String(contentsOfFile: postgres.dataDirectory + "/postmaster.pid", encoding: .utf8)
         let server = try XCTUnwrap(pidFile.split(separator: "\n").first.flatMap { Int32($0) })
         net.down()
