@@ -94,44 +94,6 @@ struct ManagementAPI: Sendable {
         }
     }
 
-    // MARK: operations the console performs too
-
-    func createIdentity(_ spec: IdentitySpec) throws -> IdentityRecord {
-        try Validation.name(spec.name, kind: "identity")
-        try Validation.attributes(spec.roles)
-        let row = IdentityRow(name: spec.name, roles: spec.roles, enrolled: false, createdAt: Date())
-        try insert(row, kind: "identity", name: spec.name)
-        let token = try enrollment.issueToken(for: spec.name, kind: .identity)
-        try changed("identity '\(spec.name)' created")
-        return row.record(token: token)
-    }
-
-    func deleteIdentity(_ name: String) throws {
-        try delete(IdentityRow.self, name: name, kind: "identity")
-        try revoke(name, kind: .identity, reason: "identity '\(name)' deleted")
-        try changed("identity '\(name)' deleted")
-    }
-
-    func createServicePolicy(_ spec: ServicePolicySpec) throws {
-        try Validation.name(spec.name, kind: "service policy")
-        try Validation.roles(spec.identityRoles, field: "identityRoles")
-        try Validation.roles(spec.serviceRoles, field: "serviceRoles")
-        try insert(ServicePolicyRow(name: spec.name, type: spec.type, identityRoles: spec.identityRoles, serviceRoles: spec.serviceRoles),
-                   kind: "service policy", name: spec.name)
-        try changed("service policy '\(spec.name)' created")
-    }
-
-    func deleteServicePolicy(_ name: String) throws {
-        try delete(ServicePolicyRow.self, name: name, kind: "service policy")
-        try changed("service policy '\(name)' deleted")
-    }
-
-    func approveTools(service: String, tools: [String]) throws -> [String] {
-        let approved = try pins.approve(service: service, tools: tools, by: "operator")
-        if !approved.isEmpty { changes.announce("pins") }
-        return approved
-    }
-
     func networkStatus() async throws -> NetworkStatus {
         let plane = self.plane
         return try await plane.loop.submit { plane.value.status() }
@@ -453,7 +415,7 @@ struct ManagementAPI: Sendable {
 
     // MARK: helpers
 
-    private func insert<Row: StoreRecord>(_ row: Row, kind: String, name: String) throws {
+    func insert<Row: StoreRecord>(_ row: Row, kind: String, name: String) throws {
         do {
             try store.write { try $0.insert(row) }
         } catch is StoreConflict {
@@ -461,7 +423,7 @@ struct ManagementAPI: Sendable {
         }
     }
 
-    private func delete<Row: StoreRecord>(_ type: Row.Type, name: String, kind: String) throws {
+    func delete<Row: StoreRecord>(_ type: Row.Type, name: String, kind: String) throws {
         let deleted = try store.write { try $0.delete(Row.self, key: name) }
         guard deleted else { throw HTTPError(.notFound, message: "no \(kind) named '\(name)'") }
     }
@@ -470,7 +432,7 @@ struct ManagementAPI: Sendable {
     /// Revokes `name`'s certificates and its enrollment tokens not yet used; it must enroll
     /// again to connect. Its live connections close, here and at every router.
     @discardableResult
-    private func revoke(_ name: String, kind: PeerKind, reason: String) throws -> [String] {
+    func revoke(_ name: String, kind: PeerKind, reason: String) throws -> [String] {
         let revoked = try store.write { db in
             try db.execute("DELETE FROM enrollment WHERE subject = ? AND kind = ? AND usedAt IS NULL", [name, kind.rawValue])
             if kind == .identity {
@@ -491,7 +453,7 @@ struct ManagementAPI: Sendable {
         plane.loop.execute { plane.value.certificatesChanged(identities: identities, reason: reason) }
     }
 
-    private func changed(_ reason: String) throws {
+    func changed(_ reason: String) throws {
         try policies.rebuild()
         audit.record(.policyChanged, detail: reason)
         changes.announce("policies")

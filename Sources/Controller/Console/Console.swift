@@ -290,12 +290,9 @@ struct ConsoleGuard<Context: RequestContext>: RouterMiddleware {
         }
         guard request.method == .post else { return try await next(request, context) }
         var request = request
-        let buffer = try await request.collectBody(upTo: 64 * 1024)
-        let fields = String(buffer: buffer).split(separator: "&").compactMap { pair -> (String, String)? in
-            let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).removingPercentEncoding ?? "" }
-            return parts.count == 2 ? (parts[0], parts[1]) : nil
-        }
-        guard fields.first(where: { $0.0 == "csrf" })?.1 == ConsoleSession.csrf(for: token) else {
+        _ = try await request.collectBody(upTo: 64 * 1024)  // kept for the handler, which reads the form again
+        let fields = try await ConsoleSession.form(request)
+        guard fields["csrf"] == ConsoleSession.csrf(for: token) else {
             return ConsoleSession.html("<!doctype html><title>Refused</title><p>Refused: the form's CSRF token is missing or wrong. Reload the page and try again.</p>",
                                        status: .forbidden)
         }
