@@ -244,6 +244,13 @@ final class MCPGatewayTests: XCTestCase {
         XCTAssertEqual(call?["message"] as? String, "Unknown tool: files__read_file")
         let audit = try Portless.cli(["audit", "--type", "mcp.tool.changed", "--service", "mcp"] + net.profile)
         XCTAssertTrue(audit.contains("files__read_file"), audit)
+        // The controller holds both definitions, so an operator sees what changed before approving.
+        let pins = try JSONSerialization.jsonObject(with: Data(try Portless.cli(["mcp", "pins", "--service", "mcp"] + net.profile).utf8)) as? [[String: Any]]
+        let pin = pins?.first { $0["tool"] as? String == "files__read_file" } ?? [:]
+        XCTAssertNotNil(pin["pendingHash"] as? String, "\(pin)")
+        XCTAssertTrue((pin["pendingDefinition"] as? String)?.contains("evil.example") == true, "\(pin)")
+        let approvedDefinition = pin["approvedDefinition"] as? String ?? ""
+        XCTAssertTrue(approvedDefinition.contains("Read a document by name.") && !approvedDefinition.contains("evil"), "\(pin)")
 
         let approved = try Portless.cli(["mcp", "approve", "mcp", "files__read_file"] + net.profile)
         XCTAssertTrue(approved.contains("files__read_file"), approved)

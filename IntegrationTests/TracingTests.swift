@@ -136,6 +136,11 @@ final class TracingTests: XCTestCase {
 
         let audit = try waitForAudit("mcp.request", containing: traceID, in: net)
         XCTAssertTrue(audit.contains(#"\"traceId\":\"\#(traceID)\""#), audit)
+        // The trail of one trace: its records, and nothing else.
+        let byTrace = try JSONSerialization.jsonObject(with: Data(try Portless.cli(["audit", "--trace", traceID] + net.profile).utf8)) as? [[String: Any]] ?? []
+        XCTAssertEqual(byTrace.map { $0["type"] as? String }, ["mcp.request"])
+        XCTAssertTrue((byTrace.first?["detail"] as? String)?.contains(traceID) == true, "\(byTrace)")
+        XCTAssertThrowsError(try Portless.cli(["audit", "--trace", "%25"] + net.profile), "a trace id that is no trace id must be refused")
     }
 
     private func appAddress(_ app: String, in net: RunningTopology) throws -> String {

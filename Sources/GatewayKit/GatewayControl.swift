@@ -4,7 +4,8 @@ import Shared
 public protocol GatewayControl: Sendable {
     /// The current view, or nil when its generation is still `known`.
     func fetchView(known: String?) async throws -> GatewayView?
-    /// The tool definitions the gateway sees now, `server__tool` → hash.
-    func reportDefinitions(_ hashes: [String: String]) async throws
+    /// One part of what the gateway offers now (its tools' definitions with them); the last
+    /// part of a report is `complete`.
+    func reportCatalog(_ entries: [CatalogEntry], report: String, complete: Bool) async throws
     func audit(_ events: [GatewayAuditEvent]) async throws
 }

@@ -24,13 +24,13 @@ final class FlakyControl: GatewayControl, @unchecked Sendable {
         return view.generation == known ? nil : view
     }
 
-    func reportDefinitions(_ hashes: [String: String]) async throws {
+    func reportCatalog(_ entries: [CatalogEntry], report: String, complete: Bool) async throws {
         try lock.withLock {
             guard reachable else {
                 refusedReports += 1
                 throw ControlError.refused("the controller is unreachable")
             }
-            pins.merge(hashes) { old, _ in old }
+            for entry in entries where entry.kind == .tool { pins[entry.name] = pins[entry.name] ?? entry.hash }
         }
     }
 

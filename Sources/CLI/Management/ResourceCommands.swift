@@ -17,6 +17,14 @@ func printJSON<T: Encodable>(_ value: T) {
     if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
 }
 
+/// `?a=b&c=d`, each value percent-encoded (a resource URI is a value like any other).
+func queryString(_ items: KeyValuePairs<String, String>) -> String {
+    var allowed = CharacterSet.urlQueryAllowed
+    allowed.remove(charactersIn: "&=+?#/:")
+    let pairs = items.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }
+    return pairs.isEmpty ? "" : "?" + pairs.joined(separator: "&")
+}
+
 func splitList(_ text: String?) -> [String] {
     (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 }
@@ -53,7 +61,16 @@ struct Login: AsyncParsableCommand {
 
 struct IdentityCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "identity", abstract: "Manage identities.",
-                                                    subcommands: [Create.self, List.self, Delete.self, Revoke.self, Token.self])
+                                                    subcommands: [Create.self, Update.self, List.self, Delete.self, Revoke.self, Token.self])
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set an identity's role attributes (what it may reach follows at once).")
+        @Argument var name: String
+        @Option(help: "Comma-separated role attributes (empty: none).") var roles: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            printJSON(try await options.client().put("/v1/identities/\(name)", IdentitySpec(name: name, roles: splitList(roles)), as: IdentityRecord.self))
+        }
+    }
     struct Create: AsyncParsableCommand {
         @Argument var name: String
         @Option(help: "Comma-separated role attributes.") var roles: String?
@@ -128,7 +145,17 @@ struct RouterCommand: AsyncParsableCommand {
 
 struct ServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "service", abstract: "Manage services.",
-                                                    subcommands: [Create.self, List.self, Delete.self])
+                                                    subcommands: [Create.self, Update.self, List.self, Delete.self])
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a service's role attributes and configs.")
+        @Argument var name: String
+        @Option var roles: String
+        @Option(help: "Comma-separated config names.") var configs: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            printJSON(try await options.client().put("/v1/services/\(name)", ServiceSpec(name: name, roles: splitList(roles), configs: splitList(configs)), as: ServiceSpec.self))
+        }
+    }
     struct Create: AsyncParsableCommand {
         @Argument var name: String
         @Option var roles: String?
@@ -187,7 +214,7 @@ struct ConfigCommand: AsyncParsableCommand {
 struct PolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy", abstract: "Manage service, edge-router, service-edge-router and delegation policies.",
-        subcommands: [CreateService.self, CreateEdgeRouter.self, CreateServiceEdgeRouter.self, CreateDelegation.self, List.self, Delete.self])
+        subcommands: [CreateService.self, UpdateService.self, CreateEdgeRouter.self, CreateServiceEdgeRouter.self, CreateDelegation.self, List.self, Delete.self])
 
     enum Kind: String, ExpressibleByArgument, CaseIterable {
         case service, edgeRouter = "edge-router", serviceEdgeRouter = "service-edge-router", delegation
@@ -218,6 +245,20 @@ struct PolicyCommand: AsyncParsableCommand {
         func run() async throws {
             guard let sessionType = SessionType(rawValue: type) else { throw ValidationError("--type must be dial or bind") }
             printJSON(try await options.client().post(Kind.service.path, ServicePolicySpec(name: name, type: sessionType,
+                identityRoles: splitList(identities), serviceRoles: splitList(services)), as: ServicePolicySpec.self))
+        }
+    }
+    struct UpdateService: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "update-service",
+                                                        abstract: "Change a service policy; what it no longer allows is revoked at once.")
+        @Argument var name: String
+        @Option(help: "dial or bind") var type: String
+        @Option(help: "Identity roles: '#attr', '@name' or '#all', comma-separated.") var identities: String
+        @Option(help: "Service roles.") var services: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            guard let sessionType = SessionType(rawValue: type) else { throw ValidationError("--type must be dial or bind") }
+            printJSON(try await options.client().put("\(Kind.service.path)/\(name)", ServicePolicySpec(name: name, type: sessionType,
                 identityRoles: splitList(identities), serviceRoles: splitList(services)), as: ServicePolicySpec.self))
         }
     }
@@ -350,6 +391,7 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: "Only events of this circuit.") var circuit: UInt64?
     @Option(help: "From this time (ISO 8601).") var since: String?
     @Option(help: "Until this time (ISO 8601).") var until: String?
+    @Option(help: "Only the gateway records of this trace (its 32-hex-digit id).") var trace: String?
     @Flag(help: "Check the hash chain instead of listing events.") var verify = false
     @OptionGroup var options: ProfileOption
 
@@ -364,7 +406,7 @@ struct AuditCommand: AsyncParsableCommand {
         }
         var query = ["limit=\(limit)"]
         for (key, value) in [("type", type), ("identity", identity), ("user", user), ("service", service), ("circuit", circuit.map(String.init)),
-                             ("since", since), ("until", until)] {
+                             ("since", since), ("until", until), ("trace", trace)] {
             if let value, let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) { query.append("\(key)=\(encoded)") }
         }
         printJSON(try await options.client().get("/v1/audit?" + query.joined(separator: "&"), as: [AuditEvent].self))
@@ -388,8 +430,34 @@ enum ConfigData {
 }
 
 struct MCPCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mcp", abstract: "MCP gateway operations: tool definition pins.",
-                                                    subcommands: [Pins.self, Approve.self])
+    static let configuration = CommandConfiguration(commandName: "mcp", abstract: "MCP gateway operations: tool definition pins, and who sees what.",
+                                                    subcommands: [Pins.self, Approve.self, Catalog.self, Visible.self, Callers.self])
+    struct Catalog: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "What the MCP gateway hosting a service offers, as it last reported it.")
+        @Argument(help: "The gateway's service.") var service: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            printJSON(try await options.client().get("/v1/mcp/catalog" + queryString(["service": service]), as: GatewayCatalog.self))
+        }
+    }
+    struct Visible: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The tools, resources and prompts a gateway shows one identity.")
+        @Argument(help: "The gateway's service.") var service: String
+        @Argument var identity: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            printJSON(try await options.client().get("/v1/mcp/visible" + queryString(["service": service, "identity": identity]), as: MCPVisibleItems.self))
+        }
+    }
+    struct Callers: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Who can call a tool (read a resource, get a prompt) through a gateway.")
+        @Argument(help: "The gateway's service.") var service: String
+        @Argument(help: "The name callers see (server__tool, a prompt, a resource URI).") var name: String
+        @OptionGroup var options: ProfileOption
+        func run() async throws {
+            printJSON(try await options.client().get("/v1/mcp/callers" + queryString(["service": service, "name": name]), as: MCPItemCallers.self))
+        }
+    }
     struct Pins: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Tool definitions as pinned; a pendingHash marks a change waiting for approval.")
         @Option(help: "Only this gateway service.") var service: String?

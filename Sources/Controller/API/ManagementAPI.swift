@@ -53,26 +53,8 @@ struct ManagementAPI: Sendable {
         registerLinks(admin)
         registerPeople(admin)
         registerControllers(admin)
-        admin.get("llm/usage") { request, _ in
-            let query = request.uri.queryParameters
-            let by = query.get("by") ?? "identity"
-            guard ["identity", "team", "user", "project", "model", "provider"].contains(by) else {
-                throw HTTPError(.badRequest, message: "by must be identity, team, user, project, model or provider")
-            }
-            return try usage.report(by: by, since: query.get("since"), roles: policies.snapshot.allIdentityRoles)
-        }
-        admin.get("mcp/pins") { request, _ in pins.list(service: request.uri.queryParameters.get("service")) }
-        admin.post("mcp/approve") { request, context in
-            let body = try await request.decode(as: ToolApproval.self, context: context)
-            guard policies.snapshot.services[body.service] != nil else {
-                throw HTTPError(.notFound, message: "no service named '\(body.service)'")
-            }
-            let approved = try approveTools(service: body.service, tools: body.tools ?? [])
-            guard !approved.isEmpty || (body.tools ?? []).isEmpty else {
-                throw HTTPError(.notFound, message: "none of \(body.tools ?? []) has a changed definition waiting for approval on '\(body.service)'; see GET /v1/mcp/pins")
-            }
-            return ToolApprovalResult(service: body.service, approved: approved)
-        }
+        registerLLM(admin)
+        registerMCP(admin)
         admin.get("network") { _, _ in try await networkStatus() }
         admin.get("audit") { request, _ in
             let query = request.uri.queryParameters
@@ -86,12 +68,21 @@ struct ManagementAPI: Sendable {
             }
             return try audit.events(limit: min(max(limit, 1), 10_000), type: query.get("type"), identity: query.get("identity"),
                                     user: query.get("user"), service: query.get("service"), circuit: query.get("circuit", as: UInt64.self),
-                                    since: try date("since"), until: try date("until"))
+                                    since: try date("since"), until: try date("until"), trace: try Self.traceID(query.get("trace")))
         }
         admin.get("audit/verify") { _, _ in
             let (rows, brokenAt) = try audit.verifyChain()
             return AuditVerification(rows: rows, intact: brokenAt == nil, brokenAtSeq: brokenAt)
         }
+    }
+
+    /// A W3C trace id (32 lowercase hex digits), checked.
+    static func traceID(_ value: String?) throws -> String? {
+        guard let value, !value.isEmpty else { return nil }
+        guard value.utf8.count == 32, value.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            throw HTTPError(.badRequest, message: "trace must be a trace id: 32 lowercase hex digits")
+        }
+        return value
     }
 
     func networkStatus() async throws -> NetworkStatus {
@@ -106,16 +97,7 @@ struct ManagementAPI: Sendable {
         group.put("identities/:name") { request, context in
             let name = try context.parameters.require("name")
             let spec = try await request.decode(as: IdentitySpec.self, context: context)
-            try Validation.attributes(spec.roles)
-            let row = try store.write { db -> IdentityRow? in
-                guard var row = try db.one(IdentityRow.self, key: name) else { return nil }
-                row.roles = spec.roles
-                try db.update(row)
-                return row
-            }
-            guard let row else { throw HTTPError(.notFound, message: "no identity named '\(name)'") }
-            try changed("identity '\(name)' roles set to \(spec.roles)")
-            return row.record(token: nil)
+            return try updateIdentityRoles(name, roles: spec.roles)
         }
         group.get("identities") { _, _ in
             try store.read { try $0.all(IdentityRow.self, orderBy: "name") }.map { $0.record(token: nil) }
@@ -205,52 +187,32 @@ struct ManagementAPI: Sendable {
     private func registerServices(_ group: RouterGroup<BasicRequestContext>) {
         group.post("services") { request, context in
             let spec = try await request.decode(as: ServiceSpec.self, context: context)
-            try Validation.name(spec.name, kind: "service")
-            try Validation.attributes(spec.roles)
-            let rows = try store.read { db in try spec.configs.map { ($0, try db.one(ConfigRow.self, key: $0)) } }
-            let missing = rows.filter { $0.1 == nil }.map(\.0)
-            guard missing.isEmpty else { throw HTTPError(.badRequest, message: "unknown config(s): \(missing.joined(separator: ", "))") }
-            let llmPolicies = rows.compactMap(\.1).filter { $0.type == LLMPolicy.configType }.map(\.name)
-            guard llmPolicies.count <= 1 else {
-                throw HTTPError(.badRequest, message: "service '\(spec.name)' names \(llmPolicies.count) llm-policy.v1 configs (\(llmPolicies.joined(separator: ", "))); an LLM gateway follows exactly one: merge them")
-            }
-            try insert(ServiceRow(name: spec.name, roles: spec.roles, configs: spec.configs), kind: "service", name: spec.name)
-            try changed("service '\(spec.name)' created")
+            try createService(spec)
             return EditedResponse(status: .created, response: spec)
+        }
+        group.put("services/:name") { request, context in
+            var spec = try await request.decode(as: ServiceSpec.self, context: context)
+            spec.name = try context.parameters.require("name")
+            try updateService(spec)
+            return spec
         }
         group.get("services") { _, _ in
             try store.read { try $0.all(ServiceRow.self, orderBy: "name") }
                 .map { ServiceSpec(name: $0.name, roles: $0.roles, configs: $0.configs) }
         }
         group.delete("services/:name") { _, context in
-            let name = try context.parameters.require("name")
-            try delete(ServiceRow.self, name: name, kind: "service")
-            try changed("service '\(name)' deleted")
+            try deleteService(try context.parameters.require("name"))
             return Response(status: .noContent)
         }
         group.post("configs") { request, context in
             let spec = try await request.decode(as: ConfigSpec.self, context: context)
-            try Validation.name(spec.name, kind: "config")
-            try Validation.config(spec)
-            try insert(ConfigRow(name: spec.name, type: spec.type, data: spec.data), kind: "config", name: spec.name)
-            try changed("config '\(spec.name)' created")
+            try createConfig(spec)
             return EditedResponse(status: .created, response: spec)
         }
         group.put("configs/:name") { request, context in
-            let name = try context.parameters.require("name")
-            var decoded = try await request.decode(as: ConfigSpec.self, context: context)
-            decoded.name = name
-            let spec = decoded
-            try Validation.config(spec)
-            let updated = try store.write { db -> Bool in
-                guard var row = try db.one(ConfigRow.self, key: name) else { return false }
-                row.type = spec.type
-                row.data = spec.data
-                try db.update(row)
-                return true
-            }
-            guard updated else { throw HTTPError(.notFound, message: "no config named '\(name)'") }
-            try changed("config '\(name)' updated")
+            var spec = try await request.decode(as: ConfigSpec.self, context: context)
+            spec.name = try context.parameters.require("name")
+            try updateConfig(spec)
             return spec
         }
         group.get("configs") { _, _ in
@@ -258,9 +220,7 @@ struct ManagementAPI: Sendable {
                 .map { ConfigSpec(name: $0.name, type: $0.type, data: $0.data) }
         }
         group.delete("configs/:name") { _, context in
-            let name = try context.parameters.require("name")
-            try delete(ConfigRow.self, name: name, kind: "config")
-            try changed("config '\(name)' deleted")
+            try deleteConfig(try context.parameters.require("name"))
             return Response(status: .noContent)
         }
     }
@@ -270,6 +230,12 @@ struct ManagementAPI: Sendable {
             let spec = try await request.decode(as: ServicePolicySpec.self, context: context)
             try createServicePolicy(spec)
             return EditedResponse(status: .created, response: spec)
+        }
+        group.put("service-policies/:name") { request, context in
+            var spec = try await request.decode(as: ServicePolicySpec.self, context: context)
+            spec.name = try context.parameters.require("name")
+            try updateServicePolicy(spec)
+            return spec
         }
         group.get("service-policies") { _, _ in
             try store.read { try $0.all(ServicePolicyRow.self, orderBy: "name") }
@@ -507,4 +473,3 @@ extension EnrollmentResponse: ResponseEncodable {}
 extension AuditEvent: ResponseEncodable {}
 extension ToolPin: ResponseEncodable {}
 extension ToolApprovalResult: ResponseEncodable {}
-extension LLMUsageRow: ResponseEncodable {}

@@ -62,6 +62,14 @@ enum ConsoleHTML {
         return "<table>\(caption.map { "<caption>\(escape($0))</caption>" } ?? "")<thead><tr>\(head)</tr></thead><tbody>\(body)</tbody></table>"
     }
 
+    /// A link to `path` with a query; the text escaped.
+    static func link(_ path: String, _ query: KeyValuePairs<String, String>, _ text: String) -> String {
+        var allowed = CharacterSet.urlQueryAllowed
+        allowed.remove(charactersIn: "&=+?#/:;")
+        let encoded = query.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
+        return "<a href=\"\(escape(path + (encoded.isEmpty ? "" : "?" + encoded)))\">\(escape(text))</a>"
+    }
+
     static func hidden(_ name: String, _ value: String) -> String {
         "<input type=\"hidden\" name=\"\(escape(name))\" value=\"\(escape(value))\">"
     }
@@ -79,6 +87,14 @@ enum ConsoleHTML {
     fieldset { border: 1px solid #dde3e9; margin: .5rem 0 1rem; } .error { color: #a4001b; font-weight: 600; }
     .ok { color: #116329; font-weight: 600; } svg text { font-size: 12px; } code { font-size: .85rem; }
     .bar { fill: #3b7dd8; } .link { stroke: #8796a5; stroke-width: 2; } .path { stroke: #d2691e; stroke-width: 5; }
+    pre.diff { background: #f6f8fa; padding: .5rem; overflow-x: auto; } pre.diff del { background: #ffebe9; text-decoration: none; display: block; }
+    pre.diff ins { background: #dafbe1; text-decoration: none; display: block; } pre.diff span { display: block; }
+    .series-0 { fill: #3b7dd8; background: #3b7dd8; } .series-1 { fill: #d2691e; background: #d2691e; } .series-2 { fill: #2e8b57; background: #2e8b57; }
+    .series-3 { fill: #8a4fbf; background: #8a4fbf; } .series-4 { fill: #c0392b; background: #c0392b; } .series-5 { fill: #b8860b; background: #b8860b; }
+    .series-6 { fill: #8796a5; background: #8796a5; } .axis { stroke: #8796a5; } meter { width: 8rem; }
+    ul.legend { display: flex; gap: 1rem; list-style: none; padding: 0; } .swatch { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem; }
+    nav.sub { display: flex; gap: 1rem; margin: .5rem 0 1rem; } .note { color: #57606a; font-size: .9rem; }
+    form.inline input { width: 11rem; margin-right: .3rem; } section { margin-bottom: 1.5rem; }
     .router { fill: #1b2733; } .router-label { fill: #1b2733; font-weight: 600; }
     """
 }

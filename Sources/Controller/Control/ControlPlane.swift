@@ -293,6 +293,19 @@ final class ControlPlane {
             } catch {
                 reply?(.failure(message: "could not store tool pins: \(error)"))
             }
+        case .reportCatalog(let token, let service, let report, let entries, let complete):
+            guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
+            guard policies.snapshot.permits(identity, .bind, service) else {
+                reply?(.failure(message: "identity '\(identity)' may not host '\(service)'")); return
+            }
+            do {
+                if try pins.receive(service: service, report: report, entries: entries, complete: complete, reporter: identity) { changes?.announce("pins") }
+                reply?(.ok)
+            } catch let error as CatalogReportError {
+                reply?(.failure(message: "catalog refused: \(error)"))
+            } catch {
+                reply?(.failure(message: "could not store tool pins: \(error)"))
+            }
         case .auditEvents(let token, let service, let events):
             guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }
             guard policies.snapshot.permits(identity, .bind, service) else {

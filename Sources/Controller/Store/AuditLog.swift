@@ -82,9 +82,10 @@ struct AuditLog: Sendable {
 
     /// What the trail holds, oldest first: the newest `limit` events that match every filter given.
     /// `user` selects what agents did for that person — their gateway records, and the records of
-    /// the circuits that carried them (a circuit opens before any request names a person).
+    /// the circuits that carried them (a circuit opens before any request names a person). `trace`
+    /// selects the gateway records of one trace (their `traceId`).
     func events(limit: Int, type: String? = nil, identity: String? = nil, user: String? = nil, service: String? = nil,
-                circuit: UInt64? = nil, since: Date? = nil, until: Date? = nil) throws -> [AuditEvent] {
+                circuit: UInt64? = nil, since: Date? = nil, until: Date? = nil, trace: String? = nil) throws -> [AuditEvent] {
         store.waitForBackgroundWrites()
         var conditions: [String] = [], arguments: [any SQLArgument] = []
         func match(_ condition: String, _ values: any SQLArgument...) { conditions.append(condition); arguments += values }
@@ -97,6 +98,8 @@ struct AuditLog: Sendable {
         if let circuit { match("circuit = ?", Int64(bitPattern: circuit)) }
         if let since { match("at >= ?", since) }
         if let until { match("at <= ?", until) }
+        // A trace id is 32 hex digits (checked by the callers): no LIKE wildcard can hide in it.
+        if let trace { match("detail LIKE ?", "%\(trace)%") }
         return try store.read { db in
             try db.all(AuditRow.self, where: conditions.isEmpty ? nil : conditions.joined(separator: " AND "), arguments,
                        orderBy: "seq DESC", limit: limit).reversed().map {

@@ -47,6 +47,11 @@ enum PostgresSchema {
         ("v10", """
         CREATE TABLE controller (name TEXT PRIMARY KEY, controlAddress TEXT NOT NULL, apiAddress TEXT NOT NULL, startedAt TIMESTAMPTZ NOT NULL);
         """),
+        ("v11", """
+        CREATE TABLE gatewayCatalog (service TEXT PRIMARY KEY, reporter TEXT NOT NULL, updatedAt TIMESTAMPTZ NOT NULL, entries TEXT NOT NULL);
+        ALTER TABLE toolPin ADD COLUMN approvedDefinition TEXT;
+        ALTER TABLE toolPin ADD COLUMN pendingDefinition TEXT;
+        """),
     ]
 
     static func migrate(_ db: any StoreConnection) throws {

@@ -216,6 +216,19 @@ enum SQLiteSchema {
                 t.column("startedAt", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v11-catalogs") { db in
+            // What each MCP gateway offers, and the definitions behind tool pins (for approvals).
+            try db.create(table: "gatewayCatalog") { t in
+                t.primaryKey("service", .text)
+                t.column("reporter", .text).notNull()
+                t.column("updatedAt", .datetime).notNull()
+                t.column("entries", .text).notNull()
+            }
+            try db.alter(table: "toolPin") { t in
+                t.add(column: "approvedDefinition", .text)
+                t.add(column: "pendingDefinition", .text)
+            }
+        }
         return migrator
     }
 }

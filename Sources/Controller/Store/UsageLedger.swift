@@ -96,17 +96,7 @@ struct UsageLedger: Sendable {
         }
         var totals: [String: LLMUsageRow] = [:]
         for row in rows {
-            let identity = try row.string("identity"), project = try row.string("project"), user = try row.string("user")
-            let keys: [String]
-            switch key {
-            case "team": keys = roles[identity] ?? ["(none)"]
-            case "project": keys = [project.isEmpty ? "(none)" : project]
-            case "model": keys = [try row.string("model")]
-            case "provider": keys = [try row.string("provider")]
-            case "user": keys = [user.isEmpty ? "(no person)" : user]
-            default: keys = [identity]
-            }
-            for name in keys {
+            for name in try Self.keys(of: row, by: key, roles: roles) {
                 var total = totals[name] ?? LLMUsageRow(key: name, requests: 0, inputTokens: 0, outputTokens: 0, costUSD: 0)
                 // Sums are read as doubles (TOTAL never overflows) and added saturating: a report never traps.
                 total.requests = Self.saturatingSum(total.requests, try row.double("requests"))
@@ -121,6 +111,40 @@ struct UsageLedger: Sendable {
             }
         }
         return totals.values.sorted { $0.costUSD == $1.costUSD ? $0.key < $1.key : $0.costUSD > $1.costUSD }
+    }
+
+    /// The report keys one usage row counts under.
+    private static func keys(of row: SQLRow, by key: String, roles: [String: [String]]) throws -> [String] {
+        let identity = try row.string("identity"), project = try row.string("project"), user = try row.string("user")
+        switch key {
+        case "team": return roles[identity] ?? ["(none)"]
+        case "project": return [project.isEmpty ? "(none)" : project]
+        case "model": return [try row.string("model")]
+        case "provider": return [try row.string("provider")]
+        case "user": return [user.isEmpty ? "(no person)" : user]
+        default: return [identity]
+        }
+    }
+
+    /// Cost per UTC day and key (as `report` groups them), from `since` (a day).
+    func daily(by key: String, since: String, roles: [String: [String]]) throws -> [(day: String, key: String, costUSD: Double, requests: Int)] {
+        let rows = try store.read { db in
+            try db.rows("""
+                SELECT day, identity, "user", project, model, provider, SUM(CAST(costUSD AS DOUBLE PRECISION)) AS cost,
+                       SUM(CAST(requests AS DOUBLE PRECISION)) AS requests
+                FROM llmUsage WHERE day >= ? GROUP BY day, identity, "user", project, model, provider
+                """, [since])
+        }
+        var totals: [String: [String: (Double, Int)]] = [:]
+        for row in rows {
+            let day = try row.string("day"), cost = try row.double("cost"), requests = try row.double("requests")
+            for name in try Self.keys(of: row, by: key, roles: roles) {
+                let (sum, count) = totals[day, default: [:]][name] ?? (0, 0)
+                totals[day, default: [:]][name] = (sum + cost, Self.saturatingSum(count, requests))
+            }
+        }
+        return totals.flatMap { day, keys in keys.map { (day: day, key: $0.key, costUSD: $0.value.0, requests: $0.value.1) } }
+            .sorted { ($0.day, $0.key) < ($1.day, $1.key) }
     }
 
     static func saturatingSum(_ a: Int, _ b: Double) -> Int {

@@ -16,7 +16,20 @@ struct CatalogItem: Sendable {
     let encoded: Data
     /// Tools only: SHA-256 over name, description and schemas, for pinning.
     let definitionHash: String?
+    /// Tools only: the canonical JSON that hash is over, for the operator who approves a change.
+    let pinnedDefinition: String?
     let isTemplate: Bool
+
+    /// How the gateway reports it to the controller.
+    var entry: CatalogEntry {
+        let kind: CatalogEntry.Kind
+        switch self.kind {
+        case .tool: kind = .tool
+        case .resource: kind = isTemplate ? .template : .resource
+        case .prompt: kind = .prompt
+        }
+        return CatalogEntry(kind: kind, name: exposedName, server: server, item: upstreamName, hash: definitionHash, definition: pinnedDefinition)
+    }
 }
 
 /// Everything every upstream offers, under the names callers see. Rebuilt whenever an upstream
@@ -42,37 +55,39 @@ struct Catalog: Sendable {
             let prefix = config.effectivePrefix + separator
             for tool in offer.tools {
                 guard let name = tool["name"]?.stringValue else { continue }
+                let pinned = Self.pinnedDefinition(tool)
                 Self.add(.tool, server: config.name, exposed: prefix + name, upstream: name, definition: tool.setting("name", .string(prefix + name)),
-                    hash: Self.definitionHash(tool), into: &tools, index: &toolsByName, collisions: &collisions)
+                    pinned: pinned, into: &tools, index: &toolsByName, collisions: &collisions)
             }
             for prompt in offer.prompts {
                 guard let name = prompt["name"]?.stringValue else { continue }
                 Self.add(.prompt, server: config.name, exposed: prefix + name, upstream: name, definition: prompt.setting("name", .string(prefix + name)),
-                    hash: nil, into: &prompts, index: &promptsByName, collisions: &collisions)
+                    pinned: nil, into: &prompts, index: &promptsByName, collisions: &collisions)
             }
             for resource in offer.resources {
                 guard let uri = resource["uri"]?.stringValue else { continue }
                 let named = resource["name"]?.stringValue.map { resource.setting("name", .string(prefix + $0)) } ?? resource
-                Self.add(.resource, server: config.name, exposed: uri, upstream: uri, definition: named, hash: nil, into: &resources, index: &resourcesByURI, collisions: &collisions)
+                Self.add(.resource, server: config.name, exposed: uri, upstream: uri, definition: named, pinned: nil, into: &resources, index: &resourcesByURI, collisions: &collisions)
             }
             for template in offer.templates {
                 guard let uriTemplate = template["uriTemplate"]?.stringValue else { continue }
                 let named = template["name"]?.stringValue.map { template.setting("name", .string(prefix + $0)) } ?? template
                 templates.append(CatalogItem(kind: .resource, server: config.name, exposedName: uriTemplate, upstreamName: uriTemplate,
-                                             encoded: named.canonicallyEncoded(), definitionHash: nil, isTemplate: true))
+                                             encoded: named.canonicallyEncoded(), definitionHash: nil, pinnedDefinition: nil, isTemplate: true))
             }
         }
     }
 
     private static func add(_ kind: MCPToolPolicy.Kind, server: String, exposed: String, upstream: String, definition: JSONValue,
-                            hash: String?, into items: inout [CatalogItem], index: inout [String: Int], collisions: inout [String]) {
+                            pinned: Data?, into items: inout [CatalogItem], index: inout [String: Int], collisions: inout [String]) {
         if let existing = index[exposed] {
             collisions.append("\(kind.rawValue) '\(exposed)' of '\(server)' collides with the one of '\(items[existing].server)'; '\(items[existing].server)' keeps it")
             return
         }
         index[exposed] = items.count
         items.append(CatalogItem(kind: kind, server: server, exposedName: exposed, upstreamName: upstream, encoded: definition.canonicallyEncoded(),
-                                 definitionHash: hash, isTemplate: false))
+                                 definitionHash: pinned.map { Hex.encode(SHA256.hash(data: $0)) }, pinnedDefinition: pinned.map { String(decoding: $0, as: UTF8.self) },
+                                 isTemplate: false))
     }
 
     /// The template whose URI template could have produced `uri` (literal parts match in order).
@@ -93,14 +108,18 @@ struct Catalog: Sendable {
 
     /// Pinning covers what a model reads and what it sends: name, description and schemas.
     static func definitionHash(_ tool: JSONValue) -> String {
+        Hex.encode(SHA256.hash(data: pinnedDefinition(tool)))
+    }
+
+    /// The canonical JSON of what a pin covers; its SHA-256 is the pin.
+    static func pinnedDefinition(_ tool: JSONValue) -> Data {
         let pinned: JSONValue = .object([
             "name": tool["name"] ?? .null,
             "description": tool["description"] ?? .null,
             "inputSchema": tool["inputSchema"] ?? .null,
             "outputSchema": tool["outputSchema"] ?? .null,
         ])
-        let data = (try? canonicalEncoder.encode(pinned)) ?? Data()
-        return Hex.encode(SHA256.hash(data: data))
+        return (try? canonicalEncoder.encode(pinned)) ?? Data()
     }
 
     static func digest(_ value: JSONValue?) -> String {

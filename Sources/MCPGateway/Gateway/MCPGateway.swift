@@ -34,8 +34,9 @@ public actor MCPGateway {
     /// Verifies the people agents act for; signs the gateway's statements to upstreams.
     nonisolated let people: PersonVerifier
     nonisolated let assertions: AssertionSigner?
-    /// Definition hashes the controller has acknowledged.
+    /// Definition hashes the controller has acknowledged, and the whole catalog it last did.
     private var reportedHashes: [String: String] = [:]
+    private var reportedEntries: [CatalogEntry]?
     private var reporter: Task<Void, Never>?
     var sessions = SessionTable()
     private var listeners: [UUID: Listener] = [:]
@@ -233,19 +234,22 @@ public actor MCPGateway {
         await checkReady()
     }
 
-    /// Reports definitions the controller has not acknowledged, until it has: a tool is shown
-    /// only once its pin is confirmed, so an unreachable controller hides new tools, never
-    /// shows them unpinned.
+    /// Reports the catalog (with its tools' definitions) until the controller has acknowledged
+    /// it: a tool is shown only once its pin is confirmed, so an unreachable controller hides new
+    /// tools, never shows them unpinned.
     private func reportDefinitions() {
         guard reporter == nil else { return }
         reporter = Task { [weak self] in
             var delay: Duration = .milliseconds(100)
             while !Task.isCancelled, let self {
-                let pending = await self.unreportedHashes()
-                if pending.isEmpty { break }
+                guard let entries = await self.unreportedCatalog() else { break }
                 do {
-                    try await self.control.reportDefinitions(pending)
-                    await self.acknowledged(pending)
+                    let report = UUID().uuidString
+                    let parts = CatalogEntry.parts(entries)
+                    for (index, part) in parts.enumerated() {
+                        try await self.control.reportCatalog(part, report: report, complete: index == parts.count - 1)
+                    }
+                    await self.acknowledged(entries)
                     delay = .milliseconds(100)
                 } catch {
                     self.logger.warning("tool definitions not pinned yet; their tools stay hidden until they are", metadata: ["error": "\(error)"])
@@ -257,22 +261,21 @@ public actor MCPGateway {
         }
     }
 
-    private func unreportedHashes() -> [String: String] {
-        var pending: [String: String] = [:]
-        for tool in catalog.tools where reportedHashes[tool.exposedName] != tool.definitionHash {
-            pending[tool.exposedName] = tool.definitionHash ?? ""
-        }
-        return pending
+    /// What the gateway offers now, when the controller has not acknowledged exactly that.
+    private func unreportedCatalog() -> [CatalogEntry]? {
+        let entries = (catalog.tools + catalog.resources + catalog.templates + catalog.prompts).map(\.entry)
+        return entries == reportedEntries ? nil : entries
     }
 
-    private func acknowledged(_ hashes: [String: String]) async {
-        for (name, hash) in hashes { reportedHashes[name] = hash }
+    private func acknowledged(_ entries: [CatalogEntry]) async {
+        reportedEntries = entries
+        for entry in entries where entry.kind == .tool { reportedHashes[entry.name] = entry.hash ?? "" }
         await poll()
     }
 
     private func reporterDone() async {
         reporter = nil
-        if !unreportedHashes().isEmpty { reportDefinitions() }
+        if unreportedCatalog() != nil { reportDefinitions() }
         await checkReady()
     }
 

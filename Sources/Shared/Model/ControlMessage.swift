@@ -94,6 +94,10 @@ public enum ControlMessage: Codable, Sendable {
     /// A gateway reports the tool definitions it sees (`server__tool` → hash). Unknown tools are
     /// pinned as first seen; a changed hash waits for an operator's approval.
     case reportToolDefinitions(apiSession: String, service: String, hashes: [String: String])
+    /// A gateway reports everything it offers, in parts that each fit a frame (`report` names the
+    /// whole, `complete` ends it). Tools are pinned as each part arrives; the catalog is kept
+    /// once complete.
+    case reportCatalog(apiSession: String, service: String, report: String, entries: [CatalogEntry], complete: Bool)
     case auditEvents(apiSession: String, service: String, events: [GatewayAuditEvent])
     /// An LLM gateway reports what its calls used; the controller keeps it (it survives restarts).
     case llmUsage(apiSession: String, service: String, records: [LLMUsageRecord])

@@ -54,13 +54,19 @@ public struct ToolPin: Codable, Sendable, Equatable {
     public var approvedHash: String
     public var pendingHash: String?
     public var updatedAt: Date
+    /// The definitions (canonical JSON) behind the hashes, when the gateway reported them.
+    public var approvedDefinition: String?
+    public var pendingDefinition: String?
 
-    public init(service: String, tool: String, approvedHash: String, pendingHash: String?, updatedAt: Date) {
+    public init(service: String, tool: String, approvedHash: String, pendingHash: String?, updatedAt: Date,
+                approvedDefinition: String? = nil, pendingDefinition: String? = nil) {
         self.service = service
         self.tool = tool
         self.approvedHash = approvedHash
         self.pendingHash = pendingHash
         self.updatedAt = updatedAt
+        self.approvedDefinition = approvedDefinition
+        self.pendingDefinition = pendingDefinition
     }
 }
 

@@ -65,3 +65,41 @@ public struct LLMUsageRow: Codable, Sendable, Equatable {
         self.estimatedRequests = estimatedRequests; self.unpricedRequests = unpricedRequests
     }
 }
+
+/// `GET /v1/llm/usage/daily`: cost per UTC day and key.
+public struct LLMDailyUsage: Codable, Sendable, Equatable {
+    public var day: String
+    public var key: String
+    public var requests: Int
+    public var costUSD: Double
+    public init(day: String, key: String, requests: Int, costUSD: Double) {
+        self.day = day; self.key = key; self.requests = requests; self.costUSD = costUSD
+    }
+}
+
+/// `GET /v1/llm/budgets`: one budget of an `llm-policy.v1` config, for one key it covers, and how
+/// much of it is spent (today's and this month's spend, as the gateways enforce it).
+public struct LLMBudgetStatus: Codable, Sendable, Equatable {
+    public var config: String
+    /// As the config says it: `identity:*`, `team:support`, `project:apollo`, `user:*`.
+    public var budget: String
+    /// The key spent against: `identity:support-agent` (equal to `budget` unless it names `*`).
+    public var key: String
+    public var usdPerDay: Double?
+    public var spentToday: Double
+    public var usdPerMonth: Double?
+    public var spentThisMonth: Double
+    public var requestsPerMinute: Int?
+    public var tokensPerMinute: Int?
+    public init(config: String, budget: String, key: String, usdPerDay: Double?, spentToday: Double, usdPerMonth: Double?, spentThisMonth: Double,
+                requestsPerMinute: Int?, tokensPerMinute: Int?) {
+        self.config = config; self.budget = budget; self.key = key; self.usdPerDay = usdPerDay; self.spentToday = spentToday
+        self.usdPerMonth = usdPerMonth; self.spentThisMonth = spentThisMonth; self.requestsPerMinute = requestsPerMinute
+        self.tokensPerMinute = tokensPerMinute
+    }
+
+    /// The larger of the day's and the month's share used, 0...∞ (1 = exhausted).
+    public var used: Double {
+        max(usdPerDay.map { $0 > 0 ? spentToday / $0 : 1 } ?? 0, usdPerMonth.map { $0 > 0 ? spentThisMonth / $0 : 1 } ?? 0)
+    }
+}

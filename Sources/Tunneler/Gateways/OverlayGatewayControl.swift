@@ -23,9 +23,9 @@ final class OverlayGatewayControl: LLMGatewayControl {
         return try await onLoop { client, done in client.gatewayView(service: service, known: known, done) }
     }
 
-    func reportDefinitions(_ hashes: [String: String]) async throws {
+    func reportCatalog(_ entries: [CatalogEntry], report: String, complete: Bool) async throws {
         let service = self.service
-        try await onLoop { client, done in client.reportToolDefinitions(service: service, hashes: hashes, done) }
+        try await onLoop { client, done in client.reportCatalog(service: service, report: report, entries: entries, complete: complete, done) }
     }
 
     // Batches are encoded here, on the caller's task: the loop they are sent from carries every circuit.

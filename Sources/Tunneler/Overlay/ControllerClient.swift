@@ -81,8 +81,8 @@ final class ControllerClient {
         }
     }
 
-    func reportToolDefinitions(service: String, hashes: [String: String], _ completion: @escaping (Result<Void, Error>) -> Void) {
-        call({ .reportToolDefinitions(apiSession: $0, service: service, hashes: hashes) }) { completion($0.map { _ in () }) }
+    func reportCatalog(service: String, report: String, entries: [CatalogEntry], complete: Bool, _ completion: @escaping (Result<Void, Error>) -> Void) {
+        call({ .reportCatalog(apiSession: $0, service: service, report: report, entries: entries, complete: complete) }) { completion($0.map { _ in () }) }
     }
 
     func publishAssertionKey(_ jwk: JSONValue, _ completion: @escaping (Result<Void, Error>) -> Void) {
