@@ -104,6 +104,12 @@ final class ConsoleTests: XCTestCase {
         XCTAssertTrue(configs.contains("console-intercept") && configs.contains("127.0.0.1:9999"), "the config created and edited in the console: \(configs)")
         let services = try Portless.cli(["service", "list"] + net.profile)
         XCTAssertFalse(services.contains("console-service"), "the service the console created and deleted is still there: \(services)")
+        // What the spend page showed, the CLI shows too.
+        let budgets = try JSONSerialization.jsonObject(with: Data(try Portless.cli(["usage", "--budgets", "--json"] + net.profile).utf8)) as? [[String: Any]] ?? []
+        XCTAssertTrue(budgets.contains { $0["key"] as? String == "identity:support-agent" && $0["usdPerDay"] as? Double == 5 && ($0["spentToday"] as? Double ?? 0) > 0 },
+                      "\(budgets)")
+        let daily = try JSONSerialization.jsonObject(with: Data(try Portless.cli(["usage", "--daily", "--by", "model", "--json"] + net.profile).utf8)) as? [[String: Any]] ?? []
+        XCTAssertTrue(daily.contains { $0["key"] as? String == "mock-small" && ($0["costUSD"] as? Double ?? 0) > 0 }, "\(daily)")
         // The definition approved in the console is shown to the agent that may use it.
         let pins = try Portless.cli(["mcp", "pins", "--service", "mcp"] + net.profile)
         XCTAssertFalse(pins.contains("pendingHash"), "approved in the console, still pending: \(pins)")

@@ -58,6 +58,13 @@ try:
     labels = [element.text for element in driver.find_elements(By.CSS_SELECTOR, "svg text.router-label")]
     check(any(label.startswith(router) for label in labels), f"the mesh graph does not show {router}: {labels}")
     check(len(driver.find_elements(By.CSS_SELECTOR, "svg circle.router")) >= 1, "no router drawn")
+    # The graph is live: it changes in place, the page is not reloaded.
+    driver.execute_script("window.portlessMarker = 42")
+    before = driver.find_element(By.CSS_SELECTOR, "#mesh-live time.as-of").text
+    WebDriverWait(driver, 20).until(lambda d: d.find_element(By.CSS_SELECTOR, "#mesh-live time.as-of").text != before)
+    check(driver.execute_script("return window.portlessMarker") == 42, "the mesh page reloaded instead of updating in place")
+    check(any(element.text.startswith(router) for element in driver.find_elements(By.CSS_SELECTOR, "#mesh-live svg text.router-label")),
+          f"after a live update the graph does not show {router}")
 
     # Create an identity and a policy through the forms.
     driver.get(base + "/console/access")
@@ -99,8 +106,11 @@ try:
     check(any(row.startswith("mock-small") for row in rows), f"the spend page lacks the request's model: {rows}")
     check(len(driver.find_elements(By.CSS_SELECTOR, "svg rect.bar")) >= 1, "no bar in the spend chart")
 
-    # No script ran on any page: the policy forbids them and the pages have none.
-    check(not driver.find_elements(By.TAG_NAME, "script"), "a page carries a script")
+    # The console's own script file is the only script a page carries.
+    sources = [element.get_attribute("src") for element in driver.find_elements(By.TAG_NAME, "script")]
+    check(all(source and source.endswith("/console/console.js") for source in sources), f"a page carries another script: {sources}")
+    console_errors = [entry for entry in driver.get_log("browser") if entry.get("level") == "SEVERE" and "Content Security Policy" in entry.get("message", "")]
+    check(not console_errors, f"the Content-Security-Policy blocked something the console needs: {console_errors}")
 except Exception:
     failures.append(traceback.format_exc(limit=3))
 finally:

@@ -79,10 +79,35 @@ cookie = cookie_header.split(";")[0]
 status, headers, text = request("GET", "/console/mesh", cookie=cookie)
 policy = headers.get("Content-Security-Policy", "")
 check(status == 200, f"mesh page: {status}")
-check("default-src 'none'" in policy and "unsafe" not in policy and "script-src" not in policy, f"CSP: {policy}")
+check("default-src 'none'" in policy and "unsafe" not in policy and "script-src 'self';" in policy, f"CSP: {policy}")
 check(headers.get("X-Content-Type-Options") == "nosniff", "nosniff missing")
 check(f">{router} (" in text, f"the mesh page does not show router {router}")
-check("<script" not in text, "a script on the mesh page")
+scripts = re.findall(r"<script[^>]*>(.*?)</script>", text, re.S)
+check(re.findall(r"<script[^>]*>", text) == ['<script src="/console/console.js" defer>'] and scripts == [""],
+      f"the mesh page may carry only the console's script file, nothing inline: {re.findall(r'<script[^>]*>', text)}")
+
+
+def first_event(path, cookie):
+    """The status, and the first server-sent event of a stream (read line by line)."""
+    connection = http.client.HTTPSConnection(url.hostname, url.port, context=context, timeout=30)
+    connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+    response = connection.getresponse()
+    lines = []
+    if response.status == 200:
+        while True:
+            line = response.fp.readline().decode("utf-8", "replace")
+            if not line or (line == "\n" and any(l.startswith("event:") for l in lines)):
+                break
+            lines.append(line)
+    connection.close()
+    return response.status, response.headers, "".join(lines)
+
+
+status, headers, event = first_event("/console/events/mesh", cookie)
+check(status == 200 and headers.get("Content-Type") == "text/event-stream", f"mesh events: {status} {headers.get('Content-Type')}")
+check("event: mesh" in event and f">{router} (" in event, f"the mesh event does not show router {router}: {event[:300]}")
+status, headers, _ = first_event("/console/events/mesh", None)
+check(status == 303, f"mesh events without a session: {status}")
 
 # Changes need the CSRF token of this session: missing or wrong, refused, and nothing changes.
 status, _, text = request("GET", "/console/access", cookie=cookie)

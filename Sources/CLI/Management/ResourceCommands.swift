@@ -19,9 +19,13 @@ func printJSON<T: Encodable>(_ value: T) {
 
 /// `?a=b&c=d`, each value percent-encoded (a resource URI is a value like any other).
 func queryString(_ items: KeyValuePairs<String, String>) -> String {
+    queryString(items.map { ($0.key, $0.value) })
+}
+
+func queryString(_ items: [(String, String)]) -> String {
     var allowed = CharacterSet.urlQueryAllowed
     allowed.remove(charactersIn: "&=+?#/:")
-    let pairs = items.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }
+    let pairs = items.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }
     return pairs.isEmpty ? "" : "?" + pairs.joined(separator: "&")
 }
 
@@ -484,8 +488,30 @@ struct UsageCommand: AsyncParsableCommand {
     @Option(help: "identity, team, user (the person an agent acted for), project, model or provider") var by: String = "identity"
     @Option(help: "From this UTC day (YYYY-MM-DD).") var since: String?
     @Flag(help: "JSON instead of a table.") var json = false
+    @Flag(help: "Cost per UTC day (the last 30 days unless --since).") var daily = false
+    @Flag(help: "Each budget of the LLM policies, and how much of it is spent.") var budgets = false
     @OptionGroup var options: ProfileOption
     func run() async throws {
+        if budgets {
+            let statuses = try await options.client().get("/v1/llm/budgets", as: [LLMBudgetStatus].self)
+            if json { return printJSON(statuses) }
+            print("\("budget".padding(toLength: 22, withPad: " ", startingAt: 0))\("spent by".padding(toLength: 28, withPad: " ", startingAt: 0))\("today".leftPadded(22))\("this month".leftPadded(24))")
+            for status in statuses {
+                let today = status.usdPerDay.map { String(format: "%.4f / %.2f", status.spentToday, $0) } ?? String(format: "%.4f", status.spentToday)
+                let month = status.usdPerMonth.map { String(format: "%.4f / %.2f", status.spentThisMonth, $0) } ?? String(format: "%.4f", status.spentThisMonth)
+                print("\(status.budget.padding(toLength: 22, withPad: " ", startingAt: 0))\(status.key.padding(toLength: 28, withPad: " ", startingAt: 0))\(today.leftPadded(22))\(month.leftPadded(24))")
+            }
+            return
+        }
+        if daily {
+            let query = queryString([("by", by)] + (since.map { [("since", $0)] } ?? []))
+            let rows = try await options.client().get("/v1/llm/usage/daily" + query, as: [LLMDailyUsage].self)
+            if json { return printJSON(rows) }
+            for row in rows {
+                print("\(row.day)  \(row.key.padding(toLength: 24, withPad: " ", startingAt: 0))\(String(row.requests).leftPadded(10))\(String(format: "%.6f", row.costUSD).leftPadded(14))")
+            }
+            return
+        }
         var path = "/v1/llm/usage?by=\(by)"
         if let since { path += "&since=\(since)" }
         let rows = try await options.client().get(path, as: [LLMUsageRow].self)

@@ -8,6 +8,7 @@ import Shared
 extension ManagementAPI {
     /// At most this many identities are listed; a search narrows them.
     static let consoleIdentityRows = 200
+    static let consoleServiceRows = 200
 
     func applyAccessForm(_ form: [String: String]) throws -> String {
         func list(_ field: String) -> [String] {
@@ -96,12 +97,16 @@ extension ManagementAPI {
         body += "</section>"
 
         body += "<section id=\"services\"><h2>Services</h2>"
-        body += ConsoleHTML.table(["service", "roles, configs", "who can dial it", ""], services.map {
-            [ConsoleHTML.link("/console/access", ["service": $0.name], $0.name),
-             form.edit("update-service", $0.name, fields: [("roles", "roles", $0.roles.joined(separator: ", ")),
-                                                          ("configs", "configs", $0.configs.joined(separator: ", "))]),
-             ConsoleHTML.escape(snapshot.callers(of: $0.name).keys.sorted().joined(separator: ", ")), form.delete("delete-service", $0.name)]
-        }, caption: "Services (\(services.count))")
+        body += "<form method=\"get\" action=\"/console/access\"><label>Show service <input name=\"service\"></label><button>Show</button></form>"
+        let listed = services.prefix(Self.consoleServiceRows)
+        body += ConsoleHTML.table(["service", "roles, configs", "who can dial it", ""], listed.map { service in
+            let callers = snapshot.callers(of: service.name).keys.sorted()
+            let named = callers.prefix(10).joined(separator: ", ") + (callers.count > 10 ? " and \(callers.count - 10) more" : "")
+            return [ConsoleHTML.link("/console/access", ["service": service.name], service.name),
+                    form.edit("update-service", service.name, fields: [("roles", "roles", service.roles.joined(separator: ", ")),
+                                                                      ("configs", "configs", service.configs.joined(separator: ", "))]),
+                    ConsoleHTML.escape(named), form.delete("delete-service", service.name)]
+        }, caption: "Services (\(listed.count) of \(services.count))")
         body += form.create("create-service", legend: "New service", fields: [("name", "Name", true), ("roles", "Roles (comma-separated)", false),
                                                                               ("configs", "Configs (comma-separated names)", false)])
         body += "</section>"

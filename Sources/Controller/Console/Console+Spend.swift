@@ -26,10 +26,10 @@ extension ManagementAPI {
         let top = rows.map(\.costUSD).max() ?? 0
         var totals = "<svg role=\"img\" aria-label=\"cost by \(by)\" width=\"640\" height=\"\(max(1, rows.count) * 26 + 10)\">"
         for (index, row) in rows.enumerated() {
-            let width = top > 0 ? 400 * row.costUSD / top : 0
+            let width = top > 0 ? 340 * row.costUSD / top : 0
             totals += "<text x=\"0\" y=\"\(index * 26 + 20)\">\(ConsoleHTML.escape(String(row.key.prefix(24))))</text>"
             totals += "<rect class=\"bar\" x=\"180\" y=\"\(index * 26 + 6)\" width=\"\(width)\" height=\"18\"/>"
-            totals += "<text x=\"\(186 + width)\" y=\"\(index * 26 + 20)\">\(String(format: "$%.6f", row.costUSD))</text>"
+            totals += "<text x=\"\(186 + width)\" y=\"\(index * 26 + 20)\">\(Self.dollars(row.costUSD))</text>"
         }
         totals += "</svg>"
         body += "<section id=\"totals\"><h2>Totals</h2>" + totals
@@ -59,7 +59,7 @@ extension ManagementAPI {
         let width = 640.0, height = 180.0, left = 70.0
         let step = (width - left) / Double(max(dayList.count, 1))
         var svg = "<svg role=\"img\" aria-label=\"cost per day by \(by)\" width=\"\(Int(width))\" height=\"\(Int(height + 30))\">"
-        svg += "<text x=\"0\" y=\"12\">\(String(format: "$%.4f", highest))</text><text x=\"0\" y=\"\(height)\">$0</text>"
+        svg += "<text x=\"0\" y=\"12\">\(Self.dollars(highest))</text><text x=\"0\" y=\"\(height)\">$0</text>"
         svg += "<line class=\"axis\" x1=\"\(left)\" y1=\"\(height)\" x2=\"\(width)\" y2=\"\(height)\"/>"
         for (index, day) in dayList.enumerated() {
             let x = left + Double(index) * step
@@ -70,7 +70,8 @@ extension ManagementAPI {
                 svg += "<rect class=\"series-\(part)\" x=\"\(x + 1)\" y=\"\(y)\" width=\"\(max(1, step - 2))\" height=\"\(h)\"><title>\(ConsoleHTML.escape(day)) \(ConsoleHTML.escape(series[part])): \(String(format: "$%.6f", cost))</title></rect>"
             }
             if index == 0 || index == dayList.count - 1 || (dayList.count > 10 && index % (dayList.count / 5) == 0) {
-                svg += "<text x=\"\(x)\" y=\"\(height + 16)\">\(ConsoleHTML.escape(String(day.suffix(5))))</text>"
+                let anchor = index == dayList.count - 1 ? " text-anchor=\"end\"" : ""
+                svg += "<text x=\"\(index == dayList.count - 1 ? x + step : x)\" y=\"\(height + 16)\"\(anchor)>\(ConsoleHTML.escape(String(day.suffix(5))))</text>"
             }
         }
         svg += "</svg>"
@@ -85,7 +86,7 @@ extension ManagementAPI {
         let statuses = try budgetStatus().sorted { $0.used > $1.used }
         func share(_ spent: Double, _ limit: Double?) -> String {
             guard let limit else { return "" }
-            let text = String(format: "$%.4f of $%.2f", spent, limit)
+            let text = "\(Self.dollars(spent)) of \(String(format: "$%.2f", limit))"
             return "<meter min=\"0\" max=\"\(limit)\" low=\"\(limit * 0.75)\" high=\"\(limit * 0.9)\" optimum=\"0\" value=\"\(min(spent, limit))\" aria-label=\"\(text)\"></meter> \(text)"
         }
         let table = ConsoleHTML.table(["config", "budget", "spent by", "today", "this month", "rate limits", "used"], statuses.map {
@@ -119,6 +120,11 @@ extension ManagementAPI {
                                         caption: "Verdicts among the last \(events.count) LLM requests")
         let table = ConsoleHTML.table(["time", "identity", "person", "verdicts", "status", "circuit"], rows, caption: "Requests with a verdict, newest first")
         return "<section id=\"guardrails\"><h2>Guardrail verdicts</h2>" + summary + table + "</section>"
+    }
+
+    /// Dollars with as many decimals as small amounts need.
+    static func dollars(_ amount: Double) -> String {
+        String(format: amount >= 1 ? "$%.2f" : amount >= 0.01 ? "$%.4f" : "$%.6f", amount)
     }
 
     /// A verdict without its particulars: "pii email,phone: private" → "pii: private".

@@ -12,6 +12,10 @@ extension ManagementAPI {
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
                      body: .init(byteBuffer: ByteBuffer(string: ConsoleHTML.style)))
         }
+        console.get("console.js") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "max-age=3600", .xContentTypeOptions: "nosniff"],
+                     body: .init(byteBuffer: ByteBuffer(string: ConsoleScript.source)))
+        }
         console.get("login") { request, _ in
             if let token = ConsoleSession.token(of: request), admins.isValid(token) { return ConsoleSession.redirect("/console/mesh") }
             return ConsoleSession.html(ConsoleHTML.signIn())
@@ -36,6 +40,7 @@ extension ManagementAPI {
         pages.get("mesh") { request, _ in
             ConsoleSession.html(try await meshPage(request))
         }
+        pages.get("events/mesh") { request, _ in meshEvents(request) }
         pages.get("access") { request, _ in
             ConsoleSession.html(try accessPage(request, notice: nil))
         }

@@ -1,7 +1,7 @@
 import Foundation
 
-/// Server-rendered pages: every value that came from outside goes through `escape`; there is no
-/// script, so the Content-Security-Policy can forbid all of it.
+/// Server-rendered pages: every value that came from outside goes through `escape`. The one script
+/// (`ConsoleScript`) only swaps in fragments the server rendered the same way.
 enum ConsoleHTML {
     static func escape(_ text: String) -> String {
         var out = ""
@@ -24,7 +24,9 @@ enum ConsoleHTML {
     ]
 
     /// A page of the console: navigation, the sign-out form (with its CSRF token), the body.
-    static func page(_ title: String, section: String, csrf: String, refreshSeconds: Int? = nil, body: String) -> String {
+    /// `refreshSeconds` reloads the page — in a browser without scripts only, when `liveScript`
+    /// keeps its `data-live` parts current instead.
+    static func page(_ title: String, section: String, csrf: String, refreshSeconds: Int? = nil, liveScript: Bool = false, body: String) -> String {
         let nav = sections.map { item in
             item.path == section ? "<a href=\"/console/\(item.path)\" aria-current=\"page\">\(item.title)</a>"
                                  : "<a href=\"/console/\(item.path)\">\(item.title)</a>"
@@ -32,7 +34,8 @@ enum ConsoleHTML {
         return """
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-        \(refreshSeconds.map { "<meta http-equiv=\"refresh\" content=\"\($0)\">" } ?? "")
+        \(refreshSeconds.map { liveScript ? "<noscript><meta http-equiv=\"refresh\" content=\"\($0)\"></noscript>" : "<meta http-equiv=\"refresh\" content=\"\($0)\">" } ?? "")
+        \(liveScript ? "<script src=\"/console/console.js\" defer></script>" : "")
         <title>\(escape(title)) · Portless</title><link rel="stylesheet" href="/console/console.css"></head>
         <body><header><strong>Portless</strong><nav aria-label="sections">\(nav)</nav>
         <form method="post" action="/console/logout"><input type="hidden" name="csrf" value="\(escape(csrf))"><button>Sign out</button></form></header>

@@ -24,12 +24,13 @@ enum ConsoleSession {
 
     static let clearCookie = "\(cookie)=; Path=/console; Max-Age=0; Secure; HttpOnly; SameSite=Strict"
 
-    /// What every console response carries: nothing but this origin's stylesheet, forms and images;
-    /// no script at all, no framing, nothing cached.
+    /// What every console response carries: nothing but this origin's stylesheet, script (one
+    /// file, `console.js`: no inline script, no eval), forms, images and event streams; no
+    /// framing, nothing cached.
     static func headers(_ extra: HTTPFields = [:]) -> HTTPFields {
         var fields: HTTPFields = [
             .contentType: "text/html; charset=utf-8",
-            .contentSecurityPolicy: "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            .contentSecurityPolicy: "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             .xContentTypeOptions: "nosniff",
             .cacheControl: "no-store",
         ]
