@@ -167,6 +167,13 @@ for form, expected, what in [
 _, _, text = request("GET", "/console/access", cookie=cookie)
 check("127.0.0.1:9999" in text and "console-service<" not in text, "the configs and services sections do not show the edits")
 
+# Search narrows every list.
+_, _, text = request("GET", "/console/access?q=analyst", cookie=cookie)
+listed = re.search(r'<section id="identities">.*?</section>', text, re.S)
+check(listed is not None and "analyst-agent" in listed.group(0) and "support-agent" not in listed.group(0), "searching 'analyst' should list analyst-agent only")
+listed = re.search(r'<section id="configs">.*?</section>', text, re.S)
+check(listed is not None and "agent-tools" not in listed.group(0), "searching 'analyst' should list no config")
+
 # "Who can reach what": exactly what each agent sees through the MCP gateway — tools,
 # resources, resource templates and prompts — and, for each of those, exactly who sees it.
 for agent, seen in inventories.items():

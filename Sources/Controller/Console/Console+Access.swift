@@ -70,29 +70,35 @@ extension ManagementAPI {
         let token = csrf(request)
         let query = request.uri.queryParameters
         let snapshot = policies.snapshot
-        let (identities, servicePolicies, services, configs) = try store.read { db in
+        let search = (query.get("q") ?? "").lowercased()
+        func matches(_ name: String, _ more: [String] = []) -> Bool {
+            search.isEmpty || name.lowercased().contains(search) || more.contains { $0.lowercased().contains(search) }
+        }
+        let (allIdentities, allPolicies, allServices, allConfigs) = try store.read { db in
             (try db.all(IdentityRow.self, orderBy: "name"), try db.all(ServicePolicyRow.self, orderBy: "name"),
              try db.all(ServiceRow.self, orderBy: "name"), try db.all(ConfigRow.self, orderBy: "name"))
         }
+        let identities = allIdentities.filter { matches($0.name, $0.roles) }
+        let services = allServices.filter { matches($0.name, $0.roles + $0.configs) }
+        let servicePolicies = allPolicies.filter { matches($0.name, $0.identityRoles + $0.serviceRoles) }
+        let configs = allConfigs.filter { matches($0.name, [$0.type]) }
         let form = AccessForms(csrf: token)
         var body = notice ?? ""
         body += "<nav class=\"sub\" aria-label=\"on this page\"><a href=\"#identities\">Identities</a><a href=\"#services\">Services</a>"
             + "<a href=\"#policies\">Service policies</a><a href=\"#configs\">Configs</a></nav>"
+        body += "<form method=\"get\" action=\"/console/access\" role=\"search\"><label>Search names, roles and types <input name=\"q\" value=\"\(ConsoleHTML.escape(search))\"></label><button>Search</button></form>"
 
         // Who can reach what: a chosen identity, service, or gateway item first.
         if let identity = query.get("identity") { body += identityView(identity) }
         if let service = query.get("service") { body += serviceView(service, item: query.get("item")) }
 
-        let search = (query.get("q") ?? "").lowercased()
-        let matching = identities.filter { search.isEmpty || $0.name.lowercased().contains(search) || $0.roles.contains { $0.lowercased().contains(search) } }
-        let shown = matching.prefix(Self.consoleIdentityRows)
+        let shown = identities.prefix(Self.consoleIdentityRows)
         body += "<section id=\"identities\"><h2>Identities</h2>"
-        body += "<form method=\"get\" action=\"/console/access\"><label>Search identities <input name=\"q\" value=\"\(ConsoleHTML.escape(search))\"></label><button>Search</button></form>"
         body += ConsoleHTML.table(["identity", "roles", "enrolled", ""], shown.map {
             [ConsoleHTML.link("/console/access", ["identity": $0.name], $0.name),
              form.edit("update-identity", $0.name, fields: [("roles", "roles", $0.roles.joined(separator: ", "))]),
              $0.enrolled ? "yes" : "no", form.delete("delete-identity", $0.name)]
-        }, caption: "Identities (\(shown.count) of \(matching.count) matching, \(identities.count) in all)")
+        }, caption: "Identities (\(shown.count) of \(identities.count) matching, \(allIdentities.count) in all)")
         body += form.create("create-identity", legend: "New identity", fields: [("name", "Name", true), ("roles", "Roles (comma-separated)", false)])
         body += "</section>"
 
@@ -106,7 +112,7 @@ extension ManagementAPI {
                     form.edit("update-service", service.name, fields: [("roles", "roles", service.roles.joined(separator: ", ")),
                                                                       ("configs", "configs", service.configs.joined(separator: ", "))]),
                     ConsoleHTML.escape(named), form.delete("delete-service", service.name)]
-        }, caption: "Services (\(listed.count) of \(services.count))")
+        }, caption: "Services (\(listed.count) of \(services.count) matching, \(allServices.count) in all)")
         body += form.create("create-service", legend: "New service", fields: [("name", "Name", true), ("roles", "Roles (comma-separated)", false),
                                                                               ("configs", "Configs (comma-separated names)", false)])
         body += "</section>"
@@ -118,7 +124,7 @@ extension ManagementAPI {
                                                                  ("identities", "identities", $0.identityRoles.joined(separator: ", ")),
                                                                  ("services", "services", $0.serviceRoles.joined(separator: ", "))]),
              form.delete("delete-service-policy", $0.name)]
-        }, caption: "Service policies (\(servicePolicies.count))")
+        }, caption: "Service policies (\(servicePolicies.count) matching of \(allPolicies.count))")
         body += """
         <form method="post" action="/console/access"><fieldset><legend>New service policy</legend>\(ConsoleHTML.hidden("csrf", token))\(ConsoleHTML.hidden("action", "create-service-policy"))
         <label>Name <input name="name" required></label>
@@ -131,7 +137,7 @@ extension ManagementAPI {
         body += "<section id=\"configs\"><h2>Configs</h2>"
         body += ConsoleHTML.table(["config", "type", "data", ""], configs.map {
             [ConsoleHTML.escape($0.name), ConsoleHTML.escape($0.type), form.editData($0.name, type: $0.type, data: $0.data), form.delete("delete-config", $0.name)]
-        }, caption: "Configs (\(configs.count))")
+        }, caption: "Configs (\(configs.count) matching of \(allConfigs.count))")
         body += """
         <form method="post" action="/console/access"><fieldset><legend>New config</legend>\(ConsoleHTML.hidden("csrf", token))\(ConsoleHTML.hidden("action", "create-config"))
         <label>Name <input name="name" required></label>
