@@ -87,7 +87,15 @@ final class ConsoleTests: XCTestCase {
         XCTAssertEqual(result["ok"] as? Bool, true, "console checks failed: \(result["failures"] ?? result)")
 
         // The same in a real headless Chromium, through its forms.
-        let browser = try python("console_browser.py", [controller, credential?["password"] as? String ?? "", "edge-1"])
+        // (After console_check approved the changed definition: what the agents see now.)
+        let approvedDeadline = Date().addingTimeInterval(20)
+        repeat {
+            inventories = ["support-agent": try inventory("support-agent"), "analyst-agent": try inventory("analyst-agent")]
+            if (inventories["analyst-agent"]?["tools"] as? [String] ?? []).contains("files__read_file") { break }
+            Thread.sleep(forTimeInterval: 0.3)
+        } while Date() < approvedDeadline
+        let browser = try python("console_browser.py", [controller, credential?["password"] as? String ?? "", "edge-1",
+                                                        String(decoding: try JSONSerialization.data(withJSONObject: inventories), as: UTF8.self)])
         XCTAssertEqual(browser["ok"] as? Bool, true, "Chromium checks failed: \(browser["failures"] ?? browser)")
 
         // What the forms changed, the CLI sees; what the forged forms tried, it does not.
@@ -113,14 +121,8 @@ final class ConsoleTests: XCTestCase {
         // The definition approved in the console is shown to the agent that may use it.
         let pins = try Portless.cli(["mcp", "pins", "--service", "mcp"] + net.profile)
         XCTAssertFalse(pins.contains("pendingHash"), "approved in the console, still pending: \(pins)")
-        let shownDeadline = Date().addingTimeInterval(20)
-        var tools: [String] = []
-        repeat {
-            tools = try inventory("analyst-agent")["tools"] as? [String] ?? []
-            if tools.contains("files__read_file") { break }
-            Thread.sleep(forTimeInterval: 0.3)
-        } while Date() < shownDeadline
-        XCTAssertTrue(tools.contains("files__read_file"), "\(tools)")
+        let tools = inventories["analyst-agent"]?["tools"] as? [String] ?? []
+        XCTAssertTrue(tools.contains("files__read_file"), "approved in the console, still hidden from the agent: \(tools)")
     }
 
     private func python(_ script: String, _ arguments: [String]) throws -> [String: Any] {

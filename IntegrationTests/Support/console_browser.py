@@ -1,6 +1,7 @@
 """The console in a real headless Chromium (Debian's chromium and chromedriver, driven by Selenium).
 
-  console_browser.py BASE_URL PASSWORD ROUTER
+  console_browser.py BASE_URL PASSWORD ROUTER INVENTORIES_JSON
+INVENTORIES_JSON: what each agent's own MCP client lists through the gateway of service "mcp" (see console_check.py).
 Prints one JSON object: {"ok": true} or {"ok": false, "failures": [...]}.
 """
 import json
@@ -10,10 +11,11 @@ import traceback
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
-base, password, router = sys.argv[1:4]
+base, password, router, inventories_json = sys.argv[1:5]
+inventories = json.loads(inventories_json)
 failures = []
 
 
@@ -39,6 +41,16 @@ def submit(form):
     WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
+def settled(read):
+    """What `read` returns, read again if the page's live script replaced an element meanwhile."""
+    for _ in range(20):
+        try:
+            return read()
+        except StaleElementReferenceException:
+            pass
+    return read()
+
+
 options = webdriver.ChromeOptions()
 options.binary_location = "/usr/bin/chromium"
 for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1000"]:
@@ -55,16 +67,18 @@ try:
     driver.find_element(By.NAME, "password").send_keys(password)
     submit(driver.find_element(By.TAG_NAME, "form"))
     check(driver.current_url.endswith("/console/mesh"), f"sign-in did not lead to the mesh page: {driver.current_url}")
-    labels = [element.text for element in driver.find_elements(By.CSS_SELECTOR, "svg text.router-label")]
+    labels = settled(lambda: [element.text for element in driver.find_elements(By.CSS_SELECTOR, "svg text.router-label")])
     check(any(label.startswith(router) for label in labels), f"the mesh graph does not show {router}: {labels}")
     check(len(driver.find_elements(By.CSS_SELECTOR, "svg circle.router")) >= 1, "no router drawn")
     # The graph is live: it changes in place, the page is not reloaded.
     driver.execute_script("window.portlessMarker = 42")
-    before = driver.find_element(By.CSS_SELECTOR, "#mesh-live time.as-of").text
-    WebDriverWait(driver, 20).until(lambda d: d.find_element(By.CSS_SELECTOR, "#mesh-live time.as-of").text != before)
+    before = settled(lambda: driver.find_element(By.CSS_SELECTOR, "#mesh-live time.as-of").text)
+    # (The script replaces the graph's elements while the test reads them: a read can find one gone.)
+    live = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
+    live.until(lambda d: d.find_element(By.CSS_SELECTOR, "#mesh-live time.as-of").text != before)
     check(driver.execute_script("return window.portlessMarker") == 42, "the mesh page reloaded instead of updating in place")
-    check(any(element.text.startswith(router) for element in driver.find_elements(By.CSS_SELECTOR, "#mesh-live svg text.router-label")),
-          f"after a live update the graph does not show {router}")
+    live.until(lambda d: any(element.text.startswith(router) for element in d.find_elements(By.CSS_SELECTOR, "#mesh-live svg text.router-label")),
+               f"after a live update the graph does not show {router}")
 
     # Create an identity and a policy through the forms.
     driver.get(base + "/console/access")
@@ -95,6 +109,14 @@ try:
     form.find_element(By.NAME, "name").send_keys("browser-forged")
     submit(form)
     check("CSRF token is missing or wrong" in driver.page_source, "a form without its CSRF token was not refused")
+
+    # Exactly what each agent sees through the MCP gateway, as a person reads the access page.
+    for agent, seen in inventories.items():
+        driver.get(base + "/console/access?identity=" + agent)
+        row = driver.find_element(By.XPATH, "//section[@id='identity']//tr[td[1]/a[text()='mcp']]")
+        for kind in ["tools", "resources", "templates", "prompts"]:
+            shown = sorted(link.text for link in row.find_elements(By.CSS_SELECTOR, f"span.{kind} a"))
+            check(shown == sorted(seen.get(kind, [])), f"{agent}: the access page shows {kind} {shown}, its client sees {sorted(seen.get(kind, []))}")
 
     # What this test did shows up: the MCP call in the audit trail, the LLM request's cost.
     driver.get(base + "/console/audit?type=mcp.request")
