@@ -64,9 +64,11 @@ public struct LocalPostgres: Sendable {
         guard !isRunning else { return }
         let options = "-k \(socketDirectory) -c listen_addresses='' -c unix_socket_permissions=0700 -c max_connections=100"
         try run("pg_ctl", ["-D", dataDirectory, "-l", logFile, "-o", options, "-w", "-t", "60", "start"], as: user)
+        // The answer is a word no warning contains: psql, run as the server's user, may first warn
+        // that it cannot enter our working directory — whose name may contain anything, a "1" too.
         let databases = try run("psql", ["-h", socketDirectory, "-U", Self.database, "-d", "postgres", "-Atc",
-                                         "SELECT 1 FROM pg_database WHERE datname = '\(Self.database)'"], as: user)
-        if !databases.contains("1") { try createDatabase(Self.database) }
+                                         "SELECT 'portless-database-exists' FROM pg_database WHERE datname = '\(Self.database)'"], as: user)
+        if !databases.contains("portless-database-exists") { try createDatabase(Self.database) }
     }
 
     /// The server's user must be able to pass through every directory above its own: ours get the
