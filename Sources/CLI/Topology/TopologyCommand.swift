@@ -18,6 +18,9 @@ struct TopologyCommand: AsyncParsableCommand {
             let (status, _) = try await deployer.up(inNamespaces: netns)
             print("Portless network '\(topology.network ?? "portless")' is up (state: \(state))")
             print("  controller  \(status.controller ?? "?")   (admin profile: \(state)/profile.json)")
+            if let controller = status.controller {
+                print("  console     \(controller)/console/   (user admin, password in \(state)/controller/admin.json)")
+            }
             for process in status.processes {
                 print("  \(process.kind.padding(toLength: 10, withPad: " ", startingAt: 0)) \(process.name.padding(toLength: 14, withPad: " ", startingAt: 0)) pid \(process.pid)  log \(process.log)"
                       + (process.metrics.map { "  metrics http://\($0)/metrics" } ?? ""))

@@ -87,6 +87,11 @@ extension ManagementAPI {
 
     func deleteService(_ name: String) throws {
         try delete(ServiceRow.self, name: name, kind: "service")
+        // What its gateway offered goes with it (its tool pins stay: approvals are history).
+        if try store.write({ try $0.delete(GatewayCatalogRow.self, key: name) }) {
+            try pins.catalogs.reload()
+            changes.announce("pins")
+        }
         try changed("service '\(name)' deleted")
     }
 
