@@ -223,7 +223,7 @@ private struct AccessForms {
     }
 
     func editData(_ name: String, type: String, data: JSONValue) -> String {
-        let text = (try? Self.pretty.encode(data)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let text = ConsoleHTML.readableJSON(data)
         return open("update-config", name, inline: false) + ConsoleHTML.hidden("type", type)
             + "<textarea name=\"data\" rows=\"\(min(16, text.split(separator: "\n").count + 1))\" cols=\"70\" aria-label=\"data of \(ConsoleHTML.escape(name))\">"
             + ConsoleHTML.escape(text) + "</textarea><button aria-label=\"save \(ConsoleHTML.escape(name))\">Save</button></form>"
@@ -234,10 +234,4 @@ private struct AccessForms {
             + fields.map { field, label, required in "<label>\(ConsoleHTML.escape(label)) <input name=\"\(field)\"\(required ? " required" : "")></label>" }.joined()
             + "<button>\(ConsoleHTML.escape(legend.replacingOccurrences(of: "New", with: "Create")))</button></fieldset></form>"
     }
-
-    private static let pretty: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
 }

@@ -35,14 +35,7 @@ extension ManagementAPI {
 
     /// A definition as indented JSON with sorted keys, one value per line, so a diff shows what changed.
     static func readable(_ definition: String) -> String {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(definition.utf8)),
-              let pretty = try? readableEncoder.encode(value) else { return definition }
-        return String(decoding: pretty, as: UTF8.self)
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(definition.utf8)) else { return definition }
+        return ConsoleHTML.readableJSON(value)
     }
-
-    private static let readableEncoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
 }

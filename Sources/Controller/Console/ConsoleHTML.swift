@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// Server-rendered pages: every value that came from outside goes through `escape`. The one script
 /// (`ConsoleScript`) only swaps in fragments the server rendered the same way.
@@ -72,6 +73,17 @@ enum ConsoleHTML {
         let encoded = query.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
         return "<a href=\"\(escape(path + (encoded.isEmpty ? "" : "?" + encoded)))\">\(escape(text))</a>"
     }
+
+    /// JSON indented with sorted keys, one value per line: for reading, editing and diffing.
+    static func readableJSON(_ value: JSONValue) -> String {
+        (try? readableEncoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    private static let readableEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
 
     static func hidden(_ name: String, _ value: String) -> String {
         "<input type=\"hidden\" name=\"\(escape(name))\" value=\"\(escape(value))\">"

@@ -10,16 +10,8 @@ struct MCPVisibility {
 
     /// The service's merged tool policy; nil when it has none (no MCP gateway, or one showing nothing).
     func policy(of service: String) -> MCPToolPolicy? {
-        let configs = (snapshot.services[service]?.configs ?? []).compactMap { snapshot.configs[$0] }.filter { $0.type == MCPToolPolicy.configType }
-        guard !configs.isEmpty else { return nil }
-        var rules: [MCPToolPolicy.Rule] = []
-        var requirePerson = false
-        for config in configs {
-            guard let policy = try? config.data.decode(MCPToolPolicy.self) else { return MCPToolPolicy(rules: []) }
-            rules += policy.rules
-            requirePerson = requirePerson || policy.requirePerson == true
-        }
-        return MCPToolPolicy(rules: rules, requirePerson: requirePerson)
+        let configs = (snapshot.services[service]?.configs ?? []).compactMap { snapshot.configs[$0] }
+        return MCPToolPolicy.merged(configs.map { ConfigSpec(name: $0.name, type: $0.type, data: $0.data) }).policy
     }
 
     /// Everything the gateway offers, as entries; from the pins alone (split at `__`) for a

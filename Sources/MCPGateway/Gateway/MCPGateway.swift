@@ -165,22 +165,11 @@ public actor MCPGateway {
     func apply(_ fresh: GatewayView) {
         view = fresh
         people.update(signers: fresh.signers, delegations: fresh.delegations)
-        var rules: [MCPToolPolicy.Rule] = []
-        var requirePerson = false
-        var found = false
-        var unreadable = false
-        for config in fresh.configs where config.type == MCPToolPolicy.configType {
-            found = true
-            do {
-                let decoded = try config.data.decode(MCPToolPolicy.self)
-                rules += decoded.rules
-                requirePerson = requirePerson || decoded.requirePerson == true
-            } catch {
-                unreadable = true
-                logger.error("tool policy unreadable; showing nothing", metadata: ["config": "\(config.name)", "error": "\(error)"])
-            }
+        let (merged, unreadable) = MCPToolPolicy.merged(fresh.configs)
+        for (config, error) in unreadable {
+            logger.error("tool policy unreadable; showing nothing", metadata: ["config": "\(config)", "error": "\(error)"])
         }
-        policy = !found ? nil : unreadable ? MCPToolPolicy(rules: []) : MCPToolPolicy(rules: rules, requirePerson: requirePerson)
+        policy = merged
         changed()
     }
 

@@ -44,6 +44,27 @@ public struct MCPToolPolicy: Codable, Sendable, Equatable {
 
     public static let configType = "mcp-tools.v1"
 
+    /// The policy a gateway follows for a service: every `mcp-tools.v1` config of it counts, their
+    /// rules merged (a deny in any of them wins), a person required if any requires one. Nil when
+    /// there is none; when one cannot be read the policy shows nothing (it must not widen access),
+    /// and `unreadable` names it and why.
+    public static func merged(_ configs: [ConfigSpec]) -> (policy: MCPToolPolicy?, unreadable: [(config: String, error: Error)]) {
+        var rules: [Rule] = [], requirePerson = false, found = false
+        var unreadable: [(config: String, error: Error)] = []
+        for config in configs where config.type == configType {
+            found = true
+            do {
+                let decoded = try config.data.decode(MCPToolPolicy.self)
+                rules += decoded.rules
+                requirePerson = requirePerson || decoded.requirePerson == true
+            } catch {
+                unreadable.append((config.name, error))
+            }
+        }
+        guard found else { return (nil, []) }
+        return (unreadable.isEmpty ? MCPToolPolicy(rules: rules, requirePerson: requirePerson) : MCPToolPolicy(rules: []), unreadable)
+    }
+
     /// Why this policy cannot be used, or nil.
     public func problem() -> String? {
         for (index, rule) in rules.enumerated() {
