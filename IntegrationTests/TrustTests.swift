@@ -209,6 +209,27 @@ final class TrustTests: XCTestCase {
 
     // MARK: ledgers and limits
 
+    /// What a gateway reports it offers is taken only from the service's host, and a tool
+    /// definition only with the hash it is pinned by: an operator approves what they can read.
+    func test_catalogReports_fromANonHostOrWithAForgedDefinition_areRefused() async throws {
+        let definition = #"{"description":"Harmless.","name":"read"}"#
+        let tool = CatalogEntry(kind: .tool, name: "files__read", server: "files", item: "read",
+                                hash: String(repeating: "0", count: 64), definition: definition)
+        let outsider = try await ControlSession.connect(identityDirectory: net.state + "/tunnelers/laptop/identity")
+        defer { outsider.close() }
+        let refused = try await outsider.request { .reportCatalog(apiSession: $0, service: "hello", report: "r", entries: [tool], complete: true) }
+        guard case .failure(let message) = refused else { return XCTFail("accepted from a non-host: \(refused)") }
+        XCTAssertTrue(message.contains("may not host"), message)
+
+        let host = try await ControlSession.connect(identityDirectory: net.state + "/tunnelers/enterprise/identity")
+        defer { host.close() }
+        let forged = try await host.request { .reportCatalog(apiSession: $0, service: "hello", report: "r", entries: [tool], complete: true) }
+        guard case .failure(let reason) = forged else { return XCTFail("a definition its hash does not cover was accepted: \(forged)") }
+        XCTAssertTrue(reason.contains("is not the one its hash"), reason)
+        let pins = try Portless.cli(["mcp", "pins", "--service", "hello"] + net.profile)
+        XCTAssertFalse(pins.contains("files__read"), "a refused report pinned something: \(pins)")
+    }
+
     func test_forgedAndOutOfRangeUsage_isRefused_andUsageKeepsWorking() async throws {
         let outsider = try await ControlSession.connect(identityDirectory: net.state + "/tunnelers/laptop/identity")
         defer { outsider.close() }
