@@ -205,6 +205,44 @@ final class StoreContractTests: XCTestCase {
         }
     }
 
+    /// A gateway's report is appended in one transaction: in order, on the same chain as single
+    /// records before and after it, with the head at its last row.
+    func test_aBatchOfAuditEntries_chainsInOrder_betweenSingleRecords() throws {
+        try eachBackend { name, store in
+            let log = AuditLog(store: store, key: SymmetricKey(size: .bits256))
+            log.record(.circuitOpened, identity: "agent", circuit: 1, detail: "before")
+            log.record((0..<300).map { AuditLog.Entry(type: .llmRequest, identity: "agent", user: $0 % 3 == 0 ? "ana" : nil, service: "llm",
+                                                      circuit: UInt64(10 + $0), detail: "request \($0)") })
+            log.record([])
+            log.record(.circuitClosed, identity: "agent", circuit: 1, detail: "after")
+            let verified = try log.verifyChain()
+            XCTAssertEqual(verified.rows, 302, name)
+            XCTAssertNil(verified.brokenAt, name)
+            XCTAssertEqual(try log.events(limit: 1000).map(\.detail), ["before"] + (0..<300).map { "request \($0)" } + ["after"], name)
+            XCTAssertEqual(try log.events(limit: 1000, user: "ana").count, 100, name)
+        }
+    }
+
+    /// Writes reuse compiled statements: SQL that differs every time (more of it than the cache
+    /// holds), several statements in one string, and a statement whose table changed under it.
+    func test_writes_runManyDistinctStatements_multiStatementSQL_andStatementsAfterASchemaChange() throws {
+        try eachBackend { name, store in
+            try store.write { db in
+                _ = try db.execute("CREATE TABLE scratch (n INTEGER)")
+                for n in 0..<600 { _ = try db.execute("INSERT INTO scratch (n) VALUES (\(n))") }
+                _ = try db.execute("INSERT INTO scratch (n) VALUES (?)", [1_000])
+            }
+            XCTAssertEqual(try store.read { try $0.rows("SELECT COUNT(*) AS c FROM scratch", []).first?.int64("c") }, 601, name)
+            if name == "sqlite" {
+                try store.write { _ = try $0.execute("INSERT INTO scratch (n) VALUES (1); INSERT INTO scratch (n) VALUES (2)") }
+                XCTAssertEqual(try store.read { try $0.rows("SELECT COUNT(*) AS c FROM scratch", []).first?.int64("c") }, 603, name)
+            }
+            try store.write { _ = try $0.execute("ALTER TABLE scratch ADD COLUMN label TEXT") }
+            try store.write { _ = try $0.execute("INSERT INTO scratch (n) VALUES (?)", [1_000]) }
+            XCTAssertEqual(try store.read { try $0.rows("SELECT COUNT(*) AS c FROM scratch WHERE n = 1000", []).first?.int64("c") }, 2, name)
+        }
+    }
+
     /// Two controllers on one PostgreSQL append to one trail at once: every row still chains to
     /// the one before it, whichever controller wrote either.
     func test_twoControllersAppendingAtOnce_keepOneChain() throws {

@@ -312,13 +312,14 @@ final class ControlPlane {
                 reply?(.failure(message: "identity '\(identity)' may not host '\(service)'")); return
             }
             let snapshot = policies.snapshot
-            for event in events.prefix(Self.maxAuditEventsPerReport) {
-                guard let type = AuditLog.EventType(rawValue: event.type), AuditLog.EventType.reportedByGateways.contains(type) else { continue }
+            let accepted = events.prefix(Self.maxAuditEventsPerReport).compactMap { event -> AuditLog.Entry? in
+                guard let type = AuditLog.EventType(rawValue: event.type), AuditLog.EventType.reportedByGateways.contains(type) else { return nil }
                 // A gateway speaks for its own callers only, in bounded records.
-                if let caller = event.identity, !snapshot.permits(caller, .dial, service) { continue }
-                audit.record(type, identity: event.identity, user: event.user.map { String($0.prefix(256)) }, service: service,
-                             circuit: event.circuit, detail: String(event.detail.prefix(Self.maxAuditDetail)))
+                if let caller = event.identity, !snapshot.permits(caller, .dial, service) { return nil }
+                return AuditLog.Entry(type: type, identity: event.identity, user: event.user.map { String($0.prefix(256)) }, service: service,
+                                      circuit: event.circuit, detail: String(event.detail.prefix(Self.maxAuditDetail)))
             }
+            audit.record(accepted)
             reply?(.ok)
         case .publishAssertionKey(let token, let jwk):
             guard validAPISession(token, for: identity) else { reply?(.failure(message: "API session expired; authenticate again")); return }

@@ -15,12 +15,15 @@ final class SQLiteBackend: StoreBackend {
     }
 
     func read<T>(_ body: (any StoreConnection) throws -> T) throws -> T {
-        try pool.read { db in try body(GRDBConnection(db: db)) }
+        try pool.read { db in try body(GRDBConnection(db: db, statements: nil)) }
     }
+
+    /// The writer's compiled statements; used only inside `pool.write`, which GRDB serializes.
+    private let writerStatements = StatementCache()
 
     func write<T>(_ body: (any StoreConnection) throws -> T) throws -> T {
         do {
-            return try pool.write { db in try body(GRDBConnection(db: db)) }
+            return try pool.write { db in try body(GRDBConnection(db: db, statements: writerStatements)) }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw StoreConflict(message: error.message ?? "constraint violated")
         }
@@ -33,13 +36,26 @@ private struct GRDBConnection: StoreConnection {
     let db: Database
     var dialect: SQLDialect { .sqlite }
 
+    /// Statements the writer compiled before (writes only: audit rows and usage come hundreds a
+    /// second, and compiling is most of what a small INSERT costs, GRDB's authorizer running for
+    /// every column of every statement it compiles).
+    let statements: StatementCache?
+
     func execute(_ sql: String, _ arguments: [any SQLArgument]) throws -> Int {
-        try db.execute(sql: sql, arguments: Self.arguments(arguments))
+        if let statement = try statements?.statement(sql, in: db) {
+            try statement.execute(arguments: Self.arguments(arguments))
+        } else {
+            try db.execute(sql: sql, arguments: Self.arguments(arguments))
+        }
         return db.changesCount
     }
 
     func rows(_ sql: String, _ arguments: [any SQLArgument]) throws -> [SQLRow] {
-        let cursor = try Row.fetchCursor(db, sql: sql, arguments: Self.arguments(arguments))
+        let cursor = if let statement = try statements?.statement(sql, in: db) {
+            try Row.fetchCursor(statement, arguments: Self.arguments(arguments))
+        } else {
+            try Row.fetchCursor(db, sql: sql, arguments: Self.arguments(arguments))
+        }
         var result: [SQLRow] = []
         var names: [String]?
         while let row = try cursor.next() {
@@ -70,5 +86,24 @@ private struct GRDBConnection: StoreConnection {
         case .string(let value): return .text(value)
         case .blob(let data): return .text(String(decoding: data, as: UTF8.self))
         }
+    }
+}
+
+/// Compiled statements by SQL text, for one connection. Bounded: SQL that differs each time (a
+/// list of placeholders, a literal limit) must not grow it without end; when full it starts over.
+final class StatementCache: @unchecked Sendable {  // safe: used only on the connection's serialized queue
+    static let limit = 256
+    private var statements: [String: Statement] = [:]
+
+    /// The statement for `sql`, or nil when `sql` holds more than one statement (run it uncached).
+    func statement(_ sql: String, in db: Database) throws -> Statement? {
+        if let known = statements[sql] { return known }
+        let compiled: Statement
+        do { compiled = try db.makeStatement(sql: sql) } catch let error as DatabaseError where error.resultCode == .SQLITE_MISUSE {
+            return nil
+        }
+        if statements.count >= Self.limit { statements.removeAll() }
+        statements[sql] = compiled
+        return compiled
     }
 }
