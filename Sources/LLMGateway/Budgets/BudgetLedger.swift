@@ -2,22 +2,47 @@ import Foundation
 import Shared
 
 /// Spend and rate per budget key (`identity:NAME`, `team:ATTR`, `project:NAME`, `user:NAME`): the controller's
-/// totals plus what this gateway used since it last reported. Checked before every call; a lock,
-/// not an actor, because it sits on every request's path.
+/// totals plus what this gateway used that those totals do not hold yet. Checked before every
+/// call; a lock, not an actor, because it sits on every request's path.
+///
+/// This gateway's own spend moves through three stages — recorded, being reported, reported —
+/// and leaves the ledger only when totals fetched after its report arrive, so under any load it
+/// is counted exactly once: never twice (once in the totals and again as this gateway's), never
+/// not at all.
 final class BudgetLedger: Sendable {
+    /// Spend per key, today and this month.
+    struct Amounts {
+        var daily: [String: Double] = [:]
+        var monthly: [String: Double] = [:]
+
+        mutating func add(_ other: Amounts) {
+            for (key, cost) in other.daily { daily[key, default: 0] += cost }
+            for (key, cost) in other.monthly { monthly[key, default: 0] += cost }
+        }
+    }
+
     private struct State {
         var base = LLMSpend(day: "", month: "", daily: [:], monthly: [:])
         /// Whether the controller's totals arrived at least once (budgets are not checked blind).
         var loaded = false
         var unreported: [LLMUsageRecord] = []
-        var pendingDaily: [String: Double] = [:]
-        var pendingMonthly: [String: Double] = [:]
+        /// The spend of `unreported`.
+        var recorded = Amounts()
+        /// Taken for a report that has not been answered yet.
+        var reporting = Amounts()
+        /// Reported, numbered in order, and not yet in `base`.
+        var reported: [(number: Int, amounts: Amounts)] = []
+        var reports = 0
         var windows: [String: RateWindow] = [:]
+
+        /// This gateway's spend on `key` that the controller's totals do not hold yet.
+        func own(_ period: KeyPath<Amounts, [String: Double]>, _ key: String) -> Double {
+            reported.reduce((recorded[keyPath: period][key] ?? 0) + (reporting[keyPath: period][key] ?? 0)) { $0 + ($1.amounts[keyPath: period][key] ?? 0) }
+        }
     }
     private let state = Locked(State())
 
     var loaded: Bool { state.withLock { $0.loaded } }
-    var hasUnreported: Bool { state.withLock { !$0.unreported.isEmpty } }
 
     struct Exceeded: Error, Sendable { let message: String }
 
@@ -49,8 +74,8 @@ final class BudgetLedger: Sendable {
                 guard let user, name == "*" || name == user || name == "@" + user else { continue }
                 key = "user:\(user)"; label = "person '\(user)'"
             } else { continue }
-            let day = (state.base.daily[key] ?? 0) + (state.pendingDaily[key] ?? 0)
-            let month = (state.base.monthly[key] ?? 0) + (state.pendingMonthly[key] ?? 0)
+            let day = (state.base.daily[key] ?? 0) + state.own(\.daily, key)
+            let month = (state.base.monthly[key] ?? 0) + state.own(\.monthly, key)
             if let limit = budget.usdPerDay, day >= limit {
                 return Exceeded(message: String(format: "the daily budget of $%.2f for %@ is spent ($%.4f used today); it resets at 00:00 UTC", limit, label, day))
             }
@@ -81,33 +106,52 @@ final class BudgetLedger: Sendable {
         state.withLock { state in
             state.unreported.append(usage)
             for key in keys {
-                state.pendingDaily[key, default: 0] += usage.costUSD
-                state.pendingMonthly[key, default: 0] += usage.costUSD
+                state.recorded.daily[key, default: 0] += usage.costUSD
+                state.recorded.monthly[key, default: 0] += usage.costUSD
                 state.windows[key, default: RateWindow()].add(at: now, tokens: usage.inputTokens + usage.outputTokens)
             }
         }
     }
 
-    /// What to send to the controller; `reported` (or `failed`) must follow.
+    /// What to send to the controller; `reported` or `failed` must follow before the next take.
     func takeUnreported() -> [LLMUsageRecord] {
         state.withLock { state in
             let batch = state.unreported
             state.unreported.removeAll()
+            state.reporting.add(state.recorded)
+            state.recorded = Amounts()
             return batch
         }
     }
 
-    func failed(_ batch: [LLMUsageRecord]) { state.withLock { $0.unreported = batch + $0.unreported } }
+    /// The controller stored the batch taken last; totals fetched from now on hold it.
+    func reported() {
+        state.withLock { state in
+            state.reports += 1
+            state.reported.append((state.reports, state.reporting))
+            state.reporting = Amounts()
+        }
+    }
 
-    /// The controller's totals now include everything reported so far.
-    func refreshed(_ spend: LLMSpend, stillUnreported: Bool) {
+    /// Which reports totals fetched from now on hold (pass it to `refreshed`).
+    var reportsStored: Int { state.withLock { $0.reports } }
+
+    /// The batch taken last was not stored: it is reported again with the next one.
+    func failed(_ batch: [LLMUsageRecord]) {
+        state.withLock { state in
+            state.unreported = batch + state.unreported
+            state.recorded.add(state.reporting)
+            state.reporting = Amounts()
+        }
+    }
+
+    /// The controller's totals, fetched once the first `holding` reports were stored.
+    func refreshed(_ spend: LLMSpend, holding: Int) {
         state.withLock { state in
             state.base = spend
             state.loaded = true
-            if !stillUnreported && state.unreported.isEmpty {
-                state.pendingDaily.removeAll()
-                state.pendingMonthly.removeAll()
-            }
+            state.reported.removeAll { $0.number <= holding }
         }
     }
 }
+

@@ -21,7 +21,7 @@ extension LLMGateway {
         if let previous = request["previous_response_id"]?.stringValue {
             guard let responses else { return failure(Self.storeUnavailable) }
             // Another party's response is indistinguishable from one that does not exist.
-            guard let stored = try? responses.load(id: previous, party: caller.partyKey) else {
+            guard let stored = try? await responses.load(id: previous, party: caller.partyKey) else {
                 return failure(APIError(status: 404, message: "Previous response with id '\(previous.prefix(80))' not found.", type: "invalid_request_error",
                                         code: "previous_response_not_found"))
             }
@@ -45,7 +45,7 @@ extension LLMGateway {
             let response = ResponsesAPI.response(id: id, request: request, model: completion["model"]?.stringValue ?? model, created: created,
                                                  status: "completed", output: output, usage: ResponsesAPI.usage(completion["usage"]),
                                                  finish: ResponsesAPI.finishReason(of: completion))
-            if store { keep(id, caller: caller, response: response, items: history + translated.input + output) }
+            if store { await keep(id, caller: caller, response: response, items: history + translated.input + output) }
             return .json(response, headers: headers)
         case .stream(let chunks, let headers):
             let routed = headers.first { $0.0 == "x-portless-model" }?.1 ?? model
@@ -64,7 +64,7 @@ extension LLMGateway {
                     for event in finished { continuation.yield((event.type, event.data)) }
                     continuation.finish()
                     if store, let completed = finished.last?.data["response"] {
-                        self?.keep(id, caller: caller, response: completed, items: conversation + translator.output)
+                        await self?.keep(id, caller: caller, response: completed, items: conversation + translator.output)
                     }
                 } catch {
                     for event in translator.failed("the provider's stream broke: \(error)") { continuation.yield((event.type, event.data)) }
@@ -78,23 +78,23 @@ extension LLMGateway {
         }
     }
 
-    private func keep(_ id: String, caller: Caller, response: JSONValue, items: [JSONValue]) {
-        do { try responses?.save(id: id, party: caller.partyKey, response: response, items: items) } catch {
+    private func keep(_ id: String, caller: Caller, response: JSONValue, items: [JSONValue]) async {
+        do { try await responses?.save(id: id, party: caller.partyKey, response: response, items: items) } catch {
             logger.error("response not stored; previous_response_id will not find it", metadata: ["id": "\(id)", "error": "\(error)"])
         }
     }
 
     /// `GET /v1/responses/{id}`: only the party that made it may read it.
-    func storedResponse(_ id: String, caller: Caller) -> IngressReply {
+    func storedResponse(_ id: String, caller: Caller) async -> IngressReply {
         guard let responses else { return .failure(status: 503, body: Self.storeUnavailable.body) }
-        guard let stored = try? responses.load(id: id, party: caller.partyKey) else { return .failure(status: 404, body: Self.responseNotFound(id).body) }
+        guard let stored = try? await responses.load(id: id, party: caller.partyKey) else { return .failure(status: 404, body: Self.responseNotFound(id).body) }
         return .json(stored.response, headers: [])
     }
 
     /// `DELETE /v1/responses/{id}`.
-    func deleteResponse(_ id: String, caller: Caller) -> IngressReply {
+    func deleteResponse(_ id: String, caller: Caller) async -> IngressReply {
         guard let responses else { return .failure(status: 503, body: Self.storeUnavailable.body) }
-        guard (try? responses.delete(id: id, party: caller.partyKey)) == true else { return .failure(status: 404, body: Self.responseNotFound(id).body) }
+        guard (try? await responses.delete(id: id, party: caller.partyKey)) == true else { return .failure(status: 404, body: Self.responseNotFound(id).body) }
         return .json(.object(["id": .string(id), "object": .string("response.deleted"), "deleted": .bool(true)]), headers: [])
     }
 

@@ -190,8 +190,9 @@ public final class LLMGateway: Sendable {
     private func loadSpend() async {
         guard !(ledger.loaded) else { return }
         for attempt in 0..<20 {
+            let holding = ledger.reportsStored
             if let spend = try? await control.spend() {
-                ledger.refreshed(spend, stillUnreported: ledger.hasUnreported)
+                ledger.refreshed(spend, holding: holding)
                 return
             }
             if attempt < 19 { try? await Task.sleep(for: .milliseconds(100)) }
@@ -199,17 +200,24 @@ public final class LLMGateway: Sendable {
         logger.warning("budgets checked without the controller's totals: it is unreachable")
     }
 
+    /// Reports what was used since the last report; every few seconds fetches the controller's
+    /// totals (what other gateways spent). Not after every report: the totals are a query over the
+    /// month's usage at the controller, and this gateway's own spend is counted here meanwhile.
     private func reportUsage(refreshSpend: Bool) async {
         let batch = ledger.takeUnreported()
         if !batch.isEmpty {
-            do { try await control.reportUsage(batch) } catch {
+            do {
+                try await control.reportUsage(batch)
+                ledger.reported()
+            } catch {
                 ledger.failed(batch)
                 logger.warning("usage not reported yet; kept", metadata: ["records": "\(batch.count)", "error": "\(error)"])
                 return
             }
         }
-        guard refreshSpend || !batch.isEmpty else { return }
-        if let spend = try? await control.spend() { ledger.refreshed(spend, stillUnreported: ledger.hasUnreported) }
+        guard refreshSpend else { return }
+        let holding = ledger.reportsStored
+        if let spend = try? await control.spend() { ledger.refreshed(spend, holding: holding) }
     }
 
     // MARK: API

@@ -58,9 +58,9 @@ struct OpenAIHTTPHandler: Sendable {
         case (.get, "/v1/models"), (.get, "/models"):
             try await writer.json(gateway.models(for: caller).encoded())
         case (.get, _) where path.hasPrefix("/v1/responses/"):
-            try await writer.ingress(gateway.storedResponse(String(path.dropFirst("/v1/responses/".count)), caller: caller))
+            try await writer.ingress(await gateway.storedResponse(String(path.dropFirst("/v1/responses/".count)), caller: caller))
         case (.delete, _) where path.hasPrefix("/v1/responses/"):
-            try await writer.ingress(gateway.deleteResponse(String(path.dropFirst("/v1/responses/".count)), caller: caller))
+            try await writer.ingress(await gateway.deleteResponse(String(path.dropFirst("/v1/responses/".count)), caller: caller))
         case (.post, "/v1/chat/completions"), (.post, "/chat/completions"), (.post, "/v1/embeddings"), (.post, "/embeddings"),
              (.post, "/v1/responses"), (.post, "/responses"), (.post, "/v1/messages"), (.post, "/messages"),
              (.post, "/v1/messages/count_tokens"), (.post, "/messages/count_tokens"):

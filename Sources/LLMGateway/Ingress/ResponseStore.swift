@@ -37,16 +37,17 @@ final class ResponseStore: Sendable {
         try pool.write { try $0.execute(sql: "DELETE FROM response WHERE createdAt < ?", arguments: [Date().addingTimeInterval(-Self.retention)]) }
     }
 
-    func save(id: String, party: String, response: JSONValue, items: [JSONValue]) throws {
-        try pool.write { db in
+    // Async: GRDB runs each on its own queue, so a gateway's event loop never waits for SQLite.
+    func save(id: String, party: String, response: JSONValue, items: [JSONValue]) async throws {
+        try await pool.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO response (id, party, createdAt, response, items) VALUES (?, ?, ?, ?, ?)",
                            arguments: [id, party, Date(), String(decoding: response.encoded(), as: UTF8.self),
                                        String(decoding: JSONValue.array(items).encoded(), as: UTF8.self)])
         }
     }
 
-    func load(id: String, party: String) throws -> Stored? {
-        try pool.read { db in
+    func load(id: String, party: String) async throws -> Stored? {
+        try await pool.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT response, items FROM response WHERE id = ? AND party = ?", arguments: [id, party]) else { return nil }
             let response = try JSONValue.parse(Data((row["response"] as String).utf8))
             let items = try JSONValue.parse(Data((row["items"] as String).utf8)).arrayValue ?? []
@@ -55,8 +56,8 @@ final class ResponseStore: Sendable {
     }
 
     /// Whether it existed (for this party) and is gone now.
-    func delete(id: String, party: String) throws -> Bool {
-        try pool.write { db in
+    func delete(id: String, party: String) async throws -> Bool {
+        try await pool.write { db in
             try db.execute(sql: "DELETE FROM response WHERE id = ? AND party = ?", arguments: [id, party])
             return db.changesCount > 0
         }
