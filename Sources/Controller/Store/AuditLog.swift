@@ -14,6 +14,8 @@ import Shared
 struct AuditLog: Sendable {
     let store: Store
     nonisolated(unsafe) let key: SymmetricKey  // safe: an immutable key value, never mutated
+    /// Entries recorded and not yet taken by an append.
+    let queue = AuditQueue()
 
     /// A fresh key for a new network's trail.
     static func newKey() -> String { SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() } }
@@ -56,19 +58,28 @@ struct AuditLog: Sendable {
         record([Entry(type: type, identity: identity, user: user, service: service, circuit: circuit, detail: detail)])
     }
 
-    /// Appends `entries` in order, in one transaction: a gateway's report of hundreds of requests
-    /// costs one lock, one read of the previous hash and one head update, not one of each per row.
+    /// Appends `entries` in order. Entries recorded while earlier ones wait for the store are
+    /// appended with them, in one transaction: a burst of dials or a gateway's report of hundreds
+    /// of requests costs one lock, one read of the previous hash and one head update.
     func record(_ entries: [Entry]) {
         guard !entries.isEmpty else { return }
         for entry in entries { ControllerMetrics.recorded(entry.type.rawValue) }
         // Whole milliseconds: what both backends keep exactly, so the hash verifies after a read.
         let at = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
-        store.writeInBackground("audit \(entries[0].type.rawValue)\(entries.count > 1 ? " and \(entries.count - 1) more" : "")") { db in
+        guard queue.add(entries.map { ($0, at) }) else { return }  // a queued append takes them
+        let batch = Locked<[(Entry, Date)]?>(nil)
+        store.writeInBackground("audit") { [queue] db in
+            // Taken once: an attempt the store retries appends the same entries.
+            let entries = batch.withLock { taken in
+                if taken == nil { taken = queue.takeAll() }
+                return taken ?? []
+            }
+            guard !entries.isEmpty else { return }
             // Several controllers may append to one trail: each append sees the one before it.
             try db.lockAuditTrail()
             var previous = try db.row("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")?.string("hash") ?? ""
             var last: Int64?
-            for entry in entries {
+            for (entry, at) in entries {
                 let hash = Self.hash(previous: previous, type: entry.type.rawValue, at: at, identity: entry.identity, user: entry.user,
                                      service: entry.service, circuit: entry.circuit, detail: entry.detail, key: key)
                 guard let seq = try db.row("""
@@ -156,6 +167,29 @@ struct AuditLog: Sendable {
             guard mac == Self.headMAC(seq: seq, hash: hash, key: key) else { return (count, seq) }
             guard let last, last.seq == seq, last.hash == hash else { return (count, (last?.seq ?? 0) + 1) }
             return (count, nil)
+        }
+    }
+}
+
+/// What waits for the next append to the trail, in the order it was recorded.
+final class AuditQueue: Sendable {
+    private let state = Locked<(entries: [(AuditLog.Entry, Date)], appendQueued: Bool)>(([], false))
+
+    /// Queues `entries`; true when no append is queued to take them (the caller queues one).
+    func add(_ entries: [(AuditLog.Entry, Date)]) -> Bool {
+        state.withLock { state in
+            state.entries += entries
+            guard !state.appendQueued else { return false }
+            state.appendQueued = true
+            return true
+        }
+    }
+
+    /// Everything queued; the next entries need an append of their own.
+    func takeAll() -> [(AuditLog.Entry, Date)] {
+        state.withLock { state in
+            defer { state.entries = []; state.appendQueued = false }
+            return state.entries
         }
     }
 }

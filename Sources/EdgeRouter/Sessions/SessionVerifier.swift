@@ -9,6 +9,11 @@ struct SessionVerifier {
     let routerName: String
     let key: Curve25519.Signing.PublicKey
     private(set) var revoked: [String: Date] = [:]
+    /// Tokens whose signature held, with their claims. A tunneler presents the same session for
+    /// every dial while it lasts, and checking an Ed25519 signature is most of what deciding
+    /// costs; only that check is skipped for a token seen before: expiry, revocation, holder, type
+    /// and router are decided every time. Only the controller can make a token that gets in.
+    private let verified = VerifiedTokens()
 
     init(routerName: String, key: Curve25519.Signing.PublicKey) {
         self.routerName = routerName
@@ -16,7 +21,13 @@ struct SessionVerifier {
     }
 
     func verify(_ token: String, presentedBy identity: String, type: SessionType, now: Date = Date()) throws -> SessionClaims {
-        let claims = try SignedToken.verify(token, type: SessionClaims.tokenType, as: SessionClaims.self, key: key)
+        let claims: SessionClaims
+        if let known = verified.claims[token] {
+            claims = known
+        } else {
+            claims = try SignedToken.verify(token, type: SessionClaims.tokenType, as: SessionClaims.self, key: key)
+            verified.keep(token, claims, now: now)
+        }
         guard claims.exp > now else { throw TokenError.expired(at: claims.exp) }
         guard revoked[claims.sid] == nil else { throw TokenError.revoked }
         guard claims.identity == identity else {
@@ -35,6 +46,20 @@ struct SessionVerifier {
     }
 
     func isRevoked(_ sessionID: String) -> Bool { revoked[sessionID] != nil }
+}
+
+/// The sessions a router verified, by token; used on the router's loop only.
+final class VerifiedTokens {
+    static let limit = 4_096
+    private(set) var claims: [String: SessionClaims] = [:]
+
+    func keep(_ token: String, _ verified: SessionClaims, now: Date) {
+        if claims.count >= Self.limit {
+            claims = claims.filter { $0.value.exp > now }
+            if claims.count >= Self.limit { claims.removeAll() }
+        }
+        claims[token] = verified
+    }
 }
 
 enum SessionError: Error, CustomStringConvertible {
