@@ -10,7 +10,7 @@ public final class LLMGatewayServer: Sendable {
 
     public init(gateway: LLMGateway, socketPath: String, logger: Logger) {
         self.gateway = gateway
-        self.http = PrivateHTTPServer(socketPath: socketPath, serverName: "portless-llm-gateway", logger: logger)
+        self.http = PrivateHTTPServer(socketPath: socketPath, maxBody: OpenAIHTTPHandler.maxBody, logger: logger)
     }
 
     public func start() async throws {

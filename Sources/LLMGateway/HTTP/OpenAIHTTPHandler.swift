@@ -1,7 +1,6 @@
 import Foundation
 import GatewayKit
 import HTTPTypes
-import HummingbirdCore
 import NIOCore
 import Shared
 
@@ -22,9 +21,8 @@ struct OpenAIHTTPHandler: Sendable {
     private static let traceparent = HTTPField.Name("traceparent")!
     private static let anthropicHeaders = ["anthropic-version", "anthropic-beta"]
 
-    func respond(_ request: Request, _ writer: consuming ResponseWriter, _ channel: any Channel) async throws {
-        var request = request
-        let path = request.uri.path.hasSuffix("/") ? String(request.uri.path.dropLast()) : request.uri.path
+    func respond(_ request: GatewayRequest, _ writer: GatewayResponseWriter, _ channel: any Channel) async throws {
+        let path = request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
         let anthropic = path.hasPrefix("/v1/messages") || path.hasPrefix("/messages")
         guard let agent = callers.caller(of: channel) else {
             let error = APIError(status: 403, message: "no caller identity: this gateway is reached only through the Portless overlay", type: "permission_error", code: nil)
@@ -39,18 +37,19 @@ struct OpenAIHTTPHandler: Sendable {
             return try await anthropic ? writer.json(MessagesAPI.error(error).encoded(), status: HTTPResponse.Status(code: error.status)) : writer.apiError(error)
         }
         let parent = request.headers[Self.traceparent].flatMap(TraceContext.init(traceparent:))
-        var pending = Optional(writer)  // the writer is consumed once, inside the span
+        // Without a caller's trace or a collector there is no span: nothing to name or attribute.
+        guard parent != nil || Tracing.exporter != nil else {
+            return try await route(request, path: path, anthropic: anthropic, caller: caller, writer: writer, channel: channel)
+        }
         try await Tracing.withSpan("llm \(request.method) \(path)", parent: parent,
                                    attributes: [("portless.service", gateway.service), ("portless.identity", caller.identity),
                                                 ("http.request.method", "\(request.method)"), ("url.path", path)]) { _ in
-            guard let writer = pending.take() else { return }
             try await route(request, path: path, anthropic: anthropic, caller: caller, writer: writer, channel: channel)
         }
     }
 
-    private func route(_ request: Request, path: String, anthropic: Bool, caller: Caller, writer: consuming ResponseWriter,
+    private func route(_ request: GatewayRequest, path: String, anthropic: Bool, caller: Caller, writer: GatewayResponseWriter,
                        channel: any Channel) async throws {
-        var request = request
         let project = request.headers[Self.project]
         let hint = request.headers[Self.routeHint]
         let gateway = self.gateway
@@ -65,7 +64,7 @@ struct OpenAIHTTPHandler: Sendable {
              (.post, "/v1/responses"), (.post, "/responses"), (.post, "/v1/messages"), (.post, "/messages"),
              (.post, "/v1/messages/count_tokens"), (.post, "/messages/count_tokens"):
             let json: JSONValue
-            switch await Self.body(&request) {
+            switch Self.body(request) {
             case .failure(let error):
                 return try await anthropic ? writer.json(MessagesAPI.error(error).encoded(), status: HTTPResponse.Status(code: error.status)) : writer.apiError(error)
             case .success(let value): json = value
@@ -97,9 +96,9 @@ struct OpenAIHTTPHandler: Sendable {
     }
 
     /// The request body as a JSON object, or why not.
-    private static func body(_ request: inout Request) async -> Result<JSONValue, APIError> {
+    private static func body(_ request: GatewayRequest) -> Result<JSONValue, APIError> {
         let body: ByteBuffer
-        do { body = try await request.collectBody(upTo: maxBody) } catch {
+        do { body = try request.collectBody(upTo: maxBody) } catch {
             return .failure(APIError(status: 413, message: "request body over \(maxBody >> 20) MiB", type: "invalid_request_error", code: nil))
         }
         let json: JSONValue
@@ -113,12 +112,12 @@ struct OpenAIHTTPHandler: Sendable {
     }
 }
 
-extension ResponseWriter {
-    consuming func apiError(_ error: APIError) async throws {
+extension GatewayResponseWriter {
+    func apiError(_ error: APIError) async throws {
         try await json(error.body.encoded(), status: HTTPResponse.Status(code: error.status))
     }
 
-    consuming func ingress(_ reply: IngressReply) async throws {
+    func ingress(_ reply: IngressReply) async throws {
         switch reply {
         case .json(let value, let headers): try await json(value.encoded(), headers: HTTPFields(pairs: headers))
         case .failure(let status, let body): try await json(body.encoded(), status: HTTPResponse.Status(code: status))
@@ -149,7 +148,7 @@ extension ResponseWriter {
         }
     }
 
-    consuming func reply(_ reply: ChatReply) async throws {
+    func reply(_ reply: ChatReply) async throws {
         switch reply {
         case .json(let value, let headers), .native(let value, let headers): try await json(value.encoded(), headers: HTTPFields(pairs: headers))
         case .nativeStream(let events, let headers): try await ingress(.events(events, headers: headers))

@@ -47,59 +47,40 @@ struct ProviderHTTP: Sendable {
         return response
     }
 
-    /// The whole answer as JSON; `deadline` covers the body too, not only the head. Through the
-    /// client's future API: the answer is collected on its event loop and this task resumes once,
-    /// with no task of its own for the request or the deadline.
+    /// The whole answer as JSON; `deadline` covers the body too, not only the head. On a pooled
+    /// connection of this thread's event loop (`PooledHTTPClient`): the request is one pipeline
+    /// write, and this task resumes once, with the whole answer.
     func json(_ request: ProviderRequest, deadline: Duration) async throws -> JSONValue {
-        let call: HTTPClient.Request
+        let response: PooledHTTPClient.Response
         do {
-            call = try Self.collected(request)
-        } catch {
+            response = try await PooledHTTPClient.shared.execute(url: request.url, method: request.method, headers: request.headers,
+                                                                 body: request.body.map { ByteBuffer(bytes: $0) },
+                                                                 deadline: .now() + TimeAmount(deadline), maxBody: Self.maxBody)
+        } catch PooledHTTPClient.Failure.invalidURL {
             throw ProviderError.unreachable("provider '\(provider)' has a base_url the gateway cannot use")
-        }
-        let task = Self.client.execute(request: call, delegate: ResponseAccumulator(request: call, maxBodySize: Self.maxBody),
-                                       deadline: .now() + TimeAmount(deadline))
-        let response: HTTPClient.Response
-        do {
-            response = try await withTaskCancellationHandler { try await task.futureResult.get() } onCancel: { task.cancel() }
-        } catch is ResponseAccumulator.ResponseTooBigError {
+        } catch PooledHTTPClient.Failure.tooLarge {
             throw ProviderError.malformed("provider '\(provider)' answered with more than \(Self.maxBody >> 20) MiB")
         } catch {
             throw failure(error, url: request.url, deadline: deadline)
         }
-        let body = response.body.map { Data($0.readableBytesView) } ?? Data()
-        let status = Int(response.status.code)
-        guard (200..<300).contains(status) else { throw refusal(status: status, headers: response.headers, body: body) }
-        do { return try JSONValue.parse(body) } catch {
+        guard (200..<300).contains(response.status) else {
+            throw refusal(status: response.status, headers: response.headers, body: Data(response.body.readableBytesView))
+        }
+        do { return try response.body.withUnsafeReadableBytes { try JSONParser.parse($0) } } catch {
             throw ProviderError.malformed("provider '\(provider)' answered with something that is not JSON")
         }
-    }
-
-    /// Requests parsed by method and URL (a handful per provider): parsing the URL costs more
-    /// than the rest of preparing a call.
-    private static let parsed = Locked<[String: HTTPClient.Request]>([:])
-
-    private static func collected(_ request: ProviderRequest) throws -> HTTPClient.Request {
-        let key = request.method.rawValue + " " + request.url
-        var call: HTTPClient.Request
-        if let known = parsed.withLock({ $0[key] }) {
-            call = known
-        } else {
-            call = try HTTPClient.Request(url: request.url, method: request.method)
-            parsed.withLock { known in
-                if known.count >= 256 { known.removeAll() }
-                known[key] = call
-            }
-        }
-        call.headers = request.headers
-        call.body = request.body.map { .bytes($0) }
-        return call
     }
 
     /// What a failed exchange means for the caller: a timeout, the caller's own cancellation, or
     /// an unreachable provider (the URL and the client's error go to the log only).
     private func failure(_ error: Error, url: String, deadline: Duration) -> Error {
         if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            return ProviderError.timeout("provider '\(provider)' did not answer within \(deadline)")
+        }
+        if error as? PooledHTTPClient.Failure == .timedOut {
+            return ProviderError.timeout("provider '\(provider)' did not answer within \(deadline)")
+        }
+        if case .connectTimeout? = error as? NIOCore.ChannelError {
             return ProviderError.timeout("provider '\(provider)' did not answer within \(deadline)")
         }
         if error is CancellationError || Task.isCancelled { return CancellationError() }

@@ -1,6 +1,6 @@
 import Foundation
 import HTTPTypes
-import HummingbirdCore
+import GatewayKit
 import NIOCore
 import Shared
 
@@ -41,9 +41,9 @@ final class DownstreamExchange: Sendable {
 /// stream for a dead one.
 let sseKeepaliveInterval: Duration = .seconds(15)
 
-extension ResponseWriter {
+extension GatewayResponseWriter {
     /// Writes `exchange` as JSON or SSE, whichever its first event calls for.
-    consuming func respond(_ exchange: DownstreamExchange) async throws {
+    func respond(_ exchange: DownstreamExchange) async throws {
         var iterator = exchange.events.makeAsyncIterator()
         guard let first = await iterator.next() else {
             return try await writeResponse(HTTPResponse(status: .internalServerError))
@@ -72,7 +72,7 @@ extension ResponseWriter {
 
     /// An SSE response: one `message` event per JSON-RPC message, until the stream ends; a
     /// keepalive comment in every quiet `sseKeepaliveInterval`.
-    consuming func sse(_ messages: AsyncStream<Data>) async throws {
+    func sse(_ messages: AsyncStream<Data>) async throws {
         var body = try await writeHead(Self.sseHead)
         let (merged, input) = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)
         let pump = Task {

@@ -10,7 +10,7 @@ public final class MCPGatewayServer: Sendable {
 
     public init(gateway: MCPGateway, socketPath: String, logger: Logger) {
         self.gateway = gateway
-        self.http = PrivateHTTPServer(socketPath: socketPath, serverName: "portless-mcp-gateway", logger: logger)
+        self.http = PrivateHTTPServer(socketPath: socketPath, maxBody: StreamableHTTPHandler.maxBody, logger: logger)
     }
 
     public func start() async throws {

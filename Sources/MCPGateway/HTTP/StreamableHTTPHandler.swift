@@ -1,6 +1,5 @@
 import Foundation
 import HTTPTypes
-import HummingbirdCore
 import NIOCore
 import GatewayKit
 import Shared
@@ -28,8 +27,7 @@ struct StreamableHTTPHandler: Sendable {
     private static let nameHeader = HTTPField.Name("Mcp-Name")!
     private static let nameBearing = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"]
 
-    func respond(_ request: Request, _ writer: consuming ResponseWriter, _ channel: any Channel) async throws {
-        var request = request
+    func respond(_ request: GatewayRequest, _ writer: GatewayResponseWriter, _ channel: any Channel) async throws {
         guard let agent = callers.caller(of: channel) else {
             return try await writer.error(.forbidden, RPCError(code: JSONRPC.invalidRequest,
                 message: "no caller identity: this gateway is reached only through the Portless overlay"))
@@ -52,7 +50,7 @@ struct StreamableHTTPHandler: Sendable {
         switch request.method {
         case .post:
             let body: ByteBuffer
-            do { body = try await request.collectBody(upTo: Self.maxBody) } catch {
+            do { body = try request.collectBody(upTo: Self.maxBody) } catch {
                 return try await writer.error(.contentTooLarge, RPCError(code: JSONRPC.invalidRequest, message: "request body over \(Self.maxBody >> 20) MiB"))
             }
             try await post(request, body: body, caller: caller, channel: channel, writer: writer)
@@ -81,7 +79,7 @@ struct StreamableHTTPHandler: Sendable {
         return ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host) || allowedOrigins.contains(origin)
     }
 
-    private func post(_ request: Request, body: ByteBuffer, caller: Caller, channel: any Channel, writer: consuming ResponseWriter) async throws {
+    private func post(_ request: GatewayRequest, body: ByteBuffer, caller: Caller, channel: any Channel, writer: GatewayResponseWriter) async throws {
         let value: JSONValue
         do { value = try body.withUnsafeReadableBytes { try JSONParser.parse($0) } } catch {
             return try await writer.error(.badRequest, RPCError(code: JSONRPC.parseError, message: "Parse error: \(error)"))
@@ -149,8 +147,8 @@ struct StreamableHTTPHandler: Sendable {
         }
     }
 
-    private func modernPost(_ message: JSONRPC.Message, headers: HTTPFields, caller: Caller, canStream: Bool, channel: any Channel,
-                            writer: consuming ResponseWriter) async throws {
+    private func modernPost(_ message: JSONRPC.Message, headers: GatewayHeaders, caller: Caller, canStream: Bool, channel: any Channel,
+                            writer: GatewayResponseWriter) async throws {
         let id: JSONValue
         let method: String
         let params: JSONValue?
@@ -208,19 +206,20 @@ struct StreamableHTTPHandler: Sendable {
     /// The request is a span: the child of the caller's `params._meta.traceparent`, else of its
     /// `traceparent` header.
     private func answer(id: JSONValue, method: String, params: JSONValue?, downstream: Downstream, channel: any Channel,
-                        traceparent: String?, writer: consuming ResponseWriter) async throws {
+                        traceparent: String?, writer: GatewayResponseWriter) async throws {
         let parent = (params?["_meta"]?["traceparent"]?.stringValue ?? traceparent).flatMap(TraceContext.init(traceparent:))
         var attributes = [("portless.service", gateway.service), ("portless.identity", downstream.caller.identity), ("rpc.method", method)]
         if let name = params?["name"]?.stringValue, method == "tools/call" || method == "prompts/get" { attributes.append(("mcp.name", name)) }
-        var pending = Optional(writer)  // the writer is consumed once, inside the span
+        guard parent != nil || Tracing.exporter != nil else {
+            return try await answerInSpan(id: id, method: method, params: params, downstream: downstream, channel: channel, writer: writer)
+        }
         try await Tracing.withSpan("mcp \(method)", parent: parent, attributes: attributes) { _ in
-            guard let writer = pending.take() else { return }
             try await answerInSpan(id: id, method: method, params: params, downstream: downstream, channel: channel, writer: writer)
         }
     }
 
     private func answerInSpan(id: JSONValue, method: String, params: JSONValue?, downstream: Downstream, channel: any Channel,
-                              writer: consuming ResponseWriter) async throws {
+                              writer: GatewayResponseWriter) async throws {
         let gateway = self.gateway
         guard let exchange = downstream.exchange else { return }
         let task = Task {
@@ -270,8 +269,8 @@ struct StreamableHTTPHandler: Sendable {
     }
 }
 
-extension ResponseWriter {
-    consuming func error(_ status: HTTPResponse.Status, _ error: RPCError, id: JSONValue = .null) async throws {
+extension GatewayResponseWriter {
+    func error(_ status: HTTPResponse.Status, _ error: RPCError, id: JSONValue = .null) async throws {
         try await json(JSONRPC.response(id: id, error: error).encoded(), status: status)
     }
 }
