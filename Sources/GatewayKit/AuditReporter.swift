@@ -4,11 +4,13 @@ import Shared
 
 /// Batches the gateway's audit events and sends them to the controller a few times a second,
 /// so a request never waits for the trail. Events that cannot be sent are kept (up to a bound)
-/// and sent with the next batch. Recording is a lock and an append: it is on every request.
+/// and sent with the next batch. Recording is a lock and an append: it is on every request, so
+/// an event can be recorded as the values it is made of (`record(making:)`) and encoded when its
+/// batch is sent, off the request's path.
 public final class AuditReporter: Sendable {
     public static let maxQueued = 100_000
     private struct State {
-        var queue: [GatewayAuditEvent] = []
+        var queue: [@Sendable () -> GatewayAuditEvent] = []
         var flushing = false
         var dropped = 0
     }
@@ -21,10 +23,14 @@ public final class AuditReporter: Sendable {
         self.logger = logger
     }
 
-    public func record(_ event: GatewayAuditEvent) {
+    public func record(_ event: GatewayAuditEvent) { record(making: { event }) }
+
+    /// Records the event `make` returns when its batch is sent (it may be asked again if that
+    /// send fails): it must capture values, not read state that changes.
+    public func record(making make: @escaping @Sendable () -> GatewayAuditEvent) {
         let startFlush: Bool = state.withLock { state in
             if state.queue.count >= Self.maxQueued { state.queue.removeFirst(); state.dropped += 1 }
-            state.queue.append(event)
+            state.queue.append(make)
             guard !state.flushing else { return false }
             state.flushing = true
             return true
@@ -52,7 +58,7 @@ public final class AuditReporter: Sendable {
             let batch: [GatewayAuditEvent] = state.withLock { state in
                 if state.queue.isEmpty { state.flushing = false }
                 return Array(state.queue.prefix(500))
-            }
+            }.map { $0() }
             if batch.isEmpty { break }
             do {
                 try await control.audit(batch)

@@ -25,6 +25,24 @@ public struct GatewayResponseWriter: Sendable {
         try await write(status: status, headers: fields, body: ByteBuffer(bytes: body))
     }
 
+    /// One JSON response with its length and these extra fields (a pair whose name or value
+    /// HTTP cannot carry is left out) — without building `HTTPFields` first.
+    public func json(_ body: Data, status: HTTPResponse.Status = .ok, pairs: [(String, String)]) async throws {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(pairs.count + 2)
+        for (name, value) in pairs where Self.carriable(name, value) { headers.add(name: name, value: value) }
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(body.count))
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase),
+                                    headers: headers)
+        try await send([.head(head), .body(.byteBuffer(ByteBuffer(bytes: body))), .end(nil)], ends: true)
+    }
+
+    private static func carriable(_ name: String, _ value: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") }
+            && value.utf8.allSatisfy { $0 != 0x0D && $0 != 0x0A && $0 != 0 }
+    }
+
     /// A response without a body.
     public func writeResponse(_ response: HTTPResponse) async throws {
         try await write(status: response.status, headers: response.headerFields, body: ByteBuffer())

@@ -34,7 +34,7 @@ struct AuditRecord: Sendable {
         self.streamed = streamed
     }
 
-    var detail: JSONValue {
+    func detail(traceID: String?) -> JSONValue {
         var detail: [String: JSONValue] = ["ingress": .string(ingress.rawValue), "requested": .string(requested), "status": .number(Double(status)),
                                            "latencyMs": .number(latencyMs), "inputTokens": .number(usage.input), "outputTokens": .number(usage.output),
                                            "costUSD": .number(cost), "streamed": .bool(streamed)]
@@ -55,7 +55,7 @@ struct AuditRecord: Sendable {
         if !failures.isEmpty { detail["failures"] = .array(failures.map { .string($0) }) }
         if let budget { detail["budget"] = .string(budget) }
         if let refused { detail["refused"] = .string(refused) }
-        if let trace = TraceContext.current { detail["traceId"] = .string(trace.traceID) }
+        if let traceID { detail["traceId"] = .string(traceID) }
         return .object(detail)
     }
 }

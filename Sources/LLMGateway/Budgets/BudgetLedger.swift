@@ -59,21 +59,23 @@ final class BudgetLedger: Sendable {
         let now = ContinuousClock.now
         for budget in budgets {
             let key: String
-            let label: String
+            // What the refusal calls the budget's holder (only a refusal needs it).
+            let holder: (kind: String, name: String)
             if let name = budget.identity {
                 guard name == "*" || name == identity || name == "@" + identity else { continue }
-                key = "identity:\(identity)"; label = "identity '\(identity)'"
+                key = "identity:\(identity)"; holder = ("identity", identity)
             } else if let team = budget.team {
                 let name = team.hasPrefix("#") ? String(team.dropFirst()) : team
                 guard teams.contains(name) else { continue }
-                key = "team:\(name)"; label = "team '\(name)'"
+                key = "team:\(name)"; holder = ("team", name)
             } else if let name = budget.project {
                 guard let project, name == "*" || name == project else { continue }
-                key = "project:\(project)"; label = "project '\(project)'"
+                key = "project:\(project)"; holder = ("project", project)
             } else if let name = budget.user {
                 guard let user, name == "*" || name == user || name == "@" + user else { continue }
-                key = "user:\(user)"; label = "person '\(user)'"
+                key = "user:\(user)"; holder = ("person", user)
             } else { continue }
+            var label: String { "\(holder.kind) '\(holder.name)'" }
             let day = (state.base.daily[key] ?? 0) + state.own(\.daily, key)
             let month = (state.base.monthly[key] ?? 0) + state.own(\.monthly, key)
             if let limit = budget.usdPerDay, day >= limit {

@@ -499,9 +499,12 @@ public final class LLMGateway: Sendable {
 
     func emit(_ record: AuditRecord) {
         observe(record)
-        let event = GatewayAuditEvent(type: "llm.request", identity: record.caller.identity, user: record.caller.person?.name,
-                                      circuit: record.caller.circuit, detail: String(decoding: record.detail.encoded(), as: UTF8.self))
-        audit.record(event)
+        // Encoded when its batch is sent, not on the request's path; the trace is the request's.
+        let trace = TraceContext.current?.traceID
+        audit.record {
+            GatewayAuditEvent(type: "llm.request", identity: record.caller.identity, user: record.caller.person?.name,
+                              circuit: record.caller.circuit, detail: String(decoding: record.detail(traceID: trace).encoded(), as: UTF8.self))
+        }
     }
 
     static func modelNotFound(_ name: String) -> APIError {

@@ -119,7 +119,7 @@ extension GatewayResponseWriter {
 
     func ingress(_ reply: IngressReply) async throws {
         switch reply {
-        case .json(let value, let headers): try await json(value.encoded(), headers: HTTPFields(pairs: headers))
+        case .json(let value, let headers): try await json(value.encoded(), pairs: headers)
         case .failure(let status, let body): try await json(body.encoded(), status: HTTPResponse.Status(code: status))
         case .events(let events, let headers):
             var fields = HTTPFields(pairs: headers)
@@ -150,7 +150,7 @@ extension GatewayResponseWriter {
 
     func reply(_ reply: ChatReply) async throws {
         switch reply {
-        case .json(let value, let headers), .native(let value, let headers): try await json(value.encoded(), headers: HTTPFields(pairs: headers))
+        case .json(let value, let headers), .native(let value, let headers): try await json(value.encoded(), pairs: headers)
         case .nativeStream(let events, let headers): try await ingress(.events(events, headers: headers))
         case .failure(let error): try await apiError(error)
         case .stream(let chunks, let headers):

@@ -486,8 +486,10 @@ public actor MCPGateway {
 
     func record(type: String, caller: Caller?, detail: [String: JSONValue]) {
         if type == "mcp.request" { observe(caller: caller, detail: detail) }
-        let text = String(decoding: JSONValue.object(detail).encoded(), as: UTF8.self)
-        let event = GatewayAuditEvent(type: type, identity: caller?.identity, user: caller?.person?.name, circuit: caller?.circuit, detail: text)
-        audit.record(event)
+        // Encoded when its batch is sent, not on the request's path.
+        audit.record {
+            GatewayAuditEvent(type: type, identity: caller?.identity, user: caller?.person?.name, circuit: caller?.circuit,
+                              detail: String(decoding: JSONValue.object(detail).encoded(), as: UTF8.self))
+        }
     }
 }
