@@ -118,6 +118,24 @@ final class PrivateHTTPServerTests: XCTestCase {
     }
 }
 
+extension PrivateHTTPServerTests {
+    /// A connection that ends with its response closes only once the whole response is on the
+    /// socket: a reader slower than the answer still gets all of it.
+    func test_aLargeAnswerOnAClosingConnection_arrivesWhole_evenForASlowReader() async throws {
+        let size = 4 << 20
+        let server = try await serve { _, writer, _ in
+            try await writer.json(Data(repeating: UInt8(ascii: "x"), count: size))
+        }
+        defer { server.stop() }
+        let client = try UnixClient(path: server.socketPath)
+        try client.send(ProxyProtocol.encode(caller: "agent", circuitID: 1) + Array("GET / HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n".utf8))
+        try await Task.sleep(for: .milliseconds(300))  // the socket's buffer fills; the rest waits in the server
+        let answer = try client.readToEnd()
+        let body = answer.range(of: "\r\n\r\n").map { answer[$0.upperBound...] } ?? ""
+        XCTAssertEqual(body.utf8.count, size, "the whole body, then the close")
+    }
+}
+
 /// A blocking unix-socket client with a deadline on every read.
 private final class UnixClient {
     private let fd: Int32

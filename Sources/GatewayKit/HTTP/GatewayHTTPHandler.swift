@@ -109,20 +109,27 @@ final class GatewayHTTPHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
-    fileprivate func responseEnded(_ state: ResponseState, context: ChannelHandlerContext) {
+    /// `written`: the response's last write. A connection that ends with this response closes
+    /// once that write is on the socket — closing sooner would drop what is still queued.
+    fileprivate func responseEnded(_ state: ResponseState, context: ChannelHandlerContext, written: EventLoopFuture<Void>?) {
         guard current === state else { return }
         current = nil
         if !state.keepAlive {
             waiting.removeAll()
-            return context.close(promise: nil)
+            return Self.close(context, after: written)
         }
         // The requests that waited, in order, until one of them is being answered.
         while current == nil, let part = waiting.popFirst() { take(part, context: context) }
-        if current == nil && inputClosed { return context.close(promise: nil) }
+        if current == nil && inputClosed { return Self.close(context, after: written) }
         if readHeld && waiting.isEmpty {
             readHeld = false
             context.read()
         }
+    }
+
+    private static func close(_ context: ChannelHandlerContext, after written: EventLoopFuture<Void>?) {
+        guard let written else { return context.close(promise: nil) }
+        written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     /// Writes `parts` and flushes; the future completes once the last is handed to the socket.
@@ -160,14 +167,14 @@ final class GatewayHTTPHandler: ChannelDuplexHandler {
             guard !ended, let handler else { return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
             started = true
             let done = handler.emit(context, parts)
-            if ends { markEnded() }
+            if ends { markEnded(written: done) }
             return done
         }
 
-        private func markEnded() {
+        private func markEnded(written: EventLoopFuture<Void>) {
             guard !ended else { return }
             ended = true
-            handler?.responseEnded(self, context: context)
+            handler?.responseEnded(self, context: context, written: written)
         }
 
         func responderReturned(failed: Bool) {
@@ -175,17 +182,16 @@ final class GatewayHTTPHandler: ChannelDuplexHandler {
             if !started {
                 var headers = HTTPHeaders()
                 headers.add(name: "Content-Length", value: "0")
-                _ = handler.emit(context, [.head(HTTPResponseHead(version: .http1_1, status: .internalServerError, headers: headers)), .end(nil)])
+                markEnded(written: handler.emit(context, [.head(HTTPResponseHead(version: .http1_1, status: .internalServerError, headers: headers)),
+                                                          .end(nil)]))
             } else if failed {
                 // Begun and not ended: a stream the responder could not finish is cut, not closed as whole.
                 ended = true
                 context.close(promise: nil)
-                handler.responseEnded(self, context: context)
-                return
+                handler.responseEnded(self, context: context, written: nil)
             } else {
-                _ = handler.emit(context, [.end(nil)])
+                markEnded(written: handler.emit(context, [.end(nil)]))
             }
-            markEnded()
         }
 
         func abandon() { ended = true }
