@@ -136,6 +136,23 @@ extension PrivateHTTPServerTests {
     }
 }
 
+extension PrivateHTTPServerTests {
+    /// A field whose value would end the header (CR/LF) or whose name is not a token is left
+    /// out: nothing a value holds can add a header of its own or split the response.
+    func test_aFieldThatWouldSplitTheResponse_isLeftOut() async throws {
+        let server = try await serve { _, writer, _ in
+            try await writer.json(Data("{}".utf8), pairs: [("x-route", "ok"), ("x-evil", "a\r\nSet-Cookie: stolen=1"), ("bad name", "v")])
+        }
+        defer { server.stop() }
+        let client = try UnixClient(path: server.socketPath)
+        try client.send(ProxyProtocol.encode(caller: "agent", circuitID: 1) + Array("GET / HTTP/1.1\r\nHost: g\r\n\r\n".utf8))
+        let answer = try client.read(until: "{}")
+        XCTAssertTrue(answer.lowercased().contains("x-route: ok"), answer)
+        XCTAssertFalse(answer.lowercased().contains("set-cookie"), answer)
+        XCTAssertFalse(answer.contains("bad name"), answer)
+    }
+}
+
 /// A blocking unix-socket client with a deadline on every read.
 private final class UnixClient {
     private let fd: Int32

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOPosix
 
 /// Runs a gateway connection's async work on the event loop its socket lives on.
 ///
@@ -22,12 +21,5 @@ public final class EventLoopExecutor: TaskExecutor {
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
-    }
-
-    /// An executor for the loop the calling thread runs, if it runs one: the preference to give a
-    /// task (`Task(executorPreference:)`) that a request on that loop starts and waits for —
-    /// unstructured tasks do not inherit their creator's preference.
-    public static var current: EventLoopExecutor? {
-        MultiThreadedEventLoopGroup.currentEventLoop.map(EventLoopExecutor.init)
     }
 }

@@ -13,9 +13,7 @@ public struct GatewayResponseWriter: Sendable {
 
     /// A response with its whole body.
     public func write(status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer) async throws {
-        var head = Self.head(status, headers)
-        head.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
-        try await send(body.readableBytes > 0 ? [.head(head), .body(.byteBuffer(body)), .end(nil)] : [.head(head), .end(nil)], ends: true)
+        try await write(status: status, fields: Self.nio(headers), body: body)
     }
 
     /// One JSON response with its length.
@@ -28,14 +26,17 @@ public struct GatewayResponseWriter: Sendable {
     /// One JSON response with its length and these extra fields (a pair whose name or value
     /// HTTP cannot carry is left out) — without building `HTTPFields` first.
     public func json(_ body: Data, status: HTTPResponse.Status = .ok, pairs: [(String, String)]) async throws {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(pairs.count + 2)
-        for (name, value) in pairs where Self.carriable(name, value) { headers.add(name: name, value: value) }
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: String(body.count))
-        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase),
-                                    headers: headers)
-        try await send([.head(head), .body(.byteBuffer(ByteBuffer(bytes: body))), .end(nil)], ends: true)
+        var fields = HTTPHeaders()
+        fields.reserveCapacity(pairs.count + 2)
+        for (name, value) in pairs where Self.carriable(name, value) { fields.add(name: name, value: value) }
+        fields.add(name: "Content-Type", value: "application/json")
+        try await write(status: status, fields: fields, body: ByteBuffer(bytes: body))
+    }
+
+    private func write(status: HTTPResponse.Status, fields: HTTPHeaders, body: ByteBuffer) async throws {
+        var head = Self.head(status, fields)
+        head.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
+        try await send(body.readableBytes > 0 ? [.head(head), .body(.byteBuffer(body)), .end(nil)] : [.head(head), .end(nil)], ends: true)
     }
 
     private static func carriable(_ name: String, _ value: String) -> Bool {
@@ -50,8 +51,7 @@ public struct GatewayResponseWriter: Sendable {
 
     /// Starts a streamed response (chunked); its body follows through the returned writer.
     public func writeHead(_ response: HTTPResponse) async throws -> BodyWriter {
-        let head = Self.head(response.status, response.headerFields)
-        try await send([.head(head)], ends: false)
+        try await send([.head(Self.head(response.status, Self.nio(response.headerFields)))], ends: false)
         return BodyWriter(writer: self)
     }
 
@@ -75,12 +75,15 @@ public struct GatewayResponseWriter: Sendable {
         try await channel.eventLoop.flatSubmit { state.emit(parts, ends: ends) }.get()
     }
 
-    private static func head(_ status: HTTPResponse.Status, _ fields: HTTPFields) -> HTTPResponseHead {
+    private static func nio(_ fields: HTTPFields) -> HTTPHeaders {
         var headers = HTTPHeaders()
-        headers.reserveCapacity(fields.count + 2)
+        headers.reserveCapacity(fields.count + 1)
         for field in fields { headers.add(name: field.name.rawName, value: field.value) }
-        return HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase),
-                                headers: headers)
+        return headers
+    }
+
+    private static func head(_ status: HTTPResponse.Status, _ fields: HTTPHeaders) -> HTTPResponseHead {
+        HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase), headers: fields)
     }
 }
 
