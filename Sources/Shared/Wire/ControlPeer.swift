@@ -76,6 +76,10 @@ public final class ControlPeer {
             body.withUnsafeBytes { channel.send(.control, body: $0) }
             return
         }
+        if let body = DialPathMessages.encode(envelope) {
+            body.withUnsafeBytes { channel.send(.control, body: $0) }
+            return
+        }
         guard let body = try? encoder.encode(envelope) else { return }
         body.withUnsafeBytes { channel.send(.control, body: $0) }
     }
@@ -86,11 +90,15 @@ public final class ControlPeer {
             return
         }
         let envelope: ControlEnvelope
-        do {
-            envelope = try decoder.decode(ControlEnvelope.self, from: Data(body))
-        } catch {
-            channel.close(error: ControlError.malformed("\(error)"))
-            return
+        if let dialPath = DialPathMessages.decode(body) {
+            envelope = dialPath
+        } else {
+            do {
+                envelope = try decoder.decode(ControlEnvelope.self, from: Data(body))
+            } catch {
+                channel.close(error: ControlError.malformed("\(error)"))
+                return
+            }
         }
         if envelope.replyTo != 0 {
             pending.removeValue(forKey: envelope.replyTo)?(.success(envelope.message))
