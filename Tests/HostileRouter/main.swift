@@ -78,8 +78,8 @@ final class HostileTampering: RouterTampering {
             guard fromDialer else { return true }  // the real host never reaches the dialer
             if frame.header.type == .e2eHandshake, let impostor, let grant = grants[id],
                let handshake = try? E2EHandshake(role: .host, circuitID: id, grant: grant, identityKey: impostor.key, certificate: impostor.certificate),
-               let hello = try? JSONEncoder().encode(handshake.hello) {
-                dialerSide?.send(.e2eHandshake, circuitID: id, body: Array(hello))
+               case let hello = handshake.hello.encoded() {
+                dialerSide?.send(.e2eHandshake, circuitID: id, body: hello)
                 report.hellosAnswered += 1
             } else if frame.header.type == .data {
                 report.dialerDataFrames += 1

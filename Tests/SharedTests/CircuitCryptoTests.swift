@@ -62,6 +62,58 @@ final class CircuitCryptoTests: XCTestCase {
                              "the grant's digest is in what each side signs")
     }
 
+    /// The hello travels in a fixed binary layout; what a router sends instead is refused before
+    /// any of it is trusted, and a hello that survives the trip still completes the handshake.
+    func test_hello_survivesItsWireForm_andGarbageIsRefused() throws {
+        let pki = try TestPKI()
+        let (_, aliceKey, aliceCert) = try pki.credentials(name: "alice", kind: .identity)
+        let (_, hostKey, hostCert) = try pki.credentials(name: "host", kind: .identity)
+        let token = try grant()
+        let dialer = try E2EHandshake(role: .dialer, circuitID: 7, grant: token, identityKey: aliceKey, certificate: aliceCert)
+        let host = try E2EHandshake(role: .host, circuitID: 7, grant: token, identityKey: hostKey, certificate: hostCert)
+        let wire = host.hello.encoded()
+        let received = try wire.withUnsafeBytes { try E2EHello(decoding: $0) }
+        XCTAssertNoThrow(try dialer.complete(with: received, expectedPeer: "host", authority: pki.authority.certificate))
+
+        var badRole = wire; badRole[0] = 9
+        var longSignature = wire; longSignature[33] = 200
+        var zeroSignature = wire; zeroSignature[33] = 0
+        for garbage in [[], [UInt8](wire.prefix(34)), [UInt8](wire.prefix(34 + Int(wire[33]))), badRole, longSignature, zeroSignature] {
+            XCTAssertThrowsError(try garbage.withUnsafeBytes { try E2EHello(decoding: $0) }, "\(garbage.count) bytes")
+        }
+        // A certificate cut short, or a flipped bit in the signature, parses but does not verify.
+        var flipped = wire; flipped[40] ^= 1
+        for tampered in [[UInt8](wire.dropLast(10)), flipped] {
+            let hello = try tampered.withUnsafeBytes { try E2EHello(decoding: $0) }
+            XCTAssertThrowsError(try dialer.complete(with: hello, expectedPeer: "host", authority: pki.authority.certificate))
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            let random = (0..<Int.random(in: 0..<120, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            if let hello = try? random.withUnsafeBytes({ try E2EHello(decoding: $0) }) {
+                XCTAssertThrowsError(try dialer.complete(with: hello, expectedPeer: "host", authority: pki.authority.certificate))
+            }
+        }
+    }
+
+    /// The controller writes a grant's claims by hand and the tunnelers read them by hand: both
+    /// agree with the `Codable` form, so either side may change alone.
+    func test_grant_handWrittenClaims_matchTheirCodableForm() throws {
+        let expires = Date(timeIntervalSince1970: 1_900_000_000.25)
+        let original = CircuitGrant(circuit: UInt64.max - 3, service: "sql \"é\"", dialer: "alice", host: "host\n", exp: expires)
+        let handWritten = try original.signed(with: signer)
+        XCTAssertEqual(try SignedToken.verify(handWritten, type: CircuitGrant.tokenType, as: CircuitGrant.self, key: signer.publicKey), original)
+        let viaCodable = try SignedToken.sign(original, type: CircuitGrant.tokenType, key: signer)
+        XCTAssertEqual(try CircuitGrant.verified(viaCodable, circuit: original.circuit, key: signer.publicKey, now: expires.addingTimeInterval(-1)),
+                       original)
+        XCTAssertThrowsError(try CircuitGrant.verified(handWritten, circuit: original.circuit, key: signer.publicKey, now: expires)) {
+            XCTAssertEqual($0 as? TokenError, .expired(at: expires))
+        }
+        // Claims that are not a grant's, signed with the right key, are refused as malformed.
+        let partial = try SignedToken.sign(payload: Array(#"{"circuit":7,"service":"sql"}"#.utf8), type: CircuitGrant.tokenType, key: signer)
+        XCTAssertThrowsError(try CircuitGrant.verified(partial, circuit: 7, key: signer.publicKey)) { XCTAssertEqual($0 as? TokenError, .malformed) }
+    }
+
     func test_grant_isRefusedWhenForgedExpiredOrForAnotherCircuit() throws {
         XCTAssertNoThrow(try CircuitGrant.verified(try grant(circuit: 9), circuit: 9, key: signer.publicKey))
         XCTAssertThrowsError(try CircuitGrant.verified(try grant(circuit: 9), circuit: 10, key: signer.publicKey)) {

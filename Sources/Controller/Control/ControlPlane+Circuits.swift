@@ -45,9 +45,8 @@ extension ControlPlane {
         nextCircuit += Self.circuitIDStride
         let grant: String
         do {
-            grant = try SignedToken.sign(CircuitGrant(circuit: nextCircuit, service: service, dialer: dialer, host: terminator.identity,
-                                                      exp: now.addingTimeInterval(CircuitGrant.lifetime)),
-                                         type: CircuitGrant.tokenType, key: secrets.signingKey)
+            grant = try CircuitGrant(circuit: nextCircuit, service: service, dialer: dialer, host: terminator.identity,
+                                     exp: now.addingTimeInterval(CircuitGrant.lifetime)).signed(with: secrets.signingKey)
         } catch {
             return reply(.failure(message: "could not sign the circuit grant: \(error)"))
         }

@@ -12,11 +12,12 @@ import X509
 //
 // Handshake: each side sends E2EHello = (ephemeral X25519 public key, its identity certificate,
 // ECDSA-P256 signature by the identity key over
-//   "portless-e2e-v2" ‖ role ‖ circuit id ‖ SHA-256(grant) ‖ ephemeral).
+//   "portless-e2e-v3" ‖ role ‖ circuit id ‖ SHA-256(grant) ‖ ephemeral).
 // Each side verifies the peer certificate against the network CA, that it names exactly the
 // identity the grant names, and the signature (so both sides hold the same grant). Then
 //   salt = SHA-256(dialer transcript ‖ host transcript), transcript = signed bytes ‖ cert
-//   k(dialer→host), k(host→dialer) = HKDF-SHA256(X25519(eph, peer eph), salt, info = direction)
+//   k(dialer→host) ‖ k(host→dialer) ‖ ack(dialer→host) ‖ ack(host→dialer)
+//     = HKDF-SHA256(X25519(eph, peer eph), salt, info = "portless e2e keys"), 4 × 32 bytes
 // Data frames are AES-256-GCM under the direction's key, nonce = 0⁴ ‖ counter (big-endian),
 // counters starting at 0; the frame's sequence field carries the counter; the body is the tag,
 // then the ciphertext. A frame resent after a reroute is the same ciphertext under the same nonce
@@ -35,11 +36,45 @@ public enum CircuitRole: UInt8, Codable, Sendable {
     case host = 2
 }
 
-public struct E2EHello: Codable, Sendable {
+public struct E2EHello: Sendable {
     public var role: CircuitRole
     public var ephemeralKey: Data
     public var certificateDER: Data
     public var signature: Data
+
+    public init(role: CircuitRole, ephemeralKey: Data, certificateDER: Data, signature: Data) {
+        self.role = role; self.ephemeralKey = ephemeralKey; self.certificateDER = certificateDER; self.signature = signature
+    }
+
+    static let ephemeralKeySize = 32
+    /// A DER ECDSA-P256 signature is at most 72 bytes.
+    static let maxSignatureSize = 80
+
+    /// On the wire: role (1 byte) ‖ ephemeral key (32) ‖ signature length (1) ‖ signature ‖
+    /// certificate (DER, the rest of the frame). Fixed offsets, so reading one costs no parser.
+    public func encoded() -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(2 + ephemeralKey.count + signature.count + certificateDER.count)
+        out.append(role.rawValue)
+        out.append(contentsOf: ephemeralKey)
+        out.append(UInt8(truncatingIfNeeded: signature.count))
+        out.append(contentsOf: signature)
+        out.append(contentsOf: certificateDER)
+        return out
+    }
+
+    public init(decoding bytes: UnsafeRawBufferPointer) throws {
+        let signatureAt = 1 + Self.ephemeralKeySize + 1
+        guard bytes.count > signatureAt, let role = CircuitRole(rawValue: bytes[0]) else { throw E2EError.badHello("truncated or unknown role") }
+        let signatureSize = Int(bytes[signatureAt - 1])
+        guard signatureSize > 0, signatureSize <= Self.maxSignatureSize, bytes.count > signatureAt + signatureSize else {
+            throw E2EError.badHello("bad signature length")
+        }
+        self.role = role
+        ephemeralKey = Data(bytes[1..<(1 + Self.ephemeralKeySize)])
+        signature = Data(bytes[signatureAt..<(signatureAt + signatureSize)])
+        certificateDER = Data(bytes[(signatureAt + signatureSize)...])
+    }
 }
 
 /// One side's half of the handshake, before the peer's hello has arrived.
@@ -53,6 +88,13 @@ public struct E2EHandshake {
     /// `grant` is the signed circuit grant (verified by the caller); its digest is bound into
     /// both hellos and the key schedule.
     public init(role: CircuitRole, circuitID: UInt64, grant: String, identityKey: IdentityKey, certificate: Certificate) throws {
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate)
+        try self.init(role: role, circuitID: circuitID, grant: grant, identityKey: identityKey, certificateDER: Data(serializer.serializedBytes))
+    }
+
+    /// The same, with our certificate already in DER (serialized once per identity, not per circuit).
+    public init(role: CircuitRole, circuitID: UInt64, grant: String, identityKey: IdentityKey, certificateDER: Data) throws {
         self.role = role
         self.circuitID = circuitID
         grantDigest = Data(SHA256.hash(data: Data(grant.utf8)))
@@ -60,10 +102,7 @@ public struct E2EHandshake {
         let publicKey = ephemeral.publicKey.rawRepresentation
         let signature = try identityKey.privateKey.signature(for: Self.signedBytes(role: role, circuitID: circuitID, grantDigest: grantDigest,
                                                                                     ephemeral: publicKey))
-        var serializer = DER.Serializer()
-        try serializer.serialize(certificate)
-        hello = E2EHello(role: role, ephemeralKey: publicKey, certificateDER: Data(serializer.serializedBytes),
-                         signature: signature.derRepresentation)
+        hello = E2EHello(role: role, ephemeralKey: publicKey, certificateDER: certificateDER, signature: signature.derRepresentation)
     }
 
     /// Verifies the peer's hello and derives the circuit keys.
@@ -86,21 +125,18 @@ public struct E2EHandshake {
         transcript.update(data: Self.transcript(dialerHello, circuitID: circuitID, grantDigest: grantDigest))
         transcript.update(data: Self.transcript(hostHello, circuitID: circuitID, grantDigest: grantDigest))
         let salt = Data(transcript.finalize())
-        let dialerToHost = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: salt,
-                                                          sharedInfo: Data("portless e2e dialer->host".utf8), outputByteCount: 32)
-        let hostToDialer = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: salt,
-                                                          sharedInfo: Data("portless e2e host->dialer".utf8), outputByteCount: 32)
-        let ackDialerToHost = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: salt,
-                                                             sharedInfo: Data("portless e2e ack dialer->host".utf8), outputByteCount: 32)
-        let ackHostToDialer = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: salt,
-                                                             sharedInfo: Data("portless e2e ack host->dialer".utf8), outputByteCount: 32)
+        // One expansion of 128 bytes, cut into the four keys (one HKDF-Extract instead of four).
+        let material = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: salt, sharedInfo: Data("portless e2e keys".utf8),
+                                                      outputByteCount: 4 * 32)
+        let keys = material.withUnsafeBytes { bytes in (0..<4).map { SymmetricKey(data: UnsafeRawBufferPointer(rebasing: bytes[($0 * 32)..<($0 * 32 + 32)])) } }
+        let (dialerToHost, hostToDialer, ackDialerToHost, ackHostToDialer) = (keys[0], keys[1], keys[2], keys[3])
         return role == .dialer
             ? try CircuitCipher(sendKey: dialerToHost, receiveKey: hostToDialer, ackSendKey: ackDialerToHost, ackReceiveKey: ackHostToDialer)
             : try CircuitCipher(sendKey: hostToDialer, receiveKey: dialerToHost, ackSendKey: ackHostToDialer, ackReceiveKey: ackDialerToHost)
     }
 
     static func signedBytes(role: CircuitRole, circuitID: UInt64, grantDigest: Data, ephemeral: Data) -> Data {
-        var bytes = Data("portless-e2e-v2".utf8)
+        var bytes = Data("portless-e2e-v3".utf8)
         bytes.append(role.rawValue)
         withUnsafeBytes(of: circuitID.bigEndian) { bytes.append(contentsOf: $0) }
         bytes.append(grantDigest)

@@ -6,12 +6,15 @@ import Foundation
 public enum SignedToken {
     public static func sign<Claims: Encodable>(_ claims: Claims, type: String,
                                                key: Curve25519.Signing.PrivateKey) throws -> String {
-        let header = try JSONSerialization.data(withJSONObject: ["alg": "EdDSA", "typ": type], options: [.sortedKeys])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .secondsSince1970
-        let payload = try encoder.encode(claims)
-        let signingInput = Base64URL.encode(header) + "." + Base64URL.encode(payload)
+        return try sign(payload: encoder.encode(claims), type: type, key: key)
+    }
+
+    /// Signs claims already in JSON (a token minted per circuit writes its own).
+    public static func sign<Payload: DataProtocol>(payload: Payload, type: String, key: Curve25519.Signing.PrivateKey) throws -> String {
+        let signingInput = Base64URL.encode(header(type: type)) + "." + Base64URL.encode(payload)
         let signature = try key.signature(for: Data(signingInput.utf8))
         return signingInput + "." + Base64URL.encode(signature)
     }
@@ -20,6 +23,14 @@ public enum SignedToken {
     /// because only the caller knows what "now" and what grace apply.
     public static func verify<Claims: Decodable>(_ token: String, type: String, as: Claims.Type,
                                                  key: Curve25519.Signing.PublicKey) throws -> Claims {
+        let payload = try verifiedPayload(token, type: type, key: key)
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        do { return try decoder.decode(Claims.self, from: payload) } catch { throw TokenError.malformed }
+    }
+
+    /// The claims' JSON, once the signature and type hold.
+    public static func verifiedPayload(_ token: String, type: String, key: Curve25519.Signing.PublicKey) throws -> Data {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3,
               let headerData = Base64URL.decode(String(parts[0])),
@@ -30,14 +41,21 @@ public enum SignedToken {
         guard key.isValidSignature(signature, for: Data((parts[0] + "." + parts[1]).utf8)) else {
             throw TokenError.badSignature
         }
-        guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any],
-              header["alg"] as? String == "EdDSA" else { throw TokenError.malformed }
-        guard header["typ"] as? String == type else {
-            throw TokenError.wrongType(expected: type, actual: header["typ"] as? String ?? "none")
+        guard case .object(let header)? = try? JSONParser.parse(headerData), header["alg"]?.stringValue == "EdDSA" else {
+            throw TokenError.malformed
         }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .secondsSince1970
-        do { return try decoder.decode(Claims.self, from: payload) } catch { throw TokenError.malformed }
+        guard header["typ"]?.stringValue == type else {
+            throw TokenError.wrongType(expected: type, actual: header["typ"]?.stringValue ?? "none")
+        }
+        return payload
+    }
+
+    /// `{"alg":"EdDSA","typ":…}`: the keys in order, as a sorted-keys encoder writes them.
+    private static func header(type: String) -> [UInt8] {
+        var out = Array(#"{"alg":"EdDSA","typ":"#.utf8)
+        JSONValue.write(string: type, to: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     /// Reads the claims without verifying them: only for showing a token's contents to its holder.

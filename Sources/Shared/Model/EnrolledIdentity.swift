@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SwiftASN1
 import X509
 
 /// What an enrolled router or tunneler keeps on disk: its key (generated here, never sent), the
@@ -10,6 +11,8 @@ public struct EnrolledIdentity {
     public let key: IdentityKey
     public let certificatePEM: String
     public let certificate: Certificate
+    /// `certificate` in DER, as every end-to-end hello carries it.
+    public let certificateDER: Data
     public let caPEM: String
     public let authority: Certificate
     public let sessionKey: Curve25519.Signing.PublicKey
@@ -34,6 +37,9 @@ public struct EnrolledIdentity {
         key = try IdentityKey(pem: Files.read(paths.key))
         certificatePEM = try Files.read(paths.cert)
         certificate = try Certificate(pemEncoded: certificatePEM)
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate)
+        certificateDER = Data(serializer.serializedBytes)
         caPEM = try Files.read(paths.ca)
         authority = try Certificate(pemEncoded: caPEM)
         guard let keyBytes = Data(base64Encoded: meta.sessionKey) else {

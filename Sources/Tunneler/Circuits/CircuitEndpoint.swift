@@ -74,9 +74,10 @@ final class CircuitEndpoint {
     var onRefused: ((CircuitEndpoint, String) -> Void)?
 
     /// `grant` is the controller's signed grant for this circuit, already verified to name us;
-    /// `peerIdentity` is the other identity it names.
+    /// `peerIdentity` is the other identity it names. `handshake`, when given, is our half
+    /// begun earlier for the same circuit and grant (while a connect was under way).
     init(id: UInt64, role: CircuitRole, service: String, grant: String, peerIdentity: String, local: StreamConnection, edge: EdgeLink,
-         identity: EnrolledIdentity, prelude: [UInt8]?, logger: Logger) throws {
+         identity: EnrolledIdentity, prelude: [UInt8]?, handshake begun: E2EHandshake? = nil, logger: Logger) throws {
         self.id = id
         self.role = role
         self.service = service
@@ -86,7 +87,11 @@ final class CircuitEndpoint {
         self.authority = identity.authority
         self.prelude = prelude
         self.logger = logger
-        handshake = try E2EHandshake(role: role, circuitID: id, grant: grant, identityKey: identity.key, certificate: identity.certificate)
+        if let begun, begun.role == role, begun.circuitID == id {
+            handshake = begun
+        } else {
+            handshake = try E2EHandshake(role: role, circuitID: id, grant: grant, identityKey: identity.key, certificateDER: identity.certificateDER)
+        }
         let timer = LoopTimer(loop: local.loop)
         handshakeTimer = timer
         timer.start(after: TransportLimits.e2eHandshakeTimeoutMs) { [weak self] in
@@ -127,7 +132,7 @@ final class CircuitEndpoint {
     }
 
     private func sendHello() {
-        guard let body = try? JSONEncoder().encode(handshake.hello) else { return }
+        let body = handshake.hello.encoded()
         body.withUnsafeBytes { edge?.channel?.send(.e2eHandshake, circuitID: id, body: $0) }
     }
 
@@ -138,7 +143,7 @@ final class CircuitEndpoint {
         case .e2eHandshake:
             guard cipher == nil else { return }  // a resent hello after a reroute
             do {
-                let hello = try JSONDecoder().decode(E2EHello.self, from: Data(frame.body))
+                let hello = try E2EHello(decoding: frame.body)
                 cipher = try handshake.complete(with: hello, expectedPeer: peerIdentity, authority: authority)
             } catch {
                 return refuse("end-to-end handshake failed: \(error)")

@@ -57,6 +57,8 @@ extension Tunnel {
         guard let host = config.hosts?.first(where: { $0.service == service }), let address = hostAddress(for: host) else {
             return reply(.failure(message: "this tunneler does not host '\(service)'"))
         }
+        // Our half of the handshake is computed while the service accepts the connection.
+        var handshake: E2EHandshake?
         StreamConnection.connect(loop: loop, to: address) { [weak self, weak edge] result in
             guard let self else { return }
             switch result {
@@ -72,7 +74,8 @@ extension Tunnel {
                 let prelude = wantsProxy ? ProxyProtocol.encode(caller: caller, circuitID: circuitID) : nil
                 do {
                     let endpoint = try CircuitEndpoint(id: circuitID, role: .host, service: service, grant: grant, peerIdentity: caller, local: local,
-                                                       edge: edge, identity: self.identity, prelude: prelude, logger: self.logger)
+                                                       edge: edge, identity: self.identity, prelude: prelude, handshake: handshake,
+                                                       logger: self.logger)
                     endpoint.onRefused = { [weak self] endpoint, reason in self?.refused(endpoint.id, reason: reason) }
                     edge.add(endpoint)
                     reply(.ok)
@@ -84,6 +87,8 @@ extension Tunnel {
                 }
             }
         }
+        handshake = try? E2EHandshake(role: .host, circuitID: circuitID, grant: grant, identityKey: identity.key,
+                                      certificateDER: identity.certificateDER)
     }
 
     /// Tells the controller (for the audit trail) that this tunneler refused a circuit.
