@@ -102,6 +102,41 @@ final class PersonVerifierTests: XCTestCase {
         }
     }
 
+    /// A token verified once is remembered, but never past what would refuse it: its expiry, a
+    /// delegation withdrawn, or the key that signed it leaving the signer's set.
+    func test_aRememberedToken_isStillRefusedWhenItExpiresItsDelegationGoesOrItsKeyIsRotatedOut() async throws {
+        let verifier = verifier(keys: [jwk(p256, kid: "k1")])
+        let token = try es256(claims(exp: 60))
+        let header = "Bearer " + token
+        for _ in 0..<2 {
+            let person = try await verifier.person(authorization: header, agent: "agent", agentAttributes: ["agents"]).get()
+            XCTAssertEqual(person?.name, "alice")
+        }
+
+        let later = Date().addingTimeInterval(60 + PersonVerifier.leeway + 1)
+        guard case .failure(.expired) = await verifier.person(authorization: header, agent: "agent", agentAttributes: ["agents"], now: later) else {
+            return XCTFail("a remembered token outlived its expiry")
+        }
+        let signer = ExternalJWTSignerSpec(name: "corp", issuer: issuer, audience: "portless", keys: .object(["keys": .array([jwk(p256, kid: "k1")])]),
+                                           attributeClaims: ["groups"])
+        verifier.update(signers: [signer], delegations: [DelegationPolicySpec(name: "support", agentRoles: ["#agents"], userRoles: ["#support"])])
+        guard case .failure(.notDelegated) = await verifier.person(authorization: header, agent: "agent", agentAttributes: ["agents"]) else {
+            return XCTFail("a remembered token kept a delegation that was withdrawn")
+        }
+        let rotated = ExternalJWTSignerSpec(name: "corp", issuer: issuer, audience: "portless",
+                                            keys: .object(["keys": .array([jwk(P256.Signing.PrivateKey(), kid: "k1")])]), attributeClaims: ["groups"])
+        verifier.update(signers: [rotated], delegations: [DelegationPolicySpec(name: "all", agentRoles: ["#all"], userRoles: ["#all"])])
+        guard case .failure(.badSignature) = await verifier.person(authorization: header, agent: "agent", agentAttributes: ["agents"]) else {
+            return XCTFail("a remembered token was still accepted after its key was rotated out")
+        }
+        // Nor does remembering one token let a look-alike through: one changed claim is another token.
+        let parts = token.split(separator: ".").map(String.init)
+        let forged = parts[0] + "." + b64(claims(sub: "mallory", exp: 60)) + "." + parts[2]
+        guard case .failure(.badSignature) = await verifier.verify(forged, agent: "agent", agentAttributes: ["agents"]) else {
+            return XCTFail("a forged token was accepted")
+        }
+    }
+
     func test_aKeyDeclaredForOneAlgorithm_neverVerifiesAnother() async throws {
         // An EC key that says it is for ES384 must not check an ES256 signature, even a good one.
         let result = await verify(try es256(claims()), keys: [jwk(p256, kid: "k1", alg: "ES384")])

@@ -13,6 +13,13 @@ import Shared
 /// Keys: a signer's inline JWK set, or its JWKS URL, fetched on first use, kept for
 /// `maxKeyAge`, and fetched again early when a token names a key id it does not know — at most
 /// once per `refetchInterval`, so a stream of made-up key ids cannot hammer the identity provider.
+///
+/// An agent presents the same token on every call until it expires, so a token whose signature
+/// held is remembered (at most `maxRemembered`, as JWT filters in proxies do): the next call
+/// skips decoding it and checking its signature (an ECDSA or RSA verification per call before), while
+/// every claim check (expiry, audience, name, attributes, delegation) runs each time. A token is
+/// remembered only with the keys that verified it: a change of signers or keys, or keys due
+/// for a refetch, and it is verified again.
 public final class PersonVerifier: Sendable {
     public static let leeway: TimeInterval = 30
     static let refetchInterval: Duration = .seconds(30)
@@ -29,7 +36,18 @@ public final class PersonVerifier: Sendable {
         var delegations: [DelegationPolicySpec] = []
         var keys: [String: Keys] = [:]
         var lastFetch: [String: ContinuousClock.Instant] = [:]
+        /// Tokens whose signature held, by their text, with the generation of keys that verified them.
+        var verified: [String: (token: JSONWebToken, issuer: String, generation: UInt64)] = [:]
+        /// Moves whenever a signer or a key set changes: what was verified before is verified again.
+        var generation: UInt64 = 0
+
+        mutating func keysChanged() {
+            generation &+= 1
+            verified.removeAll()
+        }
     }
+
+    static let maxRemembered = 4_096
 
     private let state = Locked(State())
     private let httpClient: HTTPClient
@@ -48,6 +66,7 @@ public final class PersonVerifier: Sendable {
                 state.keys.removeValue(forKey: issuer)
                 state.lastFetch.removeValue(forKey: issuer)
             }
+            if state.signers != byIssuer { state.keysChanged() }
             state.signers = byIssuer
             state.delegations = delegations
             for (issuer, signer) in byIssuer where state.keys[issuer] == nil {
@@ -71,13 +90,18 @@ public final class PersonVerifier: Sendable {
     }
 
     public func verify(_ text: String, agent: String, agentAttributes: [String], now: Date = Date()) async -> Result<Person, PersonTokenError> {
+        if let (verified, signer) = remembered(text) {
+            return person(in: verified, signer: signer, agent: agent, agentAttributes: agentAttributes, now: now)
+        }
         let token: JSONWebToken
         do { token = try JSONWebToken(parsing: text) } catch { return .failure(error) }
         guard let algorithm = token.algorithm else { return .failure(.malformed("its header has no 'alg'")) }
         if algorithm.lowercased() == "none" { return .failure(.unsigned) }
         guard JSONWebKey.algorithms.contains(algorithm) else { return .failure(.algorithmRefused(algorithm)) }
         guard let issuer = token.claims["iss"]?.stringValue else { return .failure(.missingClaim("iss")) }
-        guard let signer = state.withLock({ $0.signers[issuer] }) else { return .failure(.untrustedIssuer(issuer)) }
+        guard let (signer, generation) = state.withLock({ state in state.signers[issuer].map { ($0, state.generation) } }) else {
+            return .failure(.untrustedIssuer(issuer))
+        }
 
         let keys: [JSONWebKey]
         switch await candidateKeys(signer, kid: token.keyID) {
@@ -86,7 +110,38 @@ public final class PersonVerifier: Sendable {
         }
         guard !keys.isEmpty else { return .failure(.keyUnknown(issuer: issuer, kid: token.keyID)) }
         guard keys.contains(where: { $0.verifies(token) }) else { return .failure(.badSignature(issuer: issuer)) }
+        remember(text, token: token, issuer: issuer, generation: generation)
+        return person(in: token, signer: signer, agent: agent, agentAttributes: agentAttributes, now: now)
+    }
 
+    /// A token verified before under keys still current and fresh, and its signer.
+    private func remembered(_ text: String) -> (JSONWebToken, ExternalJWTSignerSpec)? {
+        state.withLock { state in
+            guard let hit = state.verified[text], hit.generation == state.generation, let signer = state.signers[hit.issuer] else { return nil }
+            if signer.jwksURL != nil {
+                guard let keys = state.keys[hit.issuer], ContinuousClock.now - keys.fetchedAt < Self.maxKeyAge else { return nil }
+            }
+            return (hit.token, signer)
+        }
+    }
+
+    private func remember(_ text: String, token: JSONWebToken, issuer: String, generation: UInt64) {
+        state.withLock { state in
+            // Keys changed while this one was being verified: it is not remembered under the new ones.
+            guard generation == state.generation else { return }
+            if state.verified.count >= Self.maxRemembered {
+                let now = Date().timeIntervalSince1970
+                state.verified = state.verified.filter { ($0.value.token.claims["exp"]?.numberValue ?? 0) + Self.leeway >= now }
+                if state.verified.count >= Self.maxRemembered { state.verified.removeAll() }
+            }
+            state.verified[text] = (token, issuer, generation)
+        }
+    }
+
+    /// The claim checks, on every call: the token's signature already held.
+    private func person(in token: JSONWebToken, signer: ExternalJWTSignerSpec, agent: String, agentAttributes: [String],
+                        now: Date) -> Result<Person, PersonTokenError> {
+        let issuer = signer.issuer
         let claims = token.claims
         guard let exp = claims["exp"]?.numberValue else { return .failure(.missingClaim("exp")) }
         if now.timeIntervalSince1970 > exp + Self.leeway { return .failure(.expired(Date(timeIntervalSince1970: exp))) }
@@ -127,7 +182,10 @@ public final class PersonVerifier: Sendable {
         state.withLock { $0.lastFetch[signer.issuer] = now }
         do {
             let keys = try await fetch(url)
-            state.withLock { $0.keys[signer.issuer] = Keys(keys: keys, fetchedAt: .now) }
+            state.withLock { state in
+                state.keys[signer.issuer] = Keys(keys: keys, fetchedAt: .now)
+                state.keysChanged()
+            }
             return .success(matching(keys))
         } catch {
             logger.warning("JWKS not fetched", metadata: ["signer": "\(signer.name)", "url": "\(url)", "error": "\(error)"])
