@@ -27,6 +27,22 @@ final class AuditLogTests: XCTestCase {
         XCTAssertEqual(try log.events(limit: 1000, since: Date().addingTimeInterval(60)).count, 0)
     }
 
+    /// An append waits a few milliseconds for more events to join it; nothing recorded is lost to
+    /// that wait: a read sees what was recorded before it, and closing the store writes the rest.
+    func test_eventsGatheredForOneAppend_areSeenByTheNextRead_andKeptByClose() throws {
+        let (log, path) = try makeLog()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        log.record(.circuitOpened, identity: "alice", circuit: 1)
+        XCTAssertEqual(try log.events(limit: 10).map(\.circuit), [1], "a read right after recording")
+        log.record(.circuitClosed, identity: "alice", circuit: 1)
+        log.record(.circuitOpened, identity: "bob", circuit: 2)
+        log.store.close()
+        let reopened = AuditLog(store: try Store(path: path + "/audit.db"), key: log.key)
+        XCTAssertEqual(try reopened.events(limit: 10).map(\.circuit), [1, 1, 2], "what close found queued")
+        XCTAssertNil(try reopened.verifyChain().brokenAt)
+        reopened.store.close()
+    }
+
     func test_trail_refusesUpdatesAndDeletes() throws {
         let (log, path) = try makeLog()
         defer { try? FileManager.default.removeItem(atPath: path) }

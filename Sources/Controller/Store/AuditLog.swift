@@ -16,6 +16,9 @@ struct AuditLog: Sendable {
     nonisolated(unsafe) let key: SymmetricKey  // safe: an immutable key value, never mutated
     /// Entries recorded and not yet taken by an append.
     let queue = AuditQueue()
+    /// How long an append waits for more entries to join it: a dial records two events within
+    /// milliseconds, a busy controller hundreds a second, and each append is a transaction.
+    static let gatherFor: TimeInterval = 0.005
 
     /// A fresh key for a new network's trail.
     static func newKey() -> String { SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() } }
@@ -58,9 +61,10 @@ struct AuditLog: Sendable {
         record([Entry(type: type, identity: identity, user: user, service: service, circuit: circuit, detail: detail)])
     }
 
-    /// Appends `entries` in order. Entries recorded while earlier ones wait for the store are
-    /// appended with them, in one transaction: a burst of dials or a gateway's report of hundreds
-    /// of requests costs one lock, one read of the previous hash and one head update.
+    /// Appends `entries` in order. Entries recorded within `gatherFor` of the first, or while
+    /// earlier ones wait for the store, are appended with them, in one transaction: a burst of
+    /// dials or a gateway's report of hundreds of requests costs one lock, one read of the
+    /// previous hash and one head update.
     func record(_ entries: [Entry]) {
         guard !entries.isEmpty else { return }
         for entry in entries { ControllerMetrics.recorded(entry.type.rawValue) }
@@ -68,7 +72,7 @@ struct AuditLog: Sendable {
         let at = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
         guard queue.add(entries.map { ($0, at) }) else { return }  // a queued append takes them
         let batch = Locked<[(Entry, Date)]?>(nil)
-        store.writeInBackground("audit") { [queue] db in
+        store.writeInBackground("audit", after: Self.gatherFor) { [queue] db in
             // Taken once: an attempt the store retries appends the same entries.
             let entries = batch.withLock { taken in
                 if taken == nil { taken = queue.takeAll() }
